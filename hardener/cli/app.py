@@ -1,0 +1,42 @@
+"""The Typer app. Commands import torch lazily so `hardener --help` stays fast."""
+from __future__ import annotations
+
+import typer
+
+from hardener import __version__
+from hardener.cli.common import set_debug
+from hardener.cli.export import export
+from hardener.cli.info import info
+from hardener.cli.plugins_cmd import plugins
+
+app = typer.Typer(
+    name="hardener",
+    help="Harden face-recognition models against model inversion, prove it, and export them for serving.\n\n"
+         "Exit codes: 0 success, 1 a release gate failed, 2 bad input or usage, 3 internal error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hardener {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    set_debug(debug)
+
+
+app.command()(plugins)
+app.command()(info)
+app.command()(export)
+
+
+def main() -> None:
+    app()

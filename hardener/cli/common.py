@@ -1,0 +1,71 @@
+"""What every command shares: error handling, the console, shared options. Torch-free on import."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from hardener.errors import HardenerError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_state = {"debug": False}
+
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def set_debug(value: bool) -> None:
+    _state["debug"] = value
+
+
+def handles_errors(command: F) -> F:
+    """Turn HardenerError into one red line and exit 2; anything else into one line and exit 3.
+
+    `--debug` re-raises so the traceback shows.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except HardenerError as exc:
+            if _state["debug"]:
+                raise
+            err_console.print(f"[bold red]error:[/] {exc.line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[red]interrupted[/]")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug of ours: still one line, never a traceback without --debug
+            if _state["debug"]:
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {first[:300]} "
+                              "- rerun with --debug for the traceback and report it", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_warnings(lines: list[str]) -> None:
+    for line in lines:
+        err_console.print(f"[bold yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+ArchOption = typer.Option(None, "--arch", help="Architecture name (see `hardener plugins`); inferred from the file when left out.")
+VariantOption = typer.Option(None, "--variant", help="Architecture variant, e.g. resnet18; inferred when left out.")
+ImageSizeOption = typer.Option(None, "--image-size", help="Input size in pixels; from the bundle or the plugin default when left out.")
+AllowPickleOption = typer.Option(False, "--allow-pickle", help="DANGEROUS: load pickled Python objects, which can run code. Only for files you trust.")
+JsonOption = typer.Option(False, "--json", help="Print the report as JSON on stdout instead of a table.")

@@ -1,0 +1,298 @@
+"""Reading model files (untrusted input) and writing hardener bundles.
+
+Accepted: our safetensors bundle; any safetensors state_dict; a torch `.pt`/`.pth` state_dict or
+checkpoint dict (`state_dict`, `model`, `model_state_dict`, ... with `module.` prefixes); a
+TorchScript archive. Files are loaded with `weights_only=True`: a pickled whole module is refused
+unless the caller opts in with `allow_pickle=True`, because unpickling can run arbitrary code.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from hardener import __version__, registry
+from hardener.arch import ArchitecturePlugin, Detection, FaceModel
+from hardener.errors import InputError, ModelFormatError, PickleRefusedError
+from hardener.files import atomic_output, require_file, sha256_file
+from hardener.spec import InputSpec
+
+BUNDLE_FORMAT = "hardener-bundle/1"
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "weights")
+PREFIXES = ("module.", "_orig_mod.")
+RESAVE_HINT = ("re-save only the weights with torch.save(model.state_dict(), 'weights.pt'), "
+               "or pass --allow-pickle if you trust this file (loading it can run code from it)")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to use, with where it came from."""
+
+    model: FaceModel
+    arch: str
+    variant: str
+    num_classes: int
+    spec: InputSpec
+    source: Path
+    source_sha256: str
+    source_format: str
+    class_names: list[str] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def build_model(arch: str, variant: str | None = None, num_classes: int = 10, image_size: int | None = None) -> FaceModel:
+    """Create an untrained model by architecture name, as timm's `create_model` does."""
+    plugin = registry.get(arch)
+    return plugin.build(plugin.check_variant(variant), num_classes, image_size)
+
+
+def load_model(path: str | Path, arch: str | None = None, *, variant: str | None = None,
+               image_size: int | None = None, spec: InputSpec | None = None,
+               allow_pickle: bool = False) -> LoadedModel:
+    """Load any accepted model file into a FaceModel in eval mode; strict about every key."""
+    path = require_file(path)
+    digest = sha256_file(path)
+    state_dict, metadata, source_format, notes = _read_state_dict(path, allow_pickle)
+    state_dict, stripped = _strip_prefixes(state_dict)
+    if stripped:
+        source_format += f", '{stripped}' prefix stripped"
+
+    if metadata.get("hardener.format") == BUNDLE_FORMAT:
+        plugin = registry.get(arch or metadata["arch"])
+        stored_spec = InputSpec.from_json(metadata["input_spec"])
+        detection = Detection(metadata["variant"], int(metadata["num_classes"]), stored_spec.image_size)
+    else:
+        plugin, detection = _detect(state_dict, arch, path)
+        stored_spec = None
+    state_dict = plugin.adapt_state_dict(state_dict)
+
+    variant = plugin.check_variant(variant or detection.variant)
+    size = _choose_image_size(plugin, detection, image_size, stored_spec, path)
+    model = plugin.build(variant, detection.num_classes, size)
+    if spec is not None:
+        model.set_spec(spec if spec.image_size == size else spec.with_size(size))
+    elif stored_spec is not None:
+        model.set_spec(stored_spec.with_size(size))
+    _load_strict(model, state_dict, path)
+    model.eval()
+
+    names = json.loads(metadata["class_names"]) if metadata.get("class_names") else None
+    return LoadedModel(model=model, arch=plugin.name, variant=variant, num_classes=detection.num_classes,
+                       spec=model.spec, source=path, source_sha256=digest, source_format=source_format,
+                       class_names=names, metadata=metadata, warnings=notes)
+
+
+def save_bundle(model: FaceModel, path: str | Path, *, class_names: list[str] | None = None,
+                source_sha256: str | None = None, produced_by: str = "hardener",
+                extra: Mapping[str, str] | None = None) -> Path:
+    """Write weights plus everything needed to rebuild the model as one safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    if class_names is not None and len(class_names) != model.num_classes:
+        raise InputError(f"{len(class_names)} class names for a model with {model.num_classes} classes",
+                         fix="give one name per class, in label order")
+    metadata = {
+        "hardener.format": BUNDLE_FORMAT,
+        "arch": model.arch,
+        "variant": model.variant,
+        "num_classes": str(model.num_classes),
+        "input_spec": model.spec.to_json(),
+        "hardener_version": __version__,
+        "produced_by": produced_by,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if class_names is not None:
+        metadata["class_names"] = json.dumps(list(class_names))
+    if source_sha256:
+        metadata["source_sha256"] = source_sha256
+    metadata.update(extra or {})
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    size = path.stat().st_size
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if 0 < header_len <= size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    raise ModelFormatError("not a model file (neither safetensors, a torch checkpoint nor TorchScript)",
+                           where=str(path), fix="pass a .safetensors, .pt/.pth or TorchScript file")
+
+
+def _read_state_dict(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], dict[str, str], str, list[str]]:
+    kind = _sniff(path)
+    if kind == "safetensors":
+        return (*_read_safetensors(path), "safetensors", [])
+    if kind == "zip" and _is_torchscript(path):
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise ModelFormatError(f"unreadable TorchScript archive ({_short(exc)})", where=str(path),
+                                   fix="re-export it, or save the state_dict instead") from exc
+        return dict(module.state_dict()), {}, "TorchScript", []
+    obj, notes = _torch_load(path, allow_pickle)
+    state_dict, container = _extract_state_dict(obj, path)
+    fmt = "torch state_dict" if container is None else f"torch checkpoint ['{container}']"
+    return state_dict, {}, fmt, notes
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            metadata = dict(fh.metadata() or {})
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:
+        raise ModelFormatError(f"corrupt or truncated safetensors file ({_short(exc)})", where=str(path),
+                               fix="re-save or re-download it") from exc
+    return tensors, metadata
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any("/code/" in n or n.endswith("constants.pkl") for n in zf.namelist())
+    except zipfile.BadZipFile as exc:
+        raise ModelFormatError("corrupt or truncated torch file (bad zip archive)", where=str(path),
+                               fix="re-save or re-download it") from exc
+
+
+def _torch_load(path: Path, allow_pickle: bool) -> tuple[Any, list[str]]:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True), []
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc) and "GLOBAL" not in str(exc):
+            raise ModelFormatError(f"corrupt or truncated torch file ({_short(exc)})", where=str(path),
+                                   fix="re-save or re-download it") from exc
+        if not allow_pickle:
+            match = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            found = f" ({match.group(1)})" if match else ""
+            raise PickleRefusedError(f"the file holds pickled Python objects{found}, not plain weights",
+                                     where=str(path), fix=RESAVE_HINT) from exc
+    except Exception as exc:
+        raise ModelFormatError(f"corrupt or truncated torch file ({_short(exc)})", where=str(path),
+                               fix="re-save or re-download it") from exc
+    warning = f"{path}: loaded pickled Python objects because --allow-pickle was given; this can run code"
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False), [warning]
+    except Exception as exc:
+        raise ModelFormatError(f"the pickled file could not be loaded ({_short(exc)})", where=str(path),
+                               fix="load it where it was made and save its state_dict") from exc
+
+
+def _extract_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    if isinstance(obj, nn.Module):
+        return dict(obj.state_dict()), None
+    if _is_tensor_dict(obj):
+        return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}, None
+    if isinstance(obj, Mapping):
+        for key in CHECKPOINT_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, nn.Module):
+                return dict(inner.state_dict()), key
+            if _is_tensor_dict(inner):
+                return {k: v for k, v in inner.items() if isinstance(v, torch.Tensor)}, key
+        keys = ", ".join(map(str, list(obj)[:6]))
+        raise ModelFormatError(f"no weights found in the checkpoint (top-level keys: {keys})", where=str(path),
+                               fix=f"save the weights under one of: {', '.join(CHECKPOINT_KEYS)}")
+    raise ModelFormatError(f"the file holds a {type(obj).__name__}, not weights", where=str(path),
+                           fix="save a state_dict with torch.save(model.state_dict(), path)")
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(k, str) for k in obj) \
+        and sum(isinstance(v, torch.Tensor) for v in obj.values()) >= max(1, len(obj) // 2)
+
+
+def _strip_prefixes(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+    """Remove DataParallel / torch.compile prefixes shared by every key."""
+    stripped = ""
+    changed = True
+    while changed and state_dict:
+        changed = False
+        for prefix in PREFIXES:
+            if all(k.startswith(prefix) for k in state_dict):
+                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+                stripped += prefix
+                changed = True
+    return state_dict, stripped
+
+
+def _detect(state_dict: dict[str, torch.Tensor], arch: str | None, path: Path) -> tuple[ArchitecturePlugin, Detection]:
+    def try_plugin(plugin: ArchitecturePlugin) -> Detection | None:
+        adapted = plugin.adapt_state_dict(state_dict)
+        return plugin.detect({k: tuple(v.shape) for k, v in adapted.items()})
+
+    if arch is not None:
+        plugin = registry.get(arch)
+        found = try_plugin(plugin)
+        if found is None:
+            others = [p.name for p in registry.all_plugins() if p is not plugin and try_plugin(p)]
+            hint = f"it looks like {others[0]}: use --arch {others[0]}" if others else "check --arch"
+            raise ModelFormatError(f"the weights do not have the {plugin.name} layout", where=str(path), fix=hint)
+        return plugin, found
+    for plugin in registry.all_plugins():
+        found = try_plugin(plugin)
+        if found is not None:
+            return plugin, found
+    keys = ", ".join(list(state_dict)[:4])
+    raise ModelFormatError(f"no installed architecture recognises these weights (first keys: {keys})",
+                           where=str(path), fix="pass --arch, or install the plugin for this architecture")
+
+
+def _choose_image_size(plugin: ArchitecturePlugin, detection: Detection, requested: int | None,
+                       stored: InputSpec | None, path: Path) -> int:
+    fixed = detection.image_size if stored is None else None  # a layout that fixes the size
+    if requested and fixed and requested != fixed:
+        raise InputError(f"this {plugin.name} layout is built for {fixed}px input, not {requested}px",
+                         where=str(path), fix=f"drop --image-size or use --image-size {fixed}")
+    return requested or detection.image_size or plugin.default_image_size
+
+
+def _load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+                  if k in state_dict and state_dict[k].shape != v.shape]
+    problems = [(name, items) for name, items in
+                (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)) if items]
+    if problems:
+        detail = "; ".join(f"{len(items)} {name}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+                           for name, items in problems)
+        raise ModelFormatError(f"weights do not fit the {getattr(model, 'arch', 'model')} "
+                               f"{getattr(model, 'variant', '')} layout ({detail})", where=str(path),
+                               fix="check --arch/--variant/--image-size, or re-save the full state_dict")
+    full = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state_dict}
+    model.load_state_dict(full, strict=True)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:160] + ("..." if len(text) > 160 else "")
