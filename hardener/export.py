@@ -17,7 +17,7 @@ import torch
 
 from hardener.arch import FaceModel
 from hardener.errors import ExportError
-from hardener.files import atomic_output, sha256_file
+from hardener.files import atomic_output, refuse_input_overwrite, sha256_file
 from hardener.io import save_bundle
 
 OPSET = 18
@@ -55,18 +55,22 @@ class ExportResult:
 
 def export_model(model: FaceModel, out_dir: Path, *, formats: tuple[str, ...] = ("onnx", "safetensors"),
                  stem: str = "model", class_names: list[str] | None = None, source_sha256: str | None = None,
-                 produced_by: str = "hardener export", seed: int = 0) -> ExportResult:
+                 produced_by: str = "hardener export", seed: int = 0,
+                 inputs: tuple[Path, ...] = ()) -> ExportResult:
     """Write the requested formats into `out_dir`; ONNX is verified against onnxruntime before it lands."""
     model = model.eval().to("cpu")
+    planned = {"safetensors": f"{stem}.safetensors", "onnx": f"{stem}.onnx", "torchscript": f"{stem}.torchscript.pt"}
+    for fmt in formats:
+        refuse_input_overwrite(out_dir / planned[fmt], inputs)
     result = ExportResult()
     if "safetensors" in formats:
-        result.files["safetensors"] = save_bundle(model, out_dir / f"{stem}.safetensors", class_names=class_names,
+        result.files["safetensors"] = save_bundle(model, out_dir / planned["safetensors"], class_names=class_names,
                                                   source_sha256=source_sha256, produced_by=produced_by)
     if "onnx" in formats:
-        result.files["onnx"], result.parity, result.provider = export_onnx(model, out_dir / f"{stem}.onnx",
+        result.files["onnx"], result.parity, result.provider = export_onnx(model, out_dir / planned["onnx"],
                                                                            class_names=class_names, seed=seed)
     if "torchscript" in formats:
-        result.files["torchscript"] = export_torchscript(model, out_dir / f"{stem}.torchscript.pt")
+        result.files["torchscript"] = export_torchscript(model, out_dir / planned["torchscript"])
     result.sha256 = {fmt: sha256_file(p) for fmt, p in result.files.items()}
     return result
 

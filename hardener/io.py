@@ -11,6 +11,7 @@ import json
 import pickle
 import re
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -150,11 +151,15 @@ def _read_state_dict(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Te
         return (*_read_safetensors(path), "safetensors", [])
     if kind == "zip" and _is_torchscript(path):
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "deprecated upstream": we only read weights
+                module = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
             raise ModelFormatError(f"unreadable TorchScript archive ({_short(exc)})", where=str(path),
                                    fix="re-export it, or save the state_dict instead") from exc
-        return dict(module.state_dict()), {}, "TorchScript", []
+        # Traced hardener models carry their preprocessing buffers; they are rebuilt from the spec.
+        weights = {k: v for k, v in module.state_dict().items() if not k.startswith("preprocess.")}
+        return weights, {}, "TorchScript", []
     obj, notes = _torch_load(path, allow_pickle)
     state_dict, container = _extract_state_dict(obj, path)
     fmt = "torch state_dict" if container is None else f"torch checkpoint ['{container}']"

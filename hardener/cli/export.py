@@ -38,7 +38,7 @@ def export(
     out_dir = prepare_out_dir(out, inputs=(model,))
     with console.status(f"exporting {', '.join(formats)} ...", spinner="dots") if not as_json else nullcontext():
         result = export_model(loaded.model, out_dir, formats=formats, stem=model.stem.split(".")[0] or "model",
-                              class_names=loaded.class_names, source_sha256=loaded.source_sha256, seed=seed)
+                              class_names=loaded.class_names, source_sha256=loaded.source_sha256, seed=seed, inputs=(model,))
     report = {"command": "export", "model": model_summary(loaded), **result.to_report()}
     write_json(out_dir / "report.json", report)
     if as_json:
