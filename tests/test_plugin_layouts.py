@@ -33,6 +33,7 @@ PUBLISHED_KEYS = {
                  "fc_layer.weight": (CLASSES, 2048), "fc_layer.bias": (CLASSES,)},
     "ir50": {"feature.input_layer.0.weight": (64, 3, 3, 3), "feature.input_layer.2.weight": (64,),
              "feature.body.0.res_layer.1.weight": (64, 64, 3, 3), "feature.body.3.shortcut_layer.0.weight": (128, 64, 1, 1),
+             "feature.body.7.shortcut_layer.0.weight": (256, 128, 1, 1), "feature.body.21.shortcut_layer.1.weight": (512,),
              "feature.body.23.res_layer.4.weight": (512,), "feature.body.23.res_layer.2.weight": (512,),
              "output_layer.0.running_var": (512,), "output_layer.3.weight": (512, 512 * 4 * 4),
              "output_layer.4.weight": (512,), "fc_layer.weight": (CLASSES, 512)},
@@ -125,6 +126,20 @@ def test_input_specs() -> None:
         spec = plugin.input_spec(plugin.variants[0])
         assert (spec.image_size, spec.mean, spec.std, spec.input_range, spec.channel_order) == \
             (64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "0-1", "rgb")
+
+
+@pytest.mark.parametrize("name", PLUGINS)
+def test_features_are_the_embedding_layers_output(name: str, models: dict) -> None:
+    model = models[name]
+    groups = dict(model.layer_groups())
+    seen: list[torch.Tensor] = []
+    handle = groups["embedding"][-1].register_forward_hook(lambda _m, _i, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            features = model.forward_features(torch.rand(2, 3, 64, 64))
+    finally:
+        handle.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], features)
 
 
 @pytest.mark.parametrize("name", PLUGINS)
