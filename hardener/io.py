@@ -25,7 +25,7 @@ from hardener import __version__, registry
 from hardener.arch import ArchitecturePlugin, Detection, FaceModel
 from hardener.errors import InputError, ModelFormatError, PickleRefusedError
 from hardener.files import atomic_output, require_file, sha256_file
-from hardener.spec import InputSpec
+from hardener.spec import InputSpec, apply_changes
 
 BUNDLE_FORMAT = "hardener-bundle/1"
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "weights")
@@ -62,9 +62,13 @@ def build_model(arch: str, variant: str | None = None, num_classes: int = 10, im
 
 
 def load_model(path: str | Path, arch: str | None = None, *, variant: str | None = None,
-               image_size: int | None = None, spec: InputSpec | None = None,
+               image_size: int | None = None, spec_changes: dict | None = None,
                allow_pickle: bool = False) -> LoadedModel:
-    """Load any accepted model file into a FaceModel in eval mode; strict about every key."""
+    """Load any accepted model file into a FaceModel in eval mode; strict about every key.
+
+    `spec_changes` (from `hardener.spec.spec_changes`) declares the input spec the model was trained
+    with, on top of the one stored in the bundle or the plugin's default.
+    """
     path = require_file(path)
     digest = sha256_file(path)
     state_dict, metadata, source_format, notes = _read_state_dict(path, allow_pickle)
@@ -84,10 +88,10 @@ def load_model(path: str | Path, arch: str | None = None, *, variant: str | None
     variant = plugin.check_variant(variant or detection.variant)
     size = _choose_image_size(plugin, detection, image_size, stored_spec, path)
     model = plugin.build(variant, detection.num_classes, size)
-    if spec is not None:
-        model.set_spec(spec if spec.image_size == size else spec.with_size(size))
-    elif stored_spec is not None:
-        model.set_spec(stored_spec.with_size(size))
+    base_spec = stored_spec.with_size(size) if stored_spec is not None else model.spec
+    spec = apply_changes(base_spec, spec_changes or {})
+    if spec != model.spec:
+        model.set_spec(spec)
     _load_strict(model, state_dict, path)
     model.eval()
 

@@ -76,3 +76,37 @@ def validate_spec(spec: InputSpec) -> None:
                              fix=f"give {spec.channels} comma-separated values")
     if any(s == 0 for s in spec.std):
         raise InputError("--std contains a zero", fix="every std value must be non-zero")
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not a list of numbers", fix=f"write {option} 0.5,0.5,0.5") from None
+    return values
+
+
+def spec_changes(*, mean: str | None = None, std: str | None = None, normalize: str | None = None,
+                 channel_order: str | None = None, input_range: str | None = None) -> dict:
+    """The user's spec options as InputSpec field changes (empty when nothing was declared)."""
+    changes: dict = {}
+    if normalize is not None and (mean is not None or std is not None):
+        raise InputError("--normalize cannot be combined with --mean/--std", fix="use one or the other")
+    if (mean is None) != (std is None):
+        raise InputError("--mean and --std go together", fix="give both, or use --normalize imagenet|half|none")
+    if normalize is not None:
+        if normalize not in NORMALIZE_PRESETS:
+            raise InputError(f"unknown --normalize {normalize!r}", fix=f"use one of: {', '.join(NORMALIZE_PRESETS)}")
+        changes["mean"], changes["std"] = NORMALIZE_PRESETS[normalize]
+    if mean is not None:
+        changes["mean"], changes["std"] = parse_floats(mean, "--mean"), parse_floats(std, "--std")
+    if channel_order is not None:
+        changes["channel_order"] = channel_order.lower()
+    if input_range is not None:
+        changes["input_range"] = input_range
+    return changes
+
+
+def apply_changes(base: InputSpec, changes: dict) -> InputSpec:
+    """The base spec with the user's declarations; any declaration marks the whole spec declared."""
+    return replace(base, **changes, declared=True) if changes else base

@@ -208,7 +208,8 @@ class IRPlugin(ArchitecturePlugin):
         if out is None or not require_keys(shapes, ("feature.input_layer.0.weight", "feature.body.0.res_layer.1.weight",
                                                     "fc_layer.weight")):
             return None
-        units = 1 + max(int(k.split(".")[2]) for k in shapes if k.startswith("feature.body."))
+        units = 1 + max((int(k.split(".")[2]) for k in shapes if k.split(".")[:2] == ["feature", "body"]
+                         and k.split(".")[2].isdigit()), default=-1)
         size = _size_from_flat(int(shapes[f"{out}.3.weight"][1]), 512, 16)
         if units != sum(self.depths) or size is None:
             return None

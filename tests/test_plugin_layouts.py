@@ -37,7 +37,8 @@ PUBLISHED_KEYS = {
              "feature.body.23.res_layer.4.weight": (512,), "feature.body.23.res_layer.2.weight": (512,),
              "output_layer.0.running_var": (512,), "output_layer.3.weight": (512, 512 * 4 * 4),
              "output_layer.4.weight": (512,), "fc_layer.weight": (CLASSES, 512)},
-    "ir152": {"feature.input_layer.0.weight": (64, 3, 3, 3), "feature.body.11.shortcut_layer.1.weight": (256,),
+    "ir152": {"feature.input_layer.0.weight": (64, 3, 3, 3), "feature.body.3.shortcut_layer.0.weight": (128, 64, 1, 1),
+              "feature.body.11.shortcut_layer.1.weight": (256,),
               "feature.body.49.res_layer.4.weight": (512,), "feature.body.47.shortcut_layer.0.weight": (512, 256, 1, 1),
               "output_layer.3.weight": (512, 512 * 4 * 4), "output_layer.4.running_mean": (512,),
               "fc_layer.weight": (CLASSES, 512)},
@@ -151,6 +152,13 @@ def test_detect_reads_its_own_layout(name: str, layouts: dict) -> None:
 def test_detect_rejects_other_layouts(name: str, layouts: dict) -> None:
     others = {other: PLUGINS[name].detect(shapes) for other, shapes in layouts.items() if other != name}
     assert others == {other: None for other in others}
+
+
+def test_vgg16_64_rejects_a_vgg19_bn_backbone(layouts: dict) -> None:
+    from torchvision.models import vgg
+    vgg19 = {"feature." + k: v for k, v in _shapes(vgg.make_layers(vgg.cfgs["E"], batch_norm=True)).items()}
+    head = {k: v for k, v in layouts["vgg16_64"].items() if not k.startswith("feature.")}
+    assert mi_layouts.vgg16_64.detect({**vgg19, **head}) is None
 
 
 @pytest.mark.parametrize(("plugin", "size"), [(mi_layouts.vgg16_64, 96), (mi_layouts.ir50, 112)], ids=["vgg16_64", "ir50"])

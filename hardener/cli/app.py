@@ -6,6 +6,7 @@ import typer
 from hardener import __version__
 from hardener.cli.common import set_debug
 from hardener.cli.export import export
+from hardener.cli.import_cmd import import_model
 from hardener.cli.info import info
 from hardener.cli.plugins_cmd import plugins
 
@@ -35,6 +36,7 @@ def main_options(
 
 app.command()(plugins)
 app.command()(info)
+app.command(name="import")(import_model)
 app.command()(export)
 
 

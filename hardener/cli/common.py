@@ -69,3 +69,17 @@ VariantOption = typer.Option(None, "--variant", help="Architecture variant, e.g.
 ImageSizeOption = typer.Option(None, "--image-size", help="Input size in pixels; from the bundle or the plugin default when left out.")
 AllowPickleOption = typer.Option(False, "--allow-pickle", help="DANGEROUS: load pickled Python objects, which can run code. Only for files you trust.")
 JsonOption = typer.Option(False, "--json", help="Print the report as JSON on stdout instead of a table.")
+
+MeanOption = typer.Option(None, "--mean", help="Per-channel mean the model was trained with, e.g. 0.5,0.5,0.5 (after scaling to --input-range).")
+StdOption = typer.Option(None, "--std", help="Per-channel std, e.g. 0.5,0.5,0.5.")
+NormalizeOption = typer.Option(None, "--normalize", help="Preset mean/std: imagenet | half ((x-0.5)/0.5) | none.")
+ChannelOrderOption = typer.Option(None, "--channel-order", help="rgb, or bgr for OpenCV-style pipelines.")
+InputRangeOption = typer.Option(None, "--input-range", help="Pixel range the model expects before mean/std: 0-1 or 0-255.")
+
+
+def declared_spec(mean: str | None, std: str | None, normalize: str | None, channel_order: str | None,
+                  input_range: str | None) -> dict:
+    """The spec options of a command as changes for `load_model(spec_changes=...)`."""
+    from hardener.spec import spec_changes
+
+    return spec_changes(mean=mean, std=std, normalize=normalize, channel_order=channel_order, input_range=input_range)

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (AllowPickleOption, ArchOption, ImageSizeOption, JsonOption, VariantOption,
-                                 console, handles_errors, print_json, print_warnings)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, ImageSizeOption, InputRangeOption,
+                                 JsonOption, MeanOption, NormalizeOption, StdOption, VariantOption, console,
+                                 declared_spec, handles_errors, print_json, print_warnings)
 
 
 @handles_errors
@@ -21,6 +22,11 @@ def export(
     arch: str = ArchOption,
     variant: str = VariantOption,
     image_size: int = ImageSizeOption,
+    mean: str = MeanOption,
+    std: str = StdOption,
+    normalize: str = NormalizeOption,
+    channel_order: str = ChannelOrderOption,
+    input_range: str = InputRangeOption,
     allow_pickle: bool = AllowPickleOption,
     seed: int = typer.Option(0, "--seed", help="Seed of the random parity images."),
     as_json: bool = JsonOption,
@@ -33,7 +39,8 @@ def export(
 
     formats = tuple(f for f, on in (("onnx", onnx), ("safetensors", safetensors), ("torchscript", torchscript)) if on)
     formats = formats or ("onnx", "safetensors")
-    loaded = load_model(model, arch, variant=variant, image_size=image_size, allow_pickle=allow_pickle)
+    loaded = load_model(model, arch, variant=variant, image_size=image_size, allow_pickle=allow_pickle,
+                        spec_changes=declared_spec(mean, std, normalize, channel_order, input_range))
     print_warnings(loaded.warnings)
     out_dir = prepare_out_dir(out, inputs=(model,))
     with console.status(f"exporting {', '.join(formats)} ...", spinner="dots") if not as_json else nullcontext():
