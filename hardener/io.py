@@ -77,9 +77,7 @@ def load_model(path: str | Path, arch: str | None = None, *, variant: str | None
         source_format += f", '{stripped}' prefix stripped"
 
     if metadata.get("hardener.format") == BUNDLE_FORMAT:
-        plugin = registry.get(arch or metadata["arch"])
-        stored_spec = InputSpec.from_json(metadata["input_spec"])
-        detection = Detection(metadata["variant"], int(metadata["num_classes"]), stored_spec.image_size)
+        plugin, detection, stored_spec = _from_metadata(metadata, arch)
     else:
         plugin, detection = _detect(state_dict, arch, path)
         stored_spec = None
@@ -107,6 +105,40 @@ def save_bundle(model: FaceModel, path: str | Path, *, class_names: list[str] | 
     """Write weights plus everything needed to rebuild the model as one safetensors file, atomically."""
     from safetensors.torch import save_file
 
+    metadata = model_metadata(model, class_names=class_names, source_sha256=source_sha256, produced_by=produced_by)
+    metadata.update(extra or {})
+    with atomic_output(path) as tmp:
+        save_file(cpu_tensors(model.state_dict()), str(tmp), metadata=metadata)
+    return Path(path)
+
+
+def cpu_tensors(state_dict: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """A state_dict as safetensors wants it: contiguous CPU tensors, keys optionally prefixed."""
+    return {prefix + k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+
+
+def model_from_metadata(metadata: Mapping[str, str], state_dict: dict[str, torch.Tensor], where: str) -> FaceModel:
+    """Rebuild a FaceModel from bundle metadata and its weights (also used for models embedded in
+    other bundles, e.g. the public classifier inside a GAN bundle)."""
+    plugin, detection, spec = _from_metadata(metadata, None)
+    model = plugin.build(detection.variant, detection.num_classes, spec.image_size)
+    model.set_spec(spec)
+    _load_strict(model, state_dict, Path(where))
+    return model.eval()
+
+
+def _from_metadata(metadata: Mapping[str, str], arch: str | None) -> tuple[ArchitecturePlugin, Detection, InputSpec]:
+    try:
+        plugin = registry.get(arch or metadata["arch"])
+        spec = InputSpec.from_json(metadata["input_spec"])
+        return plugin, Detection(metadata["variant"], int(metadata["num_classes"]), spec.image_size), spec
+    except (KeyError, ValueError) as exc:
+        raise ModelFormatError(f"incomplete bundle metadata ({exc})", fix="re-create the bundle with hardener") from exc
+
+
+def model_metadata(model: FaceModel, *, class_names: list[str] | None = None, source_sha256: str | None = None,
+                   produced_by: str = "hardener") -> dict[str, str]:
+    """Everything needed to rebuild `model`, as safetensors string metadata."""
     if class_names is not None and len(class_names) != model.num_classes:
         raise InputError(f"{len(class_names)} class names for a model with {model.num_classes} classes",
                          fix="give one name per class, in label order")
@@ -124,11 +156,7 @@ def save_bundle(model: FaceModel, path: str | Path, *, class_names: list[str] | 
         metadata["class_names"] = json.dumps(list(class_names))
     if source_sha256:
         metadata["source_sha256"] = source_sha256
-    metadata.update(extra or {})
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-    return Path(path)
+    return metadata
 
 
 # --- reading -------------------------------------------------------------------------------------
