@@ -5,10 +5,12 @@ import typer
 
 from hardener import __version__
 from hardener.cli.common import set_debug
+from hardener.cli.data import data_app
 from hardener.cli.export import export
 from hardener.cli.import_cmd import import_model
 from hardener.cli.info import info
 from hardener.cli.plugins_cmd import plugins
+from hardener.cli.train import train_app
 
 app = typer.Typer(
     name="hardener",
@@ -38,6 +40,8 @@ app.command()(plugins)
 app.command()(info)
 app.command(name="import")(import_model)
 app.command()(export)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
 
 
 def main() -> None:

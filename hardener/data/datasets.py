@@ -6,7 +6,7 @@ size only when used, since every hardener model normalises inside.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ class FaceDataset:
     labels: np.ndarray  # (N,) int64
     names: list[str] | None
     source: str
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (--skip-bad-images)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -32,15 +33,59 @@ class FaceDataset:
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
 
-def load_dataset(path: str | Path) -> FaceDataset:
-    """Read an `.npz` file or an ImageFolder (one sub-folder per identity, sorted names = labels)."""
+MIN_IMAGE_SIZE = 8
+
+
+def load_dataset(path: str | Path, *, skip_bad_images: bool = False) -> FaceDataset:
+    """Read an `.npz` file, an ImageFolder (one sub-folder per identity, sorted names = labels), or the
+    embedded synthetic faces named as `synthetic[:ids=N,per=M,size=S,seed=K]`.
+    """
+    text = str(path)
+    if text == "synthetic" or text.startswith("synthetic:"):
+        return _load_synthetic(text)
     path = Path(path)
     if not path.exists():
-        raise InputError("dataset not found", where=str(path), fix="pass an .npz file or an ImageFolder directory")
-    dataset = _load_folder(path) if path.is_dir() else _load_npz(path)
+        raise InputError("dataset not found", where=str(path),
+                         fix="pass an .npz file, an ImageFolder directory or synthetic:ids=N,per=M")
+    dataset = _load_folder(path, skip_bad_images) if path.is_dir() else _load_npz(path)
     if len(dataset) == 0:
         raise InputError("the dataset holds no images", where=str(path), fix="check the file or folder")
+    height, width = dataset.images.shape[1:3]
+    if min(height, width) < MIN_IMAGE_SIZE:
+        raise InputError(f"images are {height}x{width} px, smaller than {MIN_IMAGE_SIZE} px", where=str(path),
+                         fix="use face crops of at least 32 px")
     return dataset
+
+
+def require_identities(data: FaceDataset, minimum: int = 2) -> None:
+    """Training a classifier (or splitting by identity) needs at least two identities."""
+    present = len(np.unique(data.labels))
+    if present < minimum:
+        raise InputError(f"the dataset has {present} identit{'y' if present == 1 else 'ies'}, at least {minimum} are needed",
+                         where=data.source, fix="add identities (one label or sub-folder each)")
+
+
+def subset(data: FaceDataset, rows: np.ndarray, *, relabel: bool = False, note: str = "") -> FaceDataset:
+    """Rows of a dataset; with `relabel`, labels become 0..K-1 in order of the original labels."""
+    images, labels, names = data.images[rows], data.labels[rows], data.names
+    if relabel:
+        kept = np.unique(labels)
+        labels = np.searchsorted(kept, labels).astype(np.int64)
+        names = [data.names[k] for k in kept] if data.names else [str(k) for k in kept]
+    return FaceDataset(images, labels, names, data.source + (f"[{note}]" if note else ""))
+
+
+def _load_synthetic(text: str) -> FaceDataset:
+    from hardener.data.synthetic import synthetic_faces
+
+    options = {"ids": 20, "per": 30, "size": 64, "seed": 0}
+    for part in filter(None, text.partition(":")[2].split(",")):
+        key, _, value = part.partition("=")
+        if key.strip() not in options or not value.strip().isdigit():
+            raise InputError(f"bad synthetic data option {part!r}", where=text,
+                             fix="write synthetic:ids=20,per=30,size=64,seed=0")
+        options[key.strip()] = int(value)
+    return synthetic_faces(options["ids"], options["per"], options["size"], seed=options["seed"])
 
 
 def to_model_input(images: np.ndarray, size: int) -> torch.Tensor:
@@ -85,14 +130,14 @@ def _load_npz(path: Path) -> FaceDataset:
     return FaceDataset(images, labels, names, str(path))
 
 
-def _load_folder(path: Path) -> FaceDataset:
+def _load_folder(path: Path, skip_bad_images: bool) -> FaceDataset:
     from PIL import Image, UnidentifiedImageError
 
     classes = sorted(d.name for d in path.iterdir() if d.is_dir())
     if not classes:
         raise InputError("the folder has no identity sub-folders", where=str(path),
                          fix="lay it out as DIR/<identity>/<image>.jpg")
-    images, labels, size = [], [], None
+    images, labels, size, skipped = [], [], None, []
     for label, name in enumerate(classes):
         for file in sorted((path / name).iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
@@ -101,7 +146,11 @@ def _load_folder(path: Path) -> FaceDataset:
                 with Image.open(file) as im:
                     rgb = im.convert("RGB")
             except (UnidentifiedImageError, OSError) as exc:
-                raise InputError("unreadable image", where=str(file), fix="remove or replace the file") from exc
+                if skip_bad_images:
+                    skipped.append(str(file))
+                    continue
+                raise InputError("unreadable image", where=str(file),
+                                 fix="remove or replace the file, or pass --skip-bad-images") from exc
             size = size or rgb.size
             if rgb.size != size:
                 rgb = rgb.resize(size)
@@ -109,4 +158,6 @@ def _load_folder(path: Path) -> FaceDataset:
             labels.append(label)
     if not images:
         raise InputError("no images found in the identity folders", where=str(path), fix="add .jpg/.png files")
-    return FaceDataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, str(path))
+    data = FaceDataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, str(path))
+    data.skipped = skipped
+    return data

@@ -1,0 +1,65 @@
+"""`hardener train classifier|gan`: the models an attack or a defense needs, trained here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hardener.cli.common import (ArchOption, ImageSizeOption, JsonOption, VariantOption, console, handles_errors,
+                                 print_json)
+
+train_app = typer.Typer(help="Train a classifier (target, public or evaluation model) or a GAN.", no_args_is_help=True)
+
+DataArgument = typer.Argument(..., help="Training data: .npz (images, labels, names), an ImageFolder, or synthetic:ids=N,per=M,size=S,seed=K.")
+DeviceOption = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N")
+SeedOption = typer.Option(0, "--seed", help="Seed for initialisation, batch order, augmentation and splits.")
+ResumeOption = typer.Option(False, "--resume", help="Continue an interrupted run from the checkpoint in --out.")
+SkipBadOption = typer.Option(False, "--skip-bad-images", help="Skip unreadable images in an ImageFolder (they are counted in the report).")
+
+
+@train_app.command("classifier")
+@handles_errors
+def classifier(
+    data: str = DataArgument,
+    out: Path = typer.Option(..., "--out", help="Output folder: model.safetensors, report.json, checkpoints/."),
+    arch: str = typer.Option("resnet", "--arch", help="Architecture (see `hardener plugins`)."),
+    variant: str = VariantOption,
+    image_size: int = ImageSizeOption,
+    epochs: int = typer.Option(30, "--epochs", help="Passes over the training images."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule)."),
+    val: str = typer.Option(None, "--val", help="Held-out data; default: --val-fraction of each identity's images."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of each identity held out when --val is not given (0: none)."),
+    classes_from: Path = typer.Option(None, "--classes-from", help="Text file of identity names (one per line): train on those only."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip/shift augmentation."),
+    seed: int = SeedOption,
+    device: str = DeviceOption,
+    resume: bool = ResumeOption,
+    skip_bad_images: bool = SkipBadOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Train a face classifier with any plugin: bundle, report.json, a checkpoint every epoch."""
+    from hardener.cli.progress import progress_bar
+    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+
+    job = ClassifierJob(data=data, arch=arch, out=out, variant=variant, image_size=image_size, val=val,
+                        val_fraction=val_fraction, classes_from=classes_from, skip_bad_images=skip_bad_images,
+                        device=device, resume=resume,
+                        config=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, augment=not no_augment, seed=seed))
+    with progress_bar(enabled=not as_json) as progress:
+        report = run_classifier_job(job, progress)
+    if as_json:
+        print_json(report)
+        return
+    final = report["final"]
+    table = Table(title=f"Trained {report['model']['arch']}/{report['model']['variant']} -> {report['model']['path']}")
+    for column in ("epochs", "train acc", "held-out acc", "images (train/held-out)", "classes", "seconds"):
+        table.add_column(column, justify="right")
+    held = f"{final['val_acc']:.1%}" if "val_acc" in final else "-"
+    table.add_row(str(final.get("epoch", 0)), f"{final.get('train_acc', 0):.1%}", held,
+                  f"{report['data']['train_images']}/{report['data']['held_out_images']}",
+                  str(report["model"]["classes"]), f"{report['seconds']:.1f}")
+    console.print(table)
+    if report["data"]["skipped_bad_images"]:
+        console.print(f"[yellow]skipped {len(report['data']['skipped_bad_images'])} unreadable images[/] (listed in report.json)")

@@ -1,0 +1,260 @@
+"""Classifier training: target, public and evaluation models all come from this one loop.
+
+Deterministic on CPU for a given seed (a seeded generator drives batch order and augmentation), a
+checkpoint after every epoch, and `resume=True` continues an interrupted run to the same weights.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hardener.arch import FaceModel
+from hardener.data import FaceDataset, require_identities, to_model_input
+from hardener.errors import InputError
+from hardener.files import atomic_output
+from hardener.progress import ProgressEvent, ProgressFn, no_progress
+
+CHECKPOINT_NAME = "classifier_checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    augment: bool = True  # horizontal flip and a small random shift: faces are roughly symmetric
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    model: FaceModel
+    history: list[dict] = field(default_factory=list)  # one row per epoch
+    seconds: float = 0.0
+    resumed_from_epoch: int = 0
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset | None = None,
+                     config: TrainConfig = TrainConfig(), device: torch.device | str = "cpu",
+                     checkpoint_dir: Path | None = None, resume: bool = False,
+                     progress: ProgressFn = no_progress) -> TrainResult:
+    """Train `model` in place with AdamW + cosine schedule and cross-entropy; returns it with its history."""
+    require_identities(train)
+    if int(train.labels.max()) >= model.num_classes:
+        raise InputError(f"labels go up to {int(train.labels.max())} but the model has {model.num_classes} classes",
+                         where=train.source, fix="build the model with as many classes as the data has")
+    if config.epochs < 1 or config.batch_size < 1:
+        raise InputError("--epochs and --batch-size must be at least 1", fix="e.g. --epochs 20 --batch-size 64")
+    device = torch.device(device)
+    size = model.spec.image_size
+    x_train, y_train = to_model_input(train.images, size), torch.from_numpy(train.labels)
+    x_val = to_model_input(val.images, size) if val is not None and len(val) else None
+    y_val = torch.from_numpy(val.labels) if x_val is not None else None
+
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    generator = torch.Generator().manual_seed(config.seed)
+    result = TrainResult(model)
+    start_epoch = 0
+    checkpoint = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir else None
+    if checkpoint is not None:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if resume and checkpoint is not None and checkpoint.exists():
+        start_epoch = _restore(checkpoint, model, optimizer, scheduler, generator, result, config)
+    steps_per_epoch = -(-len(y_train) // config.batch_size)
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. replay identically after --resume
+        model.train()
+        order = torch.randperm(len(y_train), generator=generator)
+        total_loss, seen, correct = 0.0, 0, 0
+        for step, start in enumerate(range(0, len(order), config.batch_size)):
+            rows = order[start:start + config.batch_size]
+            if len(rows) < 2 and len(order) > 1:  # BatchNorm cannot train on a batch of one
+                continue
+            x = x_train[rows]
+            if config.augment:
+                x = _augment(x, generator)
+            x, y = x.to(device, non_blocking=True), y_train[rows].to(device, non_blocking=True)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(rows)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += len(rows)
+            progress(ProgressEvent("train classifier", epoch * steps_per_epoch + step + 1,
+                                   config.epochs * steps_per_epoch, {"loss": float(loss.detach()), "epoch": epoch + 1}))
+        scheduler.step()
+        row = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+               "lr": scheduler.get_last_lr()[0]}
+        if x_val is not None:
+            row["val_acc"] = accuracy(model, x_val, y_val, device=device)
+        result.history.append(row)
+        if checkpoint is not None:
+            elapsed = result.seconds + time.perf_counter() - started
+            _save(checkpoint, model, optimizer, scheduler, generator, result, epoch + 1, elapsed, config)
+        progress(ProgressEvent("train classifier", (epoch + 1) * steps_per_epoch, config.epochs * steps_per_epoch,
+                               row, message=_epoch_line(row, config.epochs)))
+    result.seconds += time.perf_counter() - started
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",
+             batch_size: int = 256, top: int = 1) -> float:
+    """Top-k accuracy of `model` on float [0, 1] images (eval mode; restores the previous mode)."""
+    was_training = model.training
+    model.eval()
+    hits = 0
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start:start + batch_size].to(device))
+        best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
+        hits += int((best == y[start:start + batch_size, None]).any(1).sum())
+    model.train(was_training)
+    return hits / max(len(y), 1)
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    pad = max(1, x.shape[-1] // 16)
+    dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=generator))
+    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    val = f", held-out acc {row['val_acc']:.1%}" if "val_acc" in row else ""
+    return f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.3f}, train acc {row['train_acc']:.1%}{val}"
+
+
+def _save(path: Path, model, optimizer, scheduler, generator, result: TrainResult, epoch: int,
+          seconds: float, config: TrainConfig) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "generator": generator.get_state(), "epoch": epoch, "history": result.history, "seconds": seconds,
+             "config": dict(config.__dict__)}
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _restore(path: Path, model, optimizer, scheduler, generator, result: TrainResult, config: TrainConfig) -> int:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(f"unreadable checkpoint ({str(exc).splitlines()[0][:120]})", where=str(path),
+                         fix="delete it and start again without --resume") from exc
+    saved = state.get("config", {})
+    changed = [f"{k} {saved.get(k)} -> {v}" for k, v in config.__dict__.items() if saved.get(k) != v]
+    if changed:
+        raise InputError(f"--resume with other options than the interrupted run ({', '.join(changed)})", where=str(path),
+                         fix="resume with the same options, or use a new --out")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+    except Exception as exc:
+        raise InputError(f"cannot resume from the checkpoint ({str(exc).splitlines()[0][:120]})", where=str(path),
+                         fix="start again without --resume, or with the same options as the first run") from exc
+    result.history = list(state["history"])
+    result.seconds = float(state["seconds"])
+    result.resumed_from_epoch = int(state["epoch"])
+    return result.resumed_from_epoch
+
+
+@dataclass
+class ClassifierJob:
+    """Everything `hardener train classifier` needs; the function below does the whole job."""
+
+    data: str
+    arch: str
+    out: Path
+    variant: str | None = None
+    image_size: int | None = None
+    val: str | None = None  # explicit held-out data; otherwise `val_fraction` of each identity
+    val_fraction: float = 0.2
+    classes_from: Path | None = None
+    skip_bad_images: bool = False
+    device: str = "auto"
+    resume: bool = False
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+
+def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -> dict:
+    """Load and split the data, build the model, train with checkpoints, write the bundle and report.json."""
+    from hardener.data import load_dataset, subset
+    from hardener.data.splits import split_by_image
+    from hardener.device import resolve_device
+    from hardener.files import prepare_out_dir, write_json
+    from hardener.io import build_model, save_bundle
+
+    device = resolve_device(job.device)
+    data = load_dataset(job.data, skip_bad_images=job.skip_bad_images)
+    if job.classes_from is not None:
+        data = _restrict_to_names(data, read_class_names_any(job.classes_from), job.classes_from)
+    require_identities(data)
+    if job.val is not None:
+        train, val = data, load_dataset(job.val, skip_bad_images=job.skip_bad_images)
+    elif job.val_fraction > 0:
+        train_rows, val_rows = split_by_image(data.labels, job.val_fraction, seed=job.config.seed)
+        train, val = subset(data, train_rows, note="train"), subset(data, val_rows, note="held-out")
+    else:
+        train, val = data, None
+    out = prepare_out_dir(job.out)
+    torch.manual_seed(job.config.seed)
+    model = build_model(job.arch, job.variant, int(data.labels.max()) + 1, job.image_size)
+    result = train_classifier(model, train, val=val, config=job.config, device=device,
+                              checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
+    bundle = save_bundle(model.cpu(), out / "model.safetensors", class_names=data.names,
+                         produced_by="hardener train classifier")
+    report = {
+        "command": "train classifier",
+        "model": {"path": str(bundle), "arch": model.arch, "variant": model.variant, "classes": model.num_classes,
+                  "input_spec": model.spec.describe()},
+        "data": {"source": data.source, "images": len(data), "identities": int(len(np.unique(data.labels))),
+                 "train_images": len(train), "held_out_images": len(val) if val is not None else 0,
+                 "skipped_bad_images": data.skipped},
+        "config": {**job.config.__dict__, "device": str(device), "val_fraction": job.val_fraction},
+        "history": result.history,
+        "final": result.final,
+        "seconds": round(result.seconds, 2),
+        "resumed_from_epoch": result.resumed_from_epoch,
+    }
+    write_json(out / "report.json", report)
+    return report
+
+
+def read_class_names_any(path: Path) -> list[str]:
+    """A names file without a fixed count (used to pick identities by name)."""
+    names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names:
+        raise InputError("the class names file is empty", where=str(path), fix="one identity name per line")
+    return names
+
+
+def _restrict_to_names(data: FaceDataset, names: list[str], where: Path) -> FaceDataset:
+    from hardener.data import subset
+
+    if not data.names:
+        raise InputError("--classes-from needs data with identity names", where=data.source,
+                         fix="use an ImageFolder or an npz with a names array")
+    index = {n: i for i, n in enumerate(data.names)}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise InputError(f"{len(unknown)} names are not in the data, e.g. {unknown[0]!r}", where=str(where),
+                         fix="check spelling against the dataset's names")
+    return subset(data, np.flatnonzero(np.isin(data.labels, [index[n] for n in names])), relabel=True,
+                  note=f"classes from {where.name}")
