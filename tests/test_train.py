@@ -1,0 +1,79 @@
+"""Classifier training: learns, checkpoints every epoch, and --resume replays to the same weights."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hardener.cli.app import app
+from hardener.data import FaceDataset, load_dataset
+from hardener.errors import InputError
+from hardener.io import build_model, load_model
+from hardener.progress import ProgressEvent
+from hardener.train import TrainConfig, train_classifier
+
+runner = CliRunner()
+CONFIG = TrainConfig(epochs=3, batch_size=16, lr=1e-3, seed=7)
+
+
+def noise_faces(n: int = 48, ids: int = 4) -> FaceDataset:
+    rng = np.random.default_rng(0)
+    return FaceDataset(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), np.arange(n) % ids,
+                       [f"p{i}" for i in range(ids)], "noise")
+
+
+def fresh_model(classes: int = 4):
+    torch.manual_seed(0)
+    return build_model("resnet", "resnet18", classes, 32)
+
+
+def test_resume_after_a_stop_gives_the_same_weights(tmp_path: Path) -> None:
+    data = noise_faces()
+    straight = train_classifier(fresh_model(), data, config=CONFIG).model
+
+    def stop_after_first_epoch(event: ProgressEvent) -> None:
+        if event.message.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(fresh_model(), data, config=CONFIG, checkpoint_dir=tmp_path, progress=stop_after_first_epoch)
+    resumed = train_classifier(fresh_model(), data, config=CONFIG, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.resumed_from_epoch == 1 and [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    a, b = straight.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_with_other_options_is_refused(tmp_path: Path) -> None:
+    data = noise_faces()
+    train_classifier(fresh_model(), data, config=TrainConfig(epochs=1, batch_size=16), checkpoint_dir=tmp_path)
+    with pytest.raises(InputError, match="epochs 1 -> 2"):
+        train_classifier(fresh_model(), data, config=TrainConfig(epochs=2, batch_size=16), checkpoint_dir=tmp_path,
+                         resume=True)
+
+
+def test_labels_beyond_the_head_are_refused() -> None:
+    with pytest.raises(InputError, match="classes"):
+        train_classifier(fresh_model(classes=2), noise_faces(ids=4), config=CONFIG)
+
+
+def test_train_classifier_cli_writes_bundle_report_and_checkpoint(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+             labels=np.arange(40) % 4, names=np.array(["a", "b", "c", "d"]))
+    out = tmp_path / "run"
+    args = ["train", "classifier", str(tmp_path / "d.npz"), "--arch", "resnet", "--image-size", "32",
+            "--epochs", "2", "--batch-size", "16", "--out", str(out), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["final"]["epoch"] == 2 and 0.0 <= report["final"]["val_acc"] <= 1.0
+    assert report["data"]["held_out_images"] == 8
+    assert (out / "checkpoints" / "classifier_checkpoint.pt").exists()
+    loaded = load_model(out / "model.safetensors")
+    assert loaded.class_names == ["a", "b", "c", "d"] and loaded.spec.image_size == 32
+    again = runner.invoke(app, args + ["--resume"])
+    assert again.exit_code == 0 and json.loads((out / "report.json").read_text())["resumed_from_epoch"] == 2
