@@ -1,0 +1,92 @@
+"""Train the four models the LFW benchmark protocol needs, and print their accuracies and wall times.
+
+Protocol (../shared/DESIGN.md): lfw_deepfunneled_min10_64.npz, even labels private (79 identities),
+odd public (79); private images split 80/20 per identity (seed 0). Target: ResNet-18 on private-train;
+evaluation model: another architecture on private-train; public classifier and a 64 px GAN on public.
+
+    python benchmarks/train_models.py [--data PATH] [--cache DIR] [--epochs N] [--gan-epochs N] [--stages ...]
+
+Trained files go to --cache (default .cache/benchmarks, ignored by git); a stage whose report exists
+is not retrained, so the command rebuilds only what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "lfw_deepfunneled_min10_64.npz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "benchmarks")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--eval-arch", default="facenet")
+    parser.add_argument("--gan-epochs", type=int, default=10)
+    parser.add_argument("--gan-width", type=int, default=64)
+    parser.add_argument("--stages", nargs="+", default=["split", "target", "eval", "public", "gan"])
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    from hardener.data.export_split import write_split
+
+    cache = args.cache
+    splits = cache / "splits"
+    if "split" in args.stages and not (splits / "private" / "split.json").exists():
+        write_split(str(args.data), splits, by="identity", scheme="parity")
+        write_split(str(splits / "private.npz"), splits / "private", by="image", test_fraction=0.2, seed=0)
+
+    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+
+    jobs = {
+        "target": ("resnet", "resnet18", splits / "private" / "train.npz", splits / "private" / "test.npz"),
+        "eval": (args.eval_arch, None, splits / "private" / "train.npz", splits / "private" / "test.npz"),
+        "public": ("resnet", "resnet18", splits / "public.npz", None),
+    }
+    for stage, (arch, variant, train, val) in jobs.items():
+        out = cache / stage
+        if stage not in args.stages or (out / "report.json").exists() and json.loads((out / "report.json").read_text()).get("final", {}).get("epoch") == args.epochs:
+            continue
+        print(f"[{time.strftime('%H:%M:%S')}] training {stage}: {arch} on {train.name}", flush=True)
+        job = ClassifierJob(data=str(train), arch=arch, variant=variant, image_size=64, out=out,
+                            val=str(val) if val else None, val_fraction=0.0 if val else 0.2, device=args.device,
+                            resume=True, config=TrainConfig(epochs=args.epochs, batch_size=64, seed=0))
+        run_classifier_job(job, _log(stage))
+
+    if "gan" in args.stages:
+        from benchmarks_gan import train_benchmark_gan  # noqa: F401  (filled in with the GAN stage)
+
+    print_table(cache)
+
+
+def _log(stage: str):
+    from hardener.progress import ProgressEvent
+
+    def log(event: ProgressEvent) -> None:
+        if event.message:
+            print(f"[{time.strftime('%H:%M:%S')}] {stage}: {event.message}", flush=True)
+
+    return log
+
+
+def print_table(cache: Path) -> None:
+    print("\n| model | architecture | train images | held-out images | held-out top-1 | epochs | wall time (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for stage in ("target", "eval", "public"):
+        path = cache / stage / "report.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        acc = r["final"].get("val_acc")
+        print(f"| {stage} | {r['model']['arch']}/{r['model']['variant']} | {r['data']['train_images']} | "
+              f"{r['data']['held_out_images']} | {'-' if acc is None else f'{acc:.1%}'} | {r['final']['epoch']} | "
+              f"{r['seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

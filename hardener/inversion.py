@@ -1,0 +1,177 @@
+"""The batched latent-optimisation engine shared by attacks (verify) and the decoy defense (protect).
+
+Every (class, restart) pair is one row of one batch through a frozen generator G, critic D and
+classifier F: loss_row = prior(D(G(z))) + lambda * identity(F(G(z)), class). Losses are summed over
+rows (never averaged), each row's initial latent comes from its own seed, and every network runs
+in eval mode, so a row's trajectory does not depend on which other rows share its batch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from hardener.attacks.losses import IDENTITY_LOSSES, PRIORS
+from hardener.errors import InputError
+from hardener.progress import ProgressEvent, ProgressFn, no_progress
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    steps: int = 1500
+    lr: float = 0.02
+    optimizer: str = "sgd"  # sgd (with momentum) | adam
+    momentum: float = 0.9
+    lam: float = 100.0  # weight of the identity loss against the prior
+    restarts: int = 5
+    identity_loss: str = "ce"
+    prior: str = "critic"
+    z_clamp: float | None = 1.0  # clamp z to [-c, c] after each step; None: unclamped
+    init_candidates: int = 1  # best-of-N random initialisation by identity loss
+    select: str = "identity"  # keep the best restart per class by "identity" loss or "confidence"
+    stop_confidence: float | None = None  # a row whose target confidence reaches this stops moving
+    check_every: int = 50  # steps between host-side checks for "every row is done"
+
+    def validate(self) -> None:
+        if self.identity_loss not in IDENTITY_LOSSES:
+            raise InputError(f"unknown identity loss {self.identity_loss!r}", fix=f"use one of: {', '.join(IDENTITY_LOSSES)}")
+        if self.prior not in PRIORS:
+            raise InputError(f"unknown prior {self.prior!r}", fix=f"use one of: {', '.join(PRIORS)}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise InputError(f"unknown optimizer {self.optimizer!r}", fix="use sgd or adam")
+        if self.steps < 1 or self.restarts < 1 or self.init_candidates < 1:
+            raise InputError("steps, restarts and init candidates must be at least 1", fix="e.g. --steps 100")
+        if self.select not in ("identity", "confidence"):
+            raise InputError(f"unknown selection {self.select!r}", fix="use identity or confidence")
+
+
+@dataclass
+class InversionResult:
+    targets: torch.Tensor  # (R,) class of each row, rows ordered class-major then restart
+    restarts: torch.Tensor  # (R,) restart index of each row
+    z: torch.Tensor  # (R, latent) final latents
+    images: torch.Tensor  # (R, 3, H, W) in [0, 1], on the CPU
+    confidence: torch.Tensor  # (R,) classifier softmax probability of the target class
+    identity_loss: torch.Tensor  # (R,)
+    best_rows: dict[int, int] = field(default_factory=dict)  # class -> row kept as that class's best
+    steps_run: int = 0
+    seconds: float = 0.0
+
+    @property
+    def classes(self) -> list[int]:
+        return list(self.best_rows)
+
+    def best_images(self) -> torch.Tensor:
+        return self.images[list(self.best_rows.values())]
+
+
+def row_latents(classes: Sequence[int], restarts: int, latent_dim: int, seed: int, candidates: int = 1) -> torch.Tensor:
+    """Initial latents, (rows, candidates, latent): each row's draw depends only on (seed, class, restart)."""
+    draws = []
+    for c in classes:
+        for r in range(restarts):
+            gen = torch.Generator().manual_seed((seed * 1_000_003 + int(c) * 7_919 + r) % (2**63 - 1))
+            draws.append(torch.randn(candidates, latent_dim, generator=gen))
+    return torch.stack(draws)
+
+
+def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module, targets: Sequence[int], *,
+           config: InversionConfig = InversionConfig(), latent_dim: int = 100, seed: int = 0,
+           device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
+           task: str = "inversion") -> InversionResult:
+    """Optimise latents so `classifier` is sure G(z) is each target class, under the critic's prior."""
+    config.validate()
+    if critic is None and config.prior:
+        raise InputError("this inversion needs the GAN's critic (discriminator) for its prior",
+                         fix="pass the critic (--critic D.pt) or a GAN bundle that holds it")
+    device = torch.device(device)
+    classes = [int(c) for c in targets]
+    modules = [m for m in (generator, critic, classifier) if m is not None]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval().requires_grad_(False).to(device)
+    use_autocast = device.type == "cuda"
+    identity_fn, prior_fn = IDENTITY_LOSSES[config.identity_loss], PRIORS[config.prior]
+    target_rows = torch.tensor(classes, device=device).repeat_interleave(config.restarts)
+    restart_rows = torch.arange(config.restarts).repeat(len(classes))
+
+    def losses(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+            images = generator(z)
+            if use_autocast:
+                images = images.contiguous(memory_format=torch.channels_last)
+            logits = classifier(images).float()
+            prior = prior_fn(critic(images).float().view(-1))
+        identity = identity_fn(logits, y)
+        return prior + config.lam * identity, identity, logits
+
+    started = time.perf_counter()
+    try:
+        z0 = row_latents(classes, config.restarts, latent_dim, seed, config.init_candidates)
+        if config.z_clamp is not None:
+            z0 = z0.clamp(-config.z_clamp, config.z_clamp)
+        z = _best_candidates(z0.to(device), target_rows, losses) if config.init_candidates > 1 else z0[:, 0].to(device)
+        z = z.clone().requires_grad_(True)
+        optimizer = (torch.optim.SGD([z], lr=config.lr, momentum=config.momentum) if config.optimizer == "sgd"
+                     else torch.optim.Adam([z], lr=config.lr))
+        done = torch.zeros(len(z), dtype=torch.bool, device=device)
+        steps_run = 0
+        for step in range(config.steps):
+            total, identity, logits = losses(z, target_rows)
+            optimizer.zero_grad(set_to_none=True)
+            total.sum().backward()
+            frozen = z.detach().clone() if config.stop_confidence is not None else None
+            optimizer.step()
+            with torch.no_grad():
+                if config.z_clamp is not None:
+                    z.clamp_(-config.z_clamp, config.z_clamp)
+                if frozen is not None:
+                    confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1)
+                    done |= confidence >= config.stop_confidence
+                    z.copy_(torch.where(done[:, None], frozen, z))
+            steps_run = step + 1
+            metrics = {}
+            if step % config.check_every == 0 or steps_run == config.steps:
+                metrics = {"loss": float(total.detach().mean()), "identity": float(identity.detach().mean())}
+                if frozen is not None and bool(done.all()):
+                    progress(ProgressEvent(task, config.steps, config.steps, metrics, "every row reached its target"))
+                    break
+            progress(ProgressEvent(task, steps_run, config.steps, metrics))
+        with torch.no_grad():
+            _, identity, logits = losses(z.detach(), target_rows)
+            images = generator(z.detach()).float().cpu()
+            confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1).cpu()
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+    result = InversionResult(targets=target_rows.cpu(), restarts=restart_rows, z=z.detach().cpu(), images=images,
+                             confidence=confidence, identity_loss=identity.detach().cpu(), steps_run=steps_run,
+                             seconds=time.perf_counter() - started)
+    result.best_rows = _best_rows(result, classes, config)
+    return result
+
+
+def _best_candidates(z0: torch.Tensor, targets: torch.Tensor, losses) -> torch.Tensor:
+    """Pick, per row, the initial candidate with the lowest identity loss (best-of-N initialisation)."""
+    rows, candidates, latent = z0.shape
+    with torch.no_grad():
+        _, identity, _ = losses(z0.reshape(rows * candidates, latent), targets.repeat_interleave(candidates))
+    best = identity.view(rows, candidates).argmin(1)
+    return z0[torch.arange(rows, device=z0.device), best]
+
+
+def _best_rows(result: InversionResult, classes: list[int], config: InversionConfig) -> dict[int, int]:
+    best = {}
+    for c in classes:
+        rows = (result.targets == c).nonzero().view(-1)
+        score = -result.identity_loss[rows] if config.select == "identity" else result.confidence[rows]
+        best[c] = int(rows[score.argmax()])
+    return best
+
+
+def with_overrides(config: InversionConfig, **changes) -> InversionConfig:
+    """A preset with some fields changed (None values are ignored), e.g. `--steps` for quick runs."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})
