@@ -167,12 +167,12 @@ def _sniff(path: Path) -> str:
     size = path.stat().st_size
     if head[:4] == b"PK\x03\x04":
         return "zip"
-    if head[:1] == b"\x80":
-        return "pickle"
-    if len(head) >= 9:
+    if len(head) >= 9:  # before the pickle check: a header length's low byte may be 0x80
         (header_len,) = struct.unpack("<Q", head[:8])
         if 0 < header_len <= size - 8 and head[8:9] == b"{":
             return "safetensors"
+    if head[:1] == b"\x80":
+        return "pickle"
     raise ModelFormatError("not a model file (neither safetensors, a torch checkpoint nor TorchScript)",
                            where=str(path), fix="pass a .safetensors, .pt/.pth or TorchScript file")
 

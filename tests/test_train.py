@@ -90,3 +90,27 @@ def test_a_small_classifier_learns_synthetic_faces_within_seconds() -> None:
     chance = 1 / 8
     assert result.final["val_acc"] > 3 * chance, result.history
     assert result.history[0]["loss"] > result.final["loss"]
+
+
+def test_train_gan_cli_bundles_gan_and_public_classifier(tmp_path: Path) -> None:
+    from hardener.gan import load_gan
+
+    out = tmp_path / "gan"
+    args = ["train", "gan", "synthetic:ids=4,per=20,size=32", "--image-size", "32", "--width", "8", "--epochs", "2",
+            "--batch-size", "16", "--classifier-epochs", "1", "--out", str(out), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["gan"]["epochs"] == 2 and len(report["gan"]["samples"]) == 2
+    gan = load_gan(out / "gan.safetensors")
+    assert gan.image_size == 32 and gan.critic is not None
+    assert gan.classifier is not None and gan.classifier.num_classes == 4
+    assert gan.class_names == [f"synthetic_{i:04d}" for i in range(4)]
+    images = gan.generator(torch.randn(3, gan.latent_dim))
+    assert images.shape == (3, 3, 32, 32) and float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+
+
+def test_train_gan_refuses_other_image_sizes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "gan", "synthetic:ids=3,per=4,size=32", "--image-size", "48",
+                                 "--out", str(tmp_path / "g")])
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -63,3 +63,45 @@ def classifier(
     console.print(table)
     if report["data"]["skipped_bad_images"]:
         console.print(f"[yellow]skipped {len(report['data']['skipped_bad_images'])} unreadable images[/] (listed in report.json)")
+
+
+@train_app.command("gan")
+@handles_errors
+def gan(
+    data: str = DataArgument,
+    out: Path = typer.Option(..., "--out", help="Output folder: gan.safetensors, samples/, checkpoints/, report.json."),
+    image_size: int = typer.Option(64, "--image-size", help="32 or 64 (the GMI layout is 64)."),
+    epochs: int = typer.Option(10, "--epochs"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    width: int = typer.Option(64, "--width", help="Base channel width; 64 is GMI's size, 16 trains fast on a CPU."),
+    classifier_arch: str = typer.Option("resnet", "--classifier-arch", help="Architecture of the public classifier trained on the same labelled data."),
+    classifier_epochs: int = typer.Option(30, "--classifier-epochs"),
+    no_classifier: bool = typer.Option(False, "--no-classifier", help="Do not train the public classifier."),
+    seed: int = SeedOption,
+    device: str = DeviceOption,
+    resume: bool = ResumeOption,
+    skip_bad_images: bool = SkipBadOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Train a GMI-style GAN (WGAN-GP) on public faces, plus the public classifier `protect` needs."""
+    from hardener.cli.progress import progress_bar
+    from hardener.gan.job import GanJob, run_gan_job
+
+    job = GanJob(data=data, out=out, image_size=image_size, epochs=epochs, batch_size=batch_size, width=width,
+                 seed=seed, device=device, resume=resume, skip_bad_images=skip_bad_images,
+                 classifier_arch=None if no_classifier else classifier_arch, classifier_epochs=classifier_epochs)
+    with progress_bar(enabled=not as_json) as progress:
+        report = run_gan_job(job, progress)
+    if as_json:
+        print_json(report)
+        return
+    g = report["gan"]
+    console.print(f"GAN: {g['epochs']} epochs, {g['steps']} critic steps in {g['seconds']:.1f} s -> {g['path']}",
+                  highlight=False)
+    if g["samples"]:
+        console.print(f"samples: {g['samples'][-1]}", highlight=False)
+    pub = report["public_classifier"]
+    if pub:
+        held = pub["final"].get("val_acc")
+        console.print(f"public classifier: {pub['arch']}/{pub['variant']}, {pub['classes']} classes, held-out "
+                      f"accuracy {'-' if held is None else f'{held:.1%}'}", highlight=False)
