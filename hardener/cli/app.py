@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 
 from hardener import __version__
+from hardener.cli.attack import attack
 from hardener.cli.common import set_debug
 from hardener.cli.data import data_app
 from hardener.cli.export import export
@@ -40,6 +41,7 @@ app.command()(plugins)
 app.command()(info)
 app.command(name="import")(import_model)
 app.command()(export)
+app.command()(attack)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 

@@ -1,0 +1,103 @@
+"""`hardener attack`: invert a model with a preset and judge the reconstructions with an independent
+evaluation model. Also the measuring stick `verify` and the benchmarks use."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hardener.errors import InputError
+from hardener.progress import ProgressFn, no_progress
+
+PRIVATE_PER_CLASS_IN_GRID = 4
+
+
+@dataclass
+class AttackJob:
+    model: Path
+    gan: Path
+    classes: str
+    eval_model: Path
+    data: str
+    out: Path
+    critic: Path | None = None
+    preset: str = "gmi"
+    steps: int | None = None
+    restarts: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    fid_weights: Path | None = None
+    arch: str | None = None
+    spec_changes: dict = field(default_factory=dict)
+    allow_pickle: bool = False
+
+
+def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
+    """Load everything, check it fits together, attack, measure, write report.json and grid.png."""
+    from hardener.attacks.presets import get_attack
+    from hardener.audit.metrics import attack_metrics
+    from hardener.classes import label, parse_classes
+    from hardener.data import load_dataset
+    from hardener.device import resolve_device
+    from hardener.files import prepare_out_dir, write_json
+    from hardener.gan import check_gan_matches, load_gan
+    from hardener.inversion import with_overrides
+    from hardener.io import load_model
+    from hardener.report import class_grid, provenance, save_png
+    from hardener.summary import model_summary
+
+    attack = get_attack(job.preset)
+    device = resolve_device(job.device)
+    target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
+    gan = load_gan(job.gan, job.critic)
+    check_gan_matches(gan, target.model, str(job.gan))
+    evaluator = load_model(job.eval_model, allow_pickle=job.allow_pickle)
+    if evaluator.num_classes != target.num_classes:
+        raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the target {target.num_classes}",
+                         where=str(job.eval_model), fix="train the evaluation model on the same private identities")
+    private = load_dataset(job.data)
+    classes = parse_classes(job.classes, target.num_classes, target.class_names, "--classes")
+    out = prepare_out_dir(job.out, inputs=(job.model, job.gan, job.eval_model))
+
+    result = attack.run(gan.generator, gan.critic, target.model, classes, latent_dim=gan.latent_dim, seed=job.seed,
+                        steps=job.steps, restarts=job.restarts, device=device, progress=progress)
+    metrics = attack_metrics(result, evaluator.model, private, device=device)
+    report_metrics = metrics.to_dict()
+    if job.fid_weights is not None:
+        from hardener.audit.fid import inception_fid
+
+        real = _private_images(private, classes, gan.image_size)
+        report_metrics["inception_fid"] = inception_fid(result.images, real, job.fid_weights, device)
+
+    names = target.class_names
+    rows = [[_private_images(private, [c], gan.image_size)[:PRIVATE_PER_CLASS_IN_GRID],
+             result.images[result.targets == c]] for c in classes]
+    grid = save_png(class_grid(rows, gan.image_size), out / "grid.png")
+    report = {
+        "command": "attack",
+        "preset": attack.name,
+        "preset_description": attack.description,
+        "inversion": {**asdict(with_overrides(attack.config, steps=job.steps, restarts=job.restarts)),
+                      "steps_run": result.steps_run, "seed": job.seed, "seconds": round(result.seconds, 2),
+                      "device": str(device)},
+        "classes": [{"index": c, "label": label(c, names)} for c in classes],
+        "metrics": report_metrics,
+        "target": model_summary(target),
+        "evaluation_model": model_summary(evaluator),
+        "gan": {"path": str(job.gan), "sha256": gan.sha256, "image_size": gan.image_size, "latent_dim": gan.latent_dim},
+        "data": {"source": private.source, "images": len(private)},
+        "grid": str(grid),
+        "grid_layout": f"one row per class: up to {PRIVATE_PER_CLASS_IN_GRID} private images, then every restart's reconstruction",
+        "versions": provenance(),
+    }
+    write_json(out / "report.json", report)
+    return report
+
+
+def _private_images(private, classes: list[int], size: int) -> torch.Tensor:
+    from hardener.data import to_model_input
+
+    rows = np.flatnonzero(np.isin(private.labels, classes))
+    return to_model_input(private.images[rows], size) if len(rows) else torch.zeros(0, 3, size, size)
