@@ -24,3 +24,37 @@ def resnet_state_dict_file(files: Path, tv_resnet18: torch.nn.Module) -> Path:
     path = files / "resnet18_state_dict.pt"
     torch.save(tv_resnet18.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A small model-inversion setting on synthetic faces, trained once per test session (~40 s on 2 cores):
+    8 private identities (target and evaluation model, both ResNet-18 at 32 px, different seeds) and 8
+    other public identities (a 32 px GAN, width 16, with its public classifier), saved as files."""
+    from hardener.data import subset
+    from hardener.data.export_split import save_npz
+    from hardener.data.splits import split_by_image
+    from hardener.data.synthetic import synthetic_faces
+    from hardener.gan import save_gan_bundle, train_gan
+    from hardener.io import build_model, save_bundle
+    from hardener.train import TrainConfig, train_classifier
+
+    root = tmp_path_factory.mktemp("mi_world")
+    private = synthetic_faces(8, 30, 32, seed=0)
+    public = synthetic_faces(8, 30, 32, seed=0, identity_offset=100)
+    train_rows, test_rows = split_by_image(private.labels, 0.2, seed=0)
+    train, test = subset(private, train_rows), subset(private, test_rows)
+    paths = {"private": save_npz(private, root / "private.npz"), "train": save_npz(train, root / "train.npz"),
+             "test": save_npz(test, root / "test.npz")}
+    for name, seed in (("target", 0), ("eval", 1)):
+        torch.manual_seed(seed)
+        model = build_model("resnet", "resnet18", 8, 32)
+        train_classifier(model, train, val=test, config=TrainConfig(epochs=8, batch_size=32, seed=seed))
+        paths[name] = save_bundle(model, root / f"{name}.safetensors", class_names=private.names)
+    torch.manual_seed(2)
+    public_model = build_model("resnet", "resnet18", 8, 32)
+    train_classifier(public_model, public, config=TrainConfig(epochs=6, batch_size=32, seed=2))
+    gan = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=0)
+    paths["gan"] = save_gan_bundle(root / "gan.safetensors", gan.generator, gan.critic, classifier=public_model,
+                                   class_names=public.names)
+    return paths

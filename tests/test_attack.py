@@ -1,0 +1,64 @@
+"""`hardener attack` on synthetic faces: a trained target leaks its classes, an untrained one does not."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hardener.cli.app import app
+from hardener.io import build_model, save_bundle
+
+runner = CliRunner()
+
+
+def attack(world: dict, out: Path, *extra: str, model: Path | None = None):
+    args = ["attack", str(model or world["target"]), "--gan", str(world["gan"]), "--classes", "all",
+            "--eval-model", str(world["eval"]), "--data", str(world["private"]), "--out", str(out),
+            "--steps", "200", "--restarts", "2", "--json", *extra]
+    return runner.invoke(app, args)
+
+
+def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_target(mi_world: dict,
+                                                                                    tmp_path: Path) -> None:
+    result = attack(mi_world, tmp_path / "trained")
+    assert result.exit_code == 0, result.output
+    trained = json.loads((tmp_path / "trained" / "report.json").read_text())["metrics"]
+    torch.manual_seed(5)
+    untrained_path = save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path / "untrained.safetensors")
+    assert attack(mi_world, tmp_path / "untrained", model=untrained_path).exit_code == 0
+    untrained = json.loads((tmp_path / "untrained" / "report.json").read_text())["metrics"]
+    chance = 1 / 8
+    assert trained["top1"] >= 3 * chance, trained
+    assert trained["top1"] > untrained["top1"] + 0.25, (trained, untrained)
+    assert trained["top5"] >= trained["top1"] and trained["any_restart_top1"] >= trained["top1"]
+    assert trained["knn_distance"] < untrained["knn_distance"]
+    report = json.loads((tmp_path / "trained" / "report.json").read_text())
+    assert report["inversion"]["steps"] == 200 and report["inversion"]["restarts"] == 2
+    assert report["classes"][0]["label"] == "0 (synthetic_0000)"
+    assert (tmp_path / "trained" / "grid.png").exists()
+
+
+@pytest.mark.parametrize("extra, phrase", [
+    (["--preset", "nope"], "unknown attack preset"),
+    (["--classes", "8"], "out of range"),
+])
+def test_bad_attack_options_exit_2(mi_world: dict, tmp_path: Path, extra: list[str], phrase: str) -> None:
+    args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0",
+            "--eval-model", str(mi_world["eval"]), "--data", str(mi_world["private"]), "--out", str(tmp_path / "o"),
+            *extra]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and phrase in result.output and "Traceback" not in result.output, result.output
+
+
+def test_gan_of_another_size_and_evaluator_of_another_class_count_exit_2(mi_world: dict, tmp_path: Path) -> None:
+    big = save_bundle(build_model("resnet", "resnet18", 8, 64), tmp_path / "big.safetensors")
+    result = attack(mi_world, tmp_path / "o1", model=big)
+    assert result.exit_code == 2 and "32 px images but the model takes 64 px" in result.output
+    other = save_bundle(build_model("resnet", "resnet18", 5, 32), tmp_path / "five.safetensors")
+    args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0",
+            "--eval-model", str(other), "--data", str(mi_world["private"]), "--out", str(tmp_path / "o2")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "5 classes" in result.output
