@@ -91,6 +91,7 @@ def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module
     classes = [int(c) for c in targets]
     modules = [m for m in (generator, critic, classifier) if m is not None]
     modes = [m.training for m in modules]
+    trainable = [[p.requires_grad for p in m.parameters()] for m in modules]
     for m in modules:
         m.eval().requires_grad_(False).to(device)
     use_autocast = device.type == "cuda"
@@ -144,9 +145,11 @@ def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module
             _, identity, logits = losses(z.detach(), target_rows)
             images = generator(z.detach()).float().cpu()
             confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1).cpu()
-    finally:
-        for m, mode in zip(modules, modes):
+    finally:  # the caller's modules come back as they were (protect fine-tunes the target next)
+        for m, mode, flags in zip(modules, modes, trainable):
             m.train(mode)
+            for p, flag in zip(m.parameters(), flags):
+                p.requires_grad_(flag)
     result = InversionResult(targets=target_rows.cpu(), restarts=restart_rows, z=z.detach().cpu(), images=images,
                              confidence=confidence, identity_loss=identity.detach().cpu(), steps_run=steps_run,
                              seconds=time.perf_counter() - started)

@@ -13,6 +13,7 @@ from hardener.arch import FaceModel
 from hardener.data import FaceDataset, to_model_input
 from hardener.errors import InputError
 from hardener.spec import CHANNEL_ORDERS, NORMALIZE_PRESETS, InputSpec
+from hardener.train import accuracy
 
 MIN_MARGIN = 0.05
 
@@ -77,21 +78,11 @@ def check_spec(model: FaceModel, data: FaceDataset, *, batch_size: int = 128, ma
     try:
         for name, spec in candidates.items():
             model.set_spec(spec)
-            scores.append(SpecScore(name, spec, _accuracy(model, x, y, batch_size, device)))
+            scores.append(SpecScore(name, spec, accuracy(model, x, y, device=device, batch_size=batch_size)))
     finally:
         model.set_spec(declared)
     scores.sort(key=lambda s: -s.accuracy)
     return SpecCheck(declared=next(s for s in scores if s.spec is declared), scores=scores, images=len(y))
-
-
-@torch.no_grad()
-def _accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> float:
-    model.eval()
-    correct = 0
-    for start in range(0, len(y), batch_size):
-        logits = model(x[start:start + batch_size].to(device))
-        correct += int((logits.argmax(1).cpu() == y[start:start + batch_size]).sum())
-    return correct / len(y)
 
 
 def _close(a, b) -> bool:

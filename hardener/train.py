@@ -115,8 +115,15 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
 
 @torch.no_grad()
 def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",
-             batch_size: int = 256, top: int = 1) -> float:
-    """Top-k accuracy of `model` on float [0, 1] images (eval mode; restores the previous mode)."""
+             batch_size: int = 256, top: int = 1, classes: list[int] | None = None) -> float:
+    """Top-k accuracy of `model` on float [0, 1] images, optionally only on images of `classes`
+    (eval mode; restores the previous mode)."""
+    if classes is not None:
+        keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+        x, y = x[keep], y[keep]
+        if len(y) == 0:
+            raise InputError(f"the data has no image of class {classes[0]}" + (" or the others" if len(classes) > 1 else ""),
+                             fix="pass data that includes the protected identities")
     was_training = model.training
     model.eval()
     hits = 0

@@ -123,3 +123,11 @@ def test_presets_have_the_published_shapes() -> None:
     assert (patent.steps, patent.lr, patent.identity_loss, patent.prior) == (100, 1e-3, "ce", "log-sigmoid")
     assert PRESETS["plg-margin"].config.identity_loss == "margin"
     assert PRESETS["lomma-logit"].config.identity_loss == "logit"
+
+
+def test_invert_leaves_the_callers_modules_as_they_were() -> None:
+    generator, critic, classifier = tiny_nets()
+    classifier.train()
+    classifier[1].weight.requires_grad_(False)
+    invert(generator, critic, classifier, [0], config=InversionConfig(steps=2, restarts=1), latent_dim=LATENT)
+    assert classifier.training and not classifier[1].weight.requires_grad and classifier[3].weight.requires_grad

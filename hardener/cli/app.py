@@ -11,7 +11,9 @@ from hardener.cli.export import export
 from hardener.cli.import_cmd import import_model
 from hardener.cli.info import info
 from hardener.cli.plugins_cmd import plugins
+from hardener.cli.protect import protect
 from hardener.cli.train import train_app
+from hardener.cli.verify import verify
 
 app = typer.Typer(
     name="hardener",
@@ -42,6 +44,8 @@ app.command()(info)
 app.command(name="import")(import_model)
 app.command()(export)
 app.command()(attack)
+app.command()(protect)
+app.command()(verify)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 

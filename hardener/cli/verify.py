@@ -1,0 +1,62 @@
+"""`hardener verify`: the release gate. Exit 0 = every gate holds, 1 = a gate failed, 2 = bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hardener.cli.common import (ChannelOrderOption, InputRangeOption, JsonOption, MeanOption, NormalizeOption,
+                                 StdOption, console, declared_spec, handles_errors, print_json, print_warnings)
+
+
+@handles_errors
+def verify(
+    hardened: Path = typer.Argument(..., help="protect's --out folder (or a hardened model file)."),
+    baseline: Path = typer.Option(..., "--baseline", help="The model protect started from."),
+    data: str = typer.Option(..., "--data", help="Held-out private images (never trained on)."),
+    gan: Path = typer.Option(..., "--gan", help="GAN for the attacks (ideally another one than protect used)."),
+    eval_model: Path = typer.Option(..., "--eval-model", help="Independent evaluation model on the private identities."),
+    protect_classes: list[str] = typer.Option(..., "--protect", help="The protected classes."),
+    out: Path = typer.Option(..., "--out", help="Output folder: report.json, junit.xml, summary.md."),
+    critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
+    preset: list[str] = typer.Option(None, "--preset", help="Attack presets to run (repeat); default gmi, plg-margin, patent."),
+    steps: int = typer.Option(None, "--steps", help="Scale every preset to this many steps (quick gates)."),
+    restarts: int = typer.Option(None, "--restarts", help="Restarts per class for every preset."),
+    max_acc_drop: float = typer.Option(1.0, "--max-acc-drop", help="Largest allowed drop of held-out accuracy, in points."),
+    max_protected_acc_drop: float = typer.Option(2.0, "--max-protected-acc-drop", help="Same, on the protected classes."),
+    max_attack_acc: float = typer.Option(5.0, "--max-attack-acc", help="Largest allowed attack top-1 accuracy on protected classes, in %."),
+    seed: int = typer.Option(0, "--seed", help="Selects the fresh attack seeds (never those protect used)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    force_spec: bool = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong."),
+    mean: str = MeanOption,
+    std: str = StdOption,
+    normalize: str = NormalizeOption,
+    channel_order: str = ChannelOrderOption,
+    input_range: str = InputRangeOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Gate a release: accuracy kept, attacks on protected classes fail, ONNX matches."""
+    from hardener.cli.progress import progress_bar
+    from hardener.verify import DEFAULT_PRESETS, VerifyJob, run_verify
+
+    job = VerifyJob(hardened=hardened, baseline=baseline, data=data, gan=gan, eval_model=eval_model,
+                    protect=protect_classes, out=out, critic=critic, presets=tuple(preset or DEFAULT_PRESETS),
+                    steps=steps, restarts=restarts, seed=seed, max_acc_drop=max_acc_drop,
+                    max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, device=device,
+                    spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec)
+    with progress_bar(enabled=not as_json) as progress:
+        gate, report = run_verify(job, progress)
+    print_warnings(report["warnings"])
+    if as_json:
+        print_json({**report, "passed": gate.passed, "checks": [c.__dict__ for c in gate.checks]})
+    else:
+        table = Table(title=f"Release gate for {hardened}: {'PASSED' if gate.passed else 'FAILED'}")
+        for column in ("check", "value", "limit", "result", "detail"):
+            table.add_column(column)
+        for c in gate.checks:
+            verdict = "info" if getattr(c, "informational", False) else ("[green]pass[/]" if c.passed else "[red]FAIL[/]")
+            table.add_row(c.name, f"{c.value} {c.unit}", f"{c.limit} {c.unit}", verdict, c.detail)
+        console.print(table)
+        console.print(f"reports: {out / 'report.json'}, {out / 'junit.xml'}, {out / 'summary.md'}", highlight=False)
+    raise typer.Exit(gate.exit_code)

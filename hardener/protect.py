@@ -1,0 +1,165 @@
+"""`hardener protect` as one library call: load and check every input, run the decoy defense, export the
+hardened model (safetensors + ONNX with parity), and write report.json, report.md and a grid."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from hardener.defenses.decoy import DecoyConfig
+from hardener.errors import InputError
+from hardener.progress import ProgressFn, no_progress
+
+
+@dataclass
+class ProtectJob:
+    model: Path
+    gan: Path
+    protect: list[str]
+    out: Path
+    decoy: list[str] = field(default_factory=list)
+    public_model: Path | None = None
+    data: str | None = None
+    critic: Path | None = None
+    config: DecoyConfig = field(default_factory=DecoyConfig)
+    device: str = "auto"
+    resume: bool = False
+    arch: str | None = None
+    spec_changes: dict = field(default_factory=dict)
+    force_spec: bool = False
+    allow_pickle: bool = False
+
+
+def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
+    from hardener.classes import label
+    from hardener.data import load_dataset, to_model_input
+    from hardener.defenses.decoy import protect_decoy
+    from hardener.device import resolve_device
+    from hardener.export import export_model
+    from hardener.files import prepare_out_dir, write_json
+    from hardener.gan import check_gan_matches, load_gan
+    from hardener.io import load_model
+    from hardener.report import class_grid, provenance, save_png
+    from hardener.summary import model_summary
+    from hardener.train import accuracy
+
+    device = resolve_device(job.device)
+    target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
+    warnings = list(target.warnings)
+    gan = load_gan(job.gan, job.critic)
+    check_gan_matches(gan, target.model, str(job.gan))
+    public, public_names = _public_model(job, gan)
+    check_gan_matches(gan, public, str(job.public_model or job.gan))
+    protect = parse_distinct(job.protect, target.num_classes, target.class_names, "--protect")
+    decoys = parse_distinct(job.decoy, public.num_classes, public_names, "--decoy") if job.decoy else None
+    if decoys is not None and len(decoys) != len(protect):
+        raise InputError(f"{len(protect)} --protect classes but {len(decoys)} --decoy classes",
+                         fix="give one --decoy per --protect, in the same order, or leave --decoy out")
+    data = load_dataset(job.data) if job.data else None
+    if data is not None:
+        spec_warning = check_declared_spec(target, data, job.force_spec)
+        warnings += [spec_warning] if spec_warning else []
+    if not target.spec.declared:
+        warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
+                        "declare it with `hardener import` or the spec options if the model was trained otherwise")
+    out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p))
+
+    result = protect_decoy(target.model, gan.generator, gan.critic, public, protect, decoys,
+                           latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
+                           checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
+    exported = export_model(result.model, out, stem="hardened", class_names=target.class_names,
+                            source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed)
+    size = gan.image_size
+    rows = [[result.before.images[result.before.targets == c][:4], result.after.images[result.after.targets == c][:4],
+             _decoy_rows(result, c)] for c in protect]
+    grid = save_png(class_grid(rows, size), out / "grid.png")
+    natural = None
+    if data is not None:
+        x, y = to_model_input(data.images, target.spec.image_size), torch.from_numpy(data.labels)
+        natural = {"before": accuracy(target.model, x, y, device=device),
+                   "after": accuracy(result.model, x, y, device=device),
+                   "protected_before": accuracy(target.model, x, y, device=device, classes=protect),
+                   "protected_after": accuracy(result.model, x, y, device=device, classes=protect), "data": data.source,
+                   "note": "measured on --data (the data protect used); verify measures held-out data"}
+    names = target.class_names
+    report = {
+        "command": "protect",
+        "method": "decoy (patent CN115719085A / NetGuard) with bounded L_pri, adaptive re-inversion rounds",
+        "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
+        "decoys": {str(c): d for c, d in result.decoys.items()},
+        "config": asdict(job.config) | {"device": str(device)},
+        "rounds": result.rounds,
+        "natural_accuracy": natural,
+        "hardened": exported.to_report(),
+        "baseline": model_summary(target),
+        "grid": str(grid),
+        "grid_layout": "one row per protected class: 4 inversions before, 4 after, 4 decoy samples",
+        "seconds": round(result.seconds, 2),
+        "warnings": warnings,
+        "versions": provenance(),
+    }
+    write_json(out / "report.json", report)
+    (out / "report.md").write_text(markdown_report(report))
+    return report
+
+
+def parse_distinct(items: list[str], num_classes: int, names, option: str) -> list[int]:
+    """Like parse_classes, but naming the same class twice is an error (it would need two decoys)."""
+    from hardener.classes import parse_classes
+
+    chosen = [parse_classes(item, num_classes, names, option) for item in items]
+    flat = [c for group in chosen for c in group]
+    repeated = sorted({c for c in flat if flat.count(c) > 1})
+    if repeated:
+        raise InputError(f"{option} names class {repeated[0]} more than once", fix=f"give each class to {option} once")
+    return flat
+
+
+def check_declared_spec(target, data, force: bool) -> str | None:
+    """Stop (exit 2) when held-out data says the model expects another input spec, unless forced."""
+    from hardener.spec_check import check_spec
+
+    check = check_spec(target.model, data)
+    if not check.clearly_wrong:
+        return None
+    if not force:
+        raise InputError(check.verdict(), where=str(target.source),
+                         fix="declare the real spec (--normalize/--channel-order/--input-range, or `hardener import`), "
+                             "or pass --force-spec")
+    return f"--force-spec: {check.verdict()}"
+
+
+def markdown_report(report: dict) -> str:
+    lines = ["# hardener protect", "", f"Method: {report['method']}", "",
+             "| protected class | decoy |", "| --- | --- |"]
+    lines += [f"| {p['class']} | {p['decoy']} |" for p in report["protected"]]
+    lines += ["", "| round | decoy hit rate | protected confidence after | natural accuracy |", "| --- | --- | --- | --- |"]
+    for r in report["rounds"]:
+        hits = ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items())
+        natural = f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"
+        lines.append(f"| {r['round']} | {hits} | {r['protected_confidence_after']:.2f} | {natural} |")
+    if report["warnings"]:
+        lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
+    lines += ["", f"Grid: `{report['grid']}` ({report['grid_layout']})", ""]
+    return "\n".join(lines)
+
+
+def _public_model(job: ProtectJob, gan):
+    from hardener.io import load_model
+
+    if job.public_model is not None:
+        public = load_model(job.public_model, allow_pickle=job.allow_pickle)
+        return public.model, public.class_names
+    if gan.classifier is None:
+        raise InputError("the GAN bundle holds no public classifier", where=str(job.gan),
+                         fix="pass --public-model, or train the GAN with `hardener train gan` on labelled public data")
+    return gan.classifier, gan.class_names
+
+
+def _decoy_rows(result, protected: int) -> torch.Tensor:
+    decoy = result.decoys[protected]
+    order = list(result.decoys.values())
+    per = len(result.decoy_samples) // max(len(order), 1)
+    start = order.index(decoy) * per
+    return result.decoy_samples[start:start + min(per, 4)]

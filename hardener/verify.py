@@ -1,0 +1,157 @@
+"""The release gate: measure the hardened model against the baseline and an attacker it never saw.
+
+Checks: natural accuracy (overall and on the protected classes) on held-out data, hardened vs baseline;
+attack accuracy on the protected classes under each preset with fresh seeds (never those protect used),
+judged by the independent evaluation model; ONNX parity of the exported file. Decoy hit rate and the
+baseline's own attack accuracy are reported beside them for information.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hardener.errors import InputError
+from hardener.progress import ProgressFn, no_progress
+
+DEFAULT_PRESETS = ("gmi", "plg-margin", "patent")
+VERIFY_SEED_OFFSET = 90_001  # protect's inversions use seeds seed + 1000 * round; verify's are far from them
+
+
+@dataclass
+class VerifyJob:
+    hardened: Path
+    baseline: Path
+    data: str
+    gan: Path
+    eval_model: Path
+    protect: list[str]
+    out: Path
+    critic: Path | None = None
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+    steps: int | None = None
+    restarts: int | None = None
+    seed: int = 0
+    max_acc_drop: float = 1.0
+    max_protected_acc_drop: float = 2.0
+    max_attack_acc: float = 5.0
+    device: str = "auto"
+    spec_changes: dict = field(default_factory=dict)
+    force_spec: bool = False
+
+
+def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
+    """Returns (GateResult, report dict); writes report.json, junit.xml and summary.md into job.out."""
+    from hardener.attacks.presets import get_attack
+    from hardener.audit.metrics import attack_metrics
+    from hardener.classes import label
+    from hardener.data import load_dataset, to_model_input
+    from hardener.defenses.decoy import decoy_hits
+    from hardener.device import resolve_device
+    from hardener.export import check_parity
+    from hardener.files import prepare_out_dir
+    from hardener.gan import check_gan_matches, load_gan
+    from hardener.gate import Check, GateResult, write_gate_reports
+    from hardener.io import load_model
+    from hardener.protect import check_declared_spec, parse_distinct
+    from hardener.report import provenance
+    from hardener.train import accuracy
+
+    device = resolve_device(job.device)
+    attacks = [get_attack(p) for p in job.presets]
+    bundle, onnx_file, protect_report = _hardened_files(job.hardened)
+    hardened = load_model(bundle, spec_changes=job.spec_changes)
+    baseline = load_model(job.baseline, spec_changes=job.spec_changes)
+    if (hardened.arch, hardened.num_classes) != (baseline.arch, baseline.num_classes):
+        raise InputError(f"the hardened model ({hardened.arch}, {hardened.num_classes} classes) is not a version of the "
+                         f"baseline ({baseline.arch}, {baseline.num_classes} classes)", where=str(job.baseline),
+                         fix="pass the model protect started from as --baseline")
+    gan = load_gan(job.gan, job.critic)
+    check_gan_matches(gan, hardened.model, str(job.gan))
+    evaluator = load_model(job.eval_model)
+    if evaluator.num_classes != hardened.num_classes:
+        raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the model {hardened.num_classes}",
+                         where=str(job.eval_model), fix="train the evaluation model on the same private identities")
+    data = load_dataset(job.data)
+    warnings = [w for w in [check_declared_spec(baseline, data, job.force_spec)] if w]
+    if not hardened.spec.declared:
+        warnings.append(f"input spec assumed from the plugin default ({hardened.spec.describe()})")
+    protect = parse_distinct(job.protect, hardened.num_classes, hardened.class_names, "--protect")
+    out = prepare_out_dir(job.out, inputs=(bundle, job.baseline, job.gan, job.eval_model))
+
+    x, y = to_model_input(data.images, hardened.spec.image_size), torch.from_numpy(data.labels)
+    acc = {name: {"all": accuracy(m.model, x, y, device=device),
+                  "protected": accuracy(m.model, x, y, device=device, classes=protect)}
+           for name, m in (("baseline", baseline), ("hardened", hardened))}
+    drop = 100 * (acc["baseline"]["all"] - acc["hardened"]["all"])
+    protected_drop = 100 * (acc["baseline"]["protected"] - acc["hardened"]["protected"])
+    checks = [
+        Check("natural accuracy drop (held-out, all classes)", drop <= job.max_acc_drop, round(drop, 3),
+              job.max_acc_drop, "points", f"baseline {acc['baseline']['all']:.1%} -> hardened {acc['hardened']['all']:.1%}"),
+        Check("natural accuracy drop (held-out, protected classes)", protected_drop <= job.max_protected_acc_drop,
+              round(protected_drop, 3), job.max_protected_acc_drop, "points",
+              f"baseline {acc['baseline']['protected']:.1%} -> hardened {acc['hardened']['protected']:.1%}"),
+    ]
+    decoys = {int(k): v for k, v in (protect_report or {}).get("decoys", {}).items()}
+    attack_rows = []
+    for index, attack in enumerate(attacks):
+        seed = VERIFY_SEED_OFFSET + job.seed * 100 + index
+        row = {"preset": attack.name, "seed": seed}
+        for name, model in (("hardened", hardened), ("baseline", baseline)):
+            result = attack.run(gan.generator, gan.critic, model.model, protect, latent_dim=gan.latent_dim, seed=seed,
+                                steps=job.steps, restarts=job.restarts, device=device, progress=progress)
+            metrics = attack_metrics(result, evaluator.model, data, device=device)
+            row[name] = {"top1": metrics.top1, "top5": metrics.top5, "any_restart_top1": metrics.any_restart_top1,
+                         "knn_distance": metrics.knn_distance, "steps": result.steps_run}
+            if name == "hardened" and decoys and gan.classifier is not None:
+                row["decoy_hit_rate"] = decoy_hits(result, gan.classifier, {c: decoys[c] for c in protect if c in decoys},
+                                                   device)
+        attack_rows.append(row)
+        top1 = 100 * row["hardened"]["top1"]
+        checks.append(Check(f"attack accuracy {attack.name} (protected classes, top-1)", top1 <= job.max_attack_acc,
+                            round(top1, 2), job.max_attack_acc, "%",
+                            f"baseline {100 * row['baseline']['top1']:.1f}%, top-5 {100 * row['hardened']['top5']:.1f}%, "
+                            f"seed {seed}"))
+    if onnx_file is not None:
+        parity, _ = _parity(check_parity, hardened.model, onnx_file)
+        checks.append(Check("ONNX parity", parity is not None and parity <= 1e-4, parity, 1e-4, "relative",
+                            f"{onnx_file} vs {bundle}"))
+    gate = GateResult(checks, title=f"hardener verify {job.hardened}")
+    report = {
+        "command": "verify",
+        "protected": [label(c, hardened.class_names) for c in protect],
+        "natural_accuracy": acc,
+        "attacks": attack_rows,
+        "data": {"source": data.source, "images": len(data)},
+        "warnings": warnings,
+        "versions": provenance(),
+    }
+    write_gate_reports(gate, out, report)
+    return gate, report
+
+
+def _hardened_files(path: Path) -> tuple[Path, Path | None, dict | None]:
+    """HARDENED may be protect's output folder (bundle, ONNX and report) or a model file."""
+    path = Path(path)
+    if path.is_dir():
+        bundle = path / "hardened.safetensors"
+        if not bundle.exists():
+            raise InputError("no hardened.safetensors in the folder", where=str(path),
+                             fix="pass protect's --out folder or a model file")
+        onnx_file = path / "hardened.onnx"
+        report = path / "report.json"
+        protect_report = json.loads(report.read_text()) if report.exists() else None
+        return bundle, onnx_file if onnx_file.exists() else None, protect_report
+    return path, None, None
+
+
+def _parity(check_parity, model, onnx_file: Path):
+    from hardener.errors import ExportError
+
+    try:
+        results, provider = check_parity(model, onnx_file)
+    except ExportError:
+        return None, None
+    return max(r.relative for r in results), provider
