@@ -1,0 +1,157 @@
+"""protect and verify on the synthetic MI world: the defense, its pieces, the gate, bad inputs, resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hardener.attacks.presets import get_attack
+from hardener.audit.metrics import attack_metrics
+from hardener.cli.app import app
+from hardener.data import load_dataset, to_model_input
+from hardener.defenses.decoy import bounded_push_away
+from hardener.defenses.ewc import EWCPenalty
+from hardener.gan import load_gan
+from hardener.io import build_model, load_model
+from hardener.train import accuracy
+
+runner = CliRunner()
+PROTECT = ["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "2"]
+
+
+def protect_args(world: dict, out: Path, *extra: str) -> list[str]:
+    return ["protect", str(world["target"]), "--gan", str(world["gan"]), *PROTECT, "--data", str(world["train"]),
+            "--rounds", "3", "--steps-per-round", "60", "--out", str(out), "--json", *extra]
+
+
+def verify_args(world: dict, hardened: Path, out: Path, *extra: str) -> list[str]:
+    return ["verify", str(hardened), "--baseline", str(world["target"]), "--data", str(world["test"]),
+            "--gan", str(world["gan"]), "--eval-model", str(world["eval"]), "--protect", "1", "--protect", "4",
+            "--preset", "gmi", "--steps", "150", "--restarts", "4", "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def protected(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("protected")
+    result = runner.invoke(app, protect_args(mi_world, out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def attack_top1(world: dict, model, preset: str, steps: int, seed: int) -> float:
+    gan = load_gan(world["gan"])
+    result = get_attack(preset).run(gan.generator, gan.critic, model, [1, 4], latent_dim=gan.latent_dim, seed=seed,
+                                    steps=steps, restarts=4)
+    return attack_metrics(result, load_model(world["eval"]).model, load_dataset(world["private"])).top1
+
+
+def test_protect_lowers_attack_accuracy_under_its_own_and_another_attack(mi_world: dict, protected: Path) -> None:
+    baseline = load_model(mi_world["target"]).model
+    hardened = load_model(protected / "hardened.safetensors").model
+    # Attacks protect never ran, with seeds it never used. (The patent's own 100-step inversion barely
+    # succeeds even against the undefended model here, 0-25 %, so it cannot show a drop; see README.)
+    for preset, steps, seed, least_drop in (("gmi", 200, 777, 0.25), ("plg-margin", 100, 4242, 0.0)):
+        before, after = attack_top1(mi_world, baseline, preset, steps, seed), attack_top1(mi_world, hardened, preset, steps, seed)
+        print(preset, before, after)
+        assert before - after >= least_drop, (preset, before, after)
+    test = load_dataset(mi_world["test"])
+    x, y = to_model_input(test.images, 32), torch.from_numpy(test.labels)
+    kept = accuracy(hardened, x, y, classes=[1, 4])
+    assert kept >= 0.5, f"the protected people must stay recognisable on real photos ({kept:.0%})"
+    assert accuracy(hardened, x, y) >= accuracy(baseline, x, y) - 0.15
+
+
+def test_protect_outputs_report_grid_and_onnx(protected: Path) -> None:
+    report = json.loads((protected / "report.json").read_text())
+    assert [p["decoy"] for p in report["protected"]] == ["5 (synthetic_0105)", "2 (synthetic_0102)"]
+    assert 1 <= len(report["rounds"]) <= 3 and "decoy_hit_rate" in report["rounds"][0]
+    assert report["hardened"]["onnx_parity"]["batches"][1]["relative"] <= 1e-4
+    assert (protected / "grid.png").exists() and (protected / "report.md").read_text().startswith("# hardener protect")
+    assert any("assumed" in w for w in report["warnings"])
+
+
+def test_verify_gate_fails_and_passes_on_its_limits(mi_world: dict, protected: Path, tmp_path: Path) -> None:
+    strict = runner.invoke(app, verify_args(mi_world, protected, tmp_path / "strict", "--max-attack-acc", "0",
+                                            "--max-acc-drop", "-100"))
+    assert strict.exit_code == 1, strict.output
+    lenient = runner.invoke(app, verify_args(mi_world, protected, tmp_path / "lenient", "--max-attack-acc", "100",
+                                             "--max-acc-drop", "100", "--max-protected-acc-drop", "100"))
+    assert lenient.exit_code == 0, lenient.output
+    report = json.loads((tmp_path / "lenient" / "report.json").read_text())
+    assert report["passed"] is True and any(c["name"] == "ONNX parity" for c in report["checks"])
+    junit = (tmp_path / "strict" / "junit.xml").read_text()
+    assert "<failure" in junit and "natural accuracy drop" in junit
+
+
+def test_ewc_is_zero_at_the_anchor_and_grows_with_distance() -> None:
+    model = torch.nn.Linear(4, 3)
+    fisher = {n: torch.ones_like(p) for n, p in model.named_parameters()}
+    ewc = EWCPenalty(model, fisher, lambda2=2.0)
+    assert float(ewc.penalty(model)) == 0.0
+    values = []
+    for step in (0.1, 0.2, 0.4):
+        with torch.no_grad():
+            for p, anchor in zip(model.parameters(), ewc.anchor.values()):
+                p.copy_(anchor + step)
+        values.append(float(ewc.penalty(model)))
+    assert values[0] < values[1] < values[2]
+    assert values[0] == pytest.approx(2.0 / 2 * 15 * 0.1 ** 2, rel=1e-5)  # 15 parameters, F = 1
+
+
+def test_bounded_term_stays_finite_however_far_it_is_pushed() -> None:
+    logits = torch.zeros(4, 5, requires_grad=True)
+    target = torch.tensor([0, 1, 2, 3])
+    optimizer = torch.optim.SGD([logits], lr=10.0)
+    for _ in range(500):  # the patent's -CE would run to -inf here
+        loss = bounded_push_away(logits, target).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        assert torch.isfinite(loss) and loss >= 0
+    assert float(loss) < 1e-3
+    confident = torch.tensor([[50.0, 0, 0, 0, 0]])
+    assert torch.isfinite(bounded_push_away(confident, torch.tensor([0])))
+
+
+def test_interrupted_protect_resumes(mi_world: dict, tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    once = runner.invoke(app, protect_args(mi_world, out, "--rounds", "1", "--steps-per-round", "5"))
+    assert once.exit_code == 0, once.output
+    resumed = runner.invoke(app, protect_args(mi_world, out, "--rounds", "2", "--steps-per-round", "5", "--resume"))
+    assert resumed.exit_code == 0, resumed.output
+    rounds = json.loads((out / "report.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds][:1] == [1] and len(rounds) >= 1
+    other = runner.invoke(app, ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--protect", "2",
+                                "--decoy", "5", "--rounds", "3", "--steps-per-round", "5", "--out", str(out), "--resume"])
+    assert other.exit_code == 2 and "other protected classes" in other.output
+
+
+@pytest.mark.parametrize("change, phrase", [
+    (["--protect", "1", "--protect", "1", "--decoy", "5", "--decoy", "2"], "more than once"),
+    (["--protect", "9", "--decoy", "5"], "out of range"),
+    (["--protect", "1", "--decoy", "99"], "out of range"),
+    (["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "5"], "--decoy names class 5 more than once"),
+    (["--protect", "1", "--decoy", "5", "--data", "EMPTY"], "no images"),
+])
+def test_bad_protect_inputs_exit_2(mi_world: dict, tmp_path: Path, change: list[str], phrase: str) -> None:
+    import numpy as np
+
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, images=np.zeros((0, 32, 32, 3), np.uint8), labels=np.zeros(0, np.int64))
+    change = [str(empty) if c == "EMPTY" else c for c in change]
+    args = ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), *change, "--rounds", "1",
+            "--steps-per-round", "2", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and phrase in result.output and "Traceback" not in result.output, result.output
+
+
+def test_gan_that_does_not_match_the_model_exits_2(mi_world: dict, tmp_path: Path) -> None:
+    from hardener.io import save_bundle
+
+    big = save_bundle(build_model("resnet", "resnet18", 8, 64), tmp_path / "big.safetensors")
+    args = ["protect", str(big), "--gan", str(mi_world["gan"]), "--protect", "1", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "32 px" in result.output
