@@ -7,6 +7,7 @@ from hardener import __version__
 from hardener.cli.attack import attack
 from hardener.cli.common import set_debug
 from hardener.cli.data import data_app
+from hardener.cli.demo import demo
 from hardener.cli.export import export
 from hardener.cli.import_cmd import import_model
 from hardener.cli.info import info
@@ -46,6 +47,7 @@ app.command()(export)
 app.command()(attack)
 app.command()(protect)
 app.command()(verify)
+app.command()(demo)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 
