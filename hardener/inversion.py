@@ -78,17 +78,51 @@ def row_latents(classes: Sequence[int], restarts: int, latent_dim: int, seed: in
     return torch.stack(draws)
 
 
+ROW_BYTES_ESTIMATE = 64 * 2**20  # memory one row may need on a GPU (G, D, classifier activations and grads)
+
+
 def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module, targets: Sequence[int], *,
            config: InversionConfig = InversionConfig(), latent_dim: int = 100, seed: int = 0,
            device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
-           task: str = "inversion") -> InversionResult:
-    """Optimise latents so `classifier` is sure G(z) is each target class, under the critic's prior."""
+           task: str = "inversion", max_batch_rows: int | None = None) -> InversionResult:
+    """Optimise latents so `classifier` is sure G(z) is each target class, under the critic's prior.
+
+    Rows beyond `max_batch_rows` (default: everything on a CPU, what fits the card on CUDA) run in
+    consecutive batches of whole classes; rows are independent, so the result is the same.
+    """
     config.validate()
+    classes = [int(c) for c in targets]
+    limit = max_batch_rows or _rows_that_fit(torch.device(device))
+    per_batch = max(1, limit // config.restarts) if limit else len(classes)
+    if per_batch < len(classes):
+        parts = [invert(generator, critic, classifier, classes[i:i + per_batch], config=config, latent_dim=latent_dim,
+                        seed=seed, device=device, progress=progress, task=task, max_batch_rows=limit)
+                 for i in range(0, len(classes), per_batch)]
+        return _concatenate(parts, classes, config)
+    return _invert_batch(generator, critic, classifier, classes, config, latent_dim, seed, torch.device(device),
+                         progress, task)
+
+
+def _rows_that_fit(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, int(free * 0.8) // ROW_BYTES_ESTIMATE)
+
+
+def _concatenate(parts: list["InversionResult"], classes: list[int], config: InversionConfig) -> "InversionResult":
+    merged = InversionResult(**{name: torch.cat([getattr(p, name) for p in parts])
+                                for name in ("targets", "restarts", "z", "images", "confidence", "identity_loss")},
+                             steps_run=max(p.steps_run for p in parts), seconds=sum(p.seconds for p in parts))
+    merged.best_rows = _best_rows(merged, classes, config)
+    return merged
+
+
+def _invert_batch(generator, critic, classifier, classes: list[int], config: InversionConfig, latent_dim: int,
+                  seed: int, device: torch.device, progress: ProgressFn, task: str) -> "InversionResult":
     if critic is None and config.prior:
         raise InputError("this inversion needs the GAN's critic (discriminator) for its prior",
                          fix="pass the critic (--critic D.pt) or a GAN bundle that holds it")
-    device = torch.device(device)
-    classes = [int(c) for c in targets]
     modules = [m for m in (generator, critic, classifier) if m is not None]
     modes = [m.training for m in modules]
     trainable = [[p.requires_grad for p in m.parameters()] for m in modules]

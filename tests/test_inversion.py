@@ -131,3 +131,13 @@ def test_invert_leaves_the_callers_modules_as_they_were() -> None:
     classifier[1].weight.requires_grad_(False)
     invert(generator, critic, classifier, [0], config=InversionConfig(steps=2, restarts=1), latent_dim=LATENT)
     assert classifier.training and not classifier[1].weight.requires_grad and classifier[3].weight.requires_grad
+
+
+def test_consecutive_batches_equal_one_batch() -> None:
+    generator, critic, classifier = tiny_nets()
+    config = InversionConfig(steps=15, lr=0.05, optimizer="adam", restarts=2)
+    whole = invert(generator, critic, classifier, [0, 1, 2, 3, 4], config=config, latent_dim=LATENT, seed=2)
+    split = invert(generator, critic, classifier, [0, 1, 2, 3, 4], config=config, latent_dim=LATENT, seed=2,
+                   max_batch_rows=4)
+    assert torch.equal(whole.targets, split.targets) and whole.best_rows == split.best_rows
+    torch.testing.assert_close(whole.z, split.z, rtol=1e-4, atol=1e-5)
