@@ -72,7 +72,7 @@ def load_model(path: str | Path, arch: str | None = None, *, variant: str | None
     path = require_file(path)
     digest = sha256_file(path)
     state_dict, metadata, source_format, notes = _read_state_dict(path, allow_pickle)
-    state_dict, stripped = _strip_prefixes(state_dict)
+    state_dict, stripped = strip_prefixes(state_dict)
     if stripped:
         source_format += f", '{stripped}' prefix stripped"
 
@@ -161,7 +161,7 @@ def model_metadata(model: FaceModel, *, class_names: list[str] | None = None, so
 
 # --- reading -------------------------------------------------------------------------------------
 
-def _sniff(path: Path) -> str:
+def sniff_format(path: Path) -> str:
     with open(path, "rb") as fh:
         head = fh.read(16)
     size = path.stat().st_size
@@ -178,10 +178,10 @@ def _sniff(path: Path) -> str:
 
 
 def _read_state_dict(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], dict[str, str], str, list[str]]:
-    kind = _sniff(path)
+    kind = sniff_format(path)
     if kind == "safetensors":
-        return (*_read_safetensors(path), "safetensors", [])
-    if kind == "zip" and _is_torchscript(path):
+        return (*read_safetensors(path), "safetensors", [])
+    if kind == "zip" and is_torchscript(path):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # "deprecated upstream": we only read weights
@@ -192,13 +192,13 @@ def _read_state_dict(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Te
         # Traced hardener models carry their preprocessing buffers; they are rebuilt from the spec.
         weights = {k: v for k, v in module.state_dict().items() if not k.startswith("preprocess.")}
         return weights, {}, "TorchScript", []
-    obj, notes = _torch_load(path, allow_pickle)
-    state_dict, container = _extract_state_dict(obj, path)
+    obj, notes = torch_load_checked(path, allow_pickle)
+    state_dict, container = extract_state_dict(obj, path)
     fmt = "torch state_dict" if container is None else f"torch checkpoint ['{container}']"
     return state_dict, {}, fmt, notes
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
     try:
@@ -211,7 +211,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return tensors, metadata
 
 
-def _is_torchscript(path: Path) -> bool:
+def is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return any("/code/" in n or n.endswith("constants.pkl") for n in zf.namelist())
@@ -220,7 +220,7 @@ def _is_torchscript(path: Path) -> bool:
                                fix="re-save or re-download it") from exc
 
 
-def _torch_load(path: Path, allow_pickle: bool) -> tuple[Any, list[str]]:
+def torch_load_checked(path: Path, allow_pickle: bool) -> tuple[Any, list[str]]:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True), []
     except pickle.UnpicklingError as exc:
@@ -243,7 +243,7 @@ def _torch_load(path: Path, allow_pickle: bool) -> tuple[Any, list[str]]:
                                fix="load it where it was made and save its state_dict") from exc
 
 
-def _extract_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+def extract_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
     if isinstance(obj, nn.Module):
         return dict(obj.state_dict()), None
     if _is_tensor_dict(obj):
@@ -267,7 +267,7 @@ def _is_tensor_dict(obj: Any) -> bool:
         and sum(isinstance(v, torch.Tensor) for v in obj.values()) >= max(1, len(obj) // 2)
 
 
-def _strip_prefixes(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+def strip_prefixes(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
     """Remove DataParallel / torch.compile prefixes shared by every key."""
     stripped = ""
     changed = True

@@ -15,7 +15,7 @@ from torch import nn
 from hardener.audit.metrics import feature_frechet_distance
 from hardener.errors import InputError, ModelFormatError
 from hardener.files import require_file
-from hardener.io import _extract_state_dict, _read_safetensors, _sniff, _strip_prefixes, _torch_load
+from hardener.io import extract_state_dict, read_safetensors, sniff_format, strip_prefixes, torch_load_checked
 from hardener.spec import IMAGENET_MEAN, IMAGENET_STD
 
 INCEPTION_SIZE = 299
@@ -30,12 +30,12 @@ def load_inception(weights: str | Path) -> nn.Module:
     """torchvision's Inception-v3 with the file's weights (strict on every feature layer), fc removed,
     in eval mode: it maps [0, 1] RGB at any size to (B, 2048) pool features via `inception_features`."""
     path = require_file(weights, "Inception-v3 weights file")
-    if _sniff(path) == "safetensors":
-        state_dict, _ = _read_safetensors(path)
+    if sniff_format(path) == "safetensors":
+        state_dict, _ = read_safetensors(path)
     else:
-        obj, _ = _torch_load(path, allow_pickle=False)
-        state_dict, _ = _extract_state_dict(obj, path)
-    state_dict, _ = _strip_prefixes(state_dict)
+        obj, _ = torch_load_checked(path, allow_pickle=False)
+        state_dict, _ = extract_state_dict(obj, path)
+    state_dict, _ = strip_prefixes(state_dict)
     state_dict = {k: v for k, v in state_dict.items() if not k.startswith(UNUSED_PREFIXES)}
 
     model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)

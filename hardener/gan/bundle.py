@@ -16,7 +16,7 @@ from hardener.errors import InputError, ModelFormatError
 from hardener.files import atomic_output, require_file, sha256_file
 from hardener.gan.layout import GanParts, build_critic, build_generator, split_parts
 from hardener.gan.models import Critic, Generator
-from hardener.io import _is_torchscript, _read_safetensors, _sniff, _torch_load, cpu_tensors, model_from_metadata, \
+from hardener.io import is_torchscript, read_safetensors, sniff_format, torch_load_checked, cpu_tensors, model_from_metadata, \
     model_metadata
 
 GAN_FORMAT = "hardener-gan/1"
@@ -138,19 +138,19 @@ ClassifierPart = tuple[dict[str, str], dict[str, Any]]
 
 def _read_parts(path: Path) -> tuple[GanParts, dict[str, str], str, ClassifierPart | None]:
     where = str(path)
-    kind = "safetensors" if _is_safetensors(path) else _sniff(path)
+    kind = "safetensors" if _is_safetensors(path) else sniff_format(path)
     if kind == "safetensors":
-        tensors, metadata = _read_safetensors(path)
+        tensors, metadata = read_safetensors(path)
         if metadata.get("hardener.format") == GAN_FORMAT:
             return _bundle_parts(tensors, metadata, where)
         if metadata.get("hardener.format"):
             raise ModelFormatError(f"this is a {metadata['hardener.format']} file, not a GAN", where=where,
                                    fix="pass a GAN bundle (hardener train-gan) or GMI generator/critic files")
         return split_parts(tensors, where), {}, "safetensors", None
-    if kind == "zip" and _is_torchscript(path):
+    if kind == "zip" and is_torchscript(path):
         raise ModelFormatError("TorchScript GANs are not supported", where=where,
                                fix="save the generator's and critic's state_dicts with torch.save instead")
-    obj, _ = _torch_load(path, allow_pickle=False)
+    obj, _ = torch_load_checked(path, allow_pickle=False)
     parts = split_parts(obj, where)
     return parts, {}, "torch checkpoint" + (f" ({', '.join(parts.notes)})" if parts.notes else ""), None
 

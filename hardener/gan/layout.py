@@ -15,7 +15,7 @@ from torch import nn
 
 from hardener.errors import ModelFormatError
 from hardener.gan.models import SEED_SIZE, SUPPORTED_SIZES, Critic, Generator
-from hardener.io import CHECKPOINT_KEYS, _is_tensor_dict, _strip_prefixes
+from hardener.io import CHECKPOINT_KEYS, _is_tensor_dict, strip_prefixes
 
 StateDict = dict[str, torch.Tensor]
 
@@ -85,7 +85,7 @@ def _split_flat(state_dict: StateDict, where: str, parts: GanParts) -> GanParts:
     generator: StateDict = {}
     critic: StateDict = {}
     stray: list[str] = []
-    state_dict, _ = _strip_prefixes(state_dict)
+    state_dict, _ = strip_prefixes(state_dict)
     for key, value in state_dict.items():
         role, rest = _role_of(key)
         if role == "generator":
@@ -118,7 +118,7 @@ def _stripped(parts: GanParts) -> GanParts:
     for role in ("generator", "critic"):
         state_dict = getattr(parts, role)
         if state_dict:
-            state_dict, prefix = _strip_prefixes(state_dict)
+            state_dict, prefix = strip_prefixes(state_dict)
             setattr(parts, role, state_dict)
             if prefix:
                 parts.notes.append(f"'{prefix}' prefix stripped from the {role}")

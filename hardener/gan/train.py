@@ -22,7 +22,7 @@ from hardener.device import resolve_device
 from hardener.errors import InputError
 from hardener.files import atomic_output, require_file
 from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
-from hardener.io import _torch_load
+from hardener.io import torch_load_checked
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
 CHECKPOINT_NAME = "gan_checkpoint.pt"
@@ -239,7 +239,7 @@ def _read_checkpoint(path: Path, config: dict) -> dict:
         raise InputError("there is no GAN checkpoint to resume", where=str(path),
                          fix="drop resume to start a new run, or point to the folder of the interrupted run")
     require_file(path, "GAN checkpoint")
-    state, _ = _torch_load(path, allow_pickle=False)
+    state, _ = torch_load_checked(path, allow_pickle=False)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError("not a hardener GAN training checkpoint", where=str(path),
                          fix="point to the folder of an interrupted hardener GAN run, or start without resume")
