@@ -134,10 +134,6 @@ class ArchitecturePlugin:
         return variant
 
 
-def parameters_of(modules: Iterable[nn.Module]) -> list[nn.Parameter]:
-    return [p for m in modules for p in m.parameters()]
-
-
 def require_keys(shapes: Mapping[str, tuple[int, ...]], keys: Iterable[str]) -> bool:
     return all(k in shapes for k in keys)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from hardener.arch import FaceModel
-from hardener.errors import ExportError
+from hardener.errors import ExportError, InputError
 from hardener.files import atomic_output, refuse_input_overwrite, sha256_file
 from hardener.io import save_bundle
 
@@ -58,6 +58,9 @@ def export_model(model: FaceModel, out_dir: Path, *, formats: tuple[str, ...] = 
                  produced_by: str = "hardener export", seed: int = 0,
                  inputs: tuple[Path, ...] = ()) -> ExportResult:
     """Write the requested formats into `out_dir`; ONNX is verified against onnxruntime before it lands."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise InputError(f"unknown export format {unknown[0]!r}", fix=f"use {', '.join(FORMATS)}")
     model = model.eval().to("cpu")
     planned = {"safetensors": f"{stem}.safetensors", "onnx": f"{stem}.onnx", "torchscript": f"{stem}.torchscript.pt"}
     for fmt in formats:

@@ -64,6 +64,12 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

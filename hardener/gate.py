@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardener.files import atomic_output, write_json
+from hardener.files import atomic_output, write_json, write_text
 
 JUNIT_CLASSNAME = "hardener.verify"
 REPORT_FILES = {"report": "report.json", "junit": "junit.xml", "summary": "summary.md"}
@@ -222,12 +222,6 @@ def markdown_summary(result: GateResult) -> str:
 
 # ----------------------------------------------------------------------------------------------- files
 
-def _write_text(path: Path, text: str) -> Path:
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
 def append_github_step_summary(markdown: str) -> Path | None:
     """Append (never overwrite) to $GITHUB_STEP_SUMMARY when set; a failure to do so only warns."""
     target = os.environ.get("GITHUB_STEP_SUMMARY", "").strip()
@@ -257,8 +251,8 @@ def write_gate_reports(result: GateResult, out_dir: Path, extra_report: dict | N
     markdown = markdown_summary(result)
     paths = {
         "report": write_json(out_dir / REPORT_FILES["report"], report),
-        "junit": _write_text(out_dir / REPORT_FILES["junit"], junit_xml(result)),
-        "summary": _write_text(out_dir / REPORT_FILES["summary"], markdown),
+        "junit": write_text(out_dir / REPORT_FILES["junit"], junit_xml(result)),
+        "summary": write_text(out_dir / REPORT_FILES["summary"], markdown),
     }
     step_summary = append_github_step_summary(markdown)
     if step_summary is not None:

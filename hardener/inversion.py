@@ -120,12 +120,13 @@ def _concatenate(parts: list["InversionResult"], classes: list[int], config: Inv
 
 def _invert_batch(generator, critic, classifier, classes: list[int], config: InversionConfig, latent_dim: int,
                   seed: int, device: torch.device, progress: ProgressFn, task: str) -> "InversionResult":
-    if critic is None and config.prior:
+    if critic is None:
         raise InputError("this inversion needs the GAN's critic (discriminator) for its prior",
                          fix="pass the critic (--critic D.pt) or a GAN bundle that holds it")
     modules = [m for m in (generator, critic, classifier) if m is not None]
     modes = [m.training for m in modules]
     trainable = [[p.requires_grad for p in m.parameters()] for m in modules]
+    homes = [next(m.parameters()).device for m in modules]
     for m in modules:
         m.eval().requires_grad_(False).to(device)
     use_autocast = device.type == "cuda"
@@ -180,8 +181,8 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
             images = generator(z.detach()).float().cpu()
             confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1).cpu()
     finally:  # the caller's modules come back as they were (protect fine-tunes the target next)
-        for m, mode, flags in zip(modules, modes, trainable):
-            m.train(mode)
+        for m, mode, flags, home in zip(modules, modes, trainable, homes):
+            m.train(mode).to(home)
             for p, flag in zip(m.parameters(), flags):
                 p.requires_grad_(flag)
     result = InversionResult(targets=target_rows.cpu(), restarts=restart_rows, z=z.detach().cpu(), images=images,

@@ -2,8 +2,9 @@
 
 Accepted: our safetensors bundle; any safetensors state_dict; a torch `.pt`/`.pth` state_dict or
 checkpoint dict (`state_dict`, `model`, `model_state_dict`, ... with `module.` prefixes); a
-TorchScript archive. Files are loaded with `weights_only=True`: a pickled whole module is refused
-unless the caller opts in with `allow_pickle=True`, because unpickling can run arbitrary code.
+TorchScript archive. Files are loaded with `weights_only=True`: a pickled whole module, and any
+TorchScript archive (its code is compiled on load), is refused unless the caller opts in with
+`allow_pickle=True`.
 """
 from __future__ import annotations
 
@@ -93,10 +94,23 @@ def load_model(path: str | Path, arch: str | None = None, *, variant: str | None
     _load_strict(model, state_dict, path)
     model.eval()
 
-    names = json.loads(metadata["class_names"]) if metadata.get("class_names") else None
+    names = _stored_class_names(metadata, detection.num_classes, path)
     return LoadedModel(model=model, arch=plugin.name, variant=variant, num_classes=detection.num_classes,
                        spec=model.spec, source=path, source_sha256=digest, source_format=source_format,
                        class_names=names, metadata=metadata, warnings=notes)
+
+
+def _stored_class_names(metadata: Mapping[str, str], num_classes: int, path: Path) -> list[str] | None:
+    if not metadata.get("class_names"):
+        return None
+    try:
+        names = json.loads(metadata["class_names"])
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or len(names) != num_classes or not all(isinstance(n, str) for n in names):
+        raise ModelFormatError(f"the bundle's class names are not a list of {num_classes} strings", where=str(path),
+                               fix="re-import the model with `hardener import --class-names FILE`")
+    return names
 
 
 def save_bundle(model: FaceModel, path: str | Path, *, class_names: list[str] | None = None,
@@ -182,6 +196,10 @@ def _read_state_dict(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Te
     if kind == "safetensors":
         return (*read_safetensors(path), "safetensors", [])
     if kind == "zip" and is_torchscript(path):
+        if not allow_pickle:
+            raise PickleRefusedError("TorchScript archives carry code that runs when loaded", where=str(path),
+                                     fix="save the weights with torch.save(model.state_dict(), 'weights.pt'), or pass "
+                                         "--allow-pickle if you trust this file")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # "deprecated upstream": we only read weights

@@ -37,7 +37,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.defenses.decoy import protect_decoy
     from hardener.device import resolve_device
     from hardener.export import export_model
-    from hardener.files import prepare_out_dir, write_json
+    from hardener.files import prepare_out_dir, write_json, write_text
     from hardener.gan import check_gan_matches, load_gan
     from hardener.io import load_model
     from hardener.report import class_grid, provenance, save_png
@@ -48,6 +48,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     warnings = list(target.warnings)
     gan = load_gan(job.gan, job.critic)
+    warnings += gan.warnings
     check_gan_matches(gan, target.model, str(job.gan))
     public, public_names = _public_model(job, gan)
     check_gan_matches(gan, public, str(job.public_model or job.gan))
@@ -58,7 +59,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
                          fix="give one --decoy per --protect, in the same order, or leave --decoy out")
     data = load_dataset(job.data) if job.data else None
     if data is not None:
-        spec_warning = check_declared_spec(target, data, job.force_spec)
+        spec_warning = check_declared_spec(target, data, job.force_spec, device)
         warnings += [spec_warning] if spec_warning else []
     if not target.spec.declared:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
@@ -69,7 +70,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
                            checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
     exported = export_model(result.model, out, stem="hardened", class_names=target.class_names,
-                            source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed)
+                            source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed,
+                            inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p))
     size = gan.image_size
     rows = [[result.before.images[result.before.targets == c][:4], result.after.images[result.after.targets == c][:4],
              _decoy_rows(result, c)] for c in protect]
@@ -100,7 +102,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
         "versions": provenance(),
     }
     write_json(out / "report.json", report)
-    (out / "report.md").write_text(markdown_report(report))
+    write_text(out / "report.md", markdown_report(report))
     return report
 
 
@@ -116,11 +118,11 @@ def parse_distinct(items: list[str], num_classes: int, names, option: str) -> li
     return flat
 
 
-def check_declared_spec(target, data, force: bool) -> str | None:
+def check_declared_spec(target, data, force: bool, device: torch.device | str = "cpu") -> str | None:
     """Stop (exit 2) when held-out data says the model expects another input spec, unless forced."""
     from hardener.spec_check import check_spec
 
-    check = check_spec(target.model, data)
+    check = check_spec(target.model, data, device=device)
     if not check.clearly_wrong:
         return None
     if not force:

@@ -72,8 +72,9 @@ def check_spec(model: FaceModel, data: FaceDataset, *, batch_size: int = 128, ma
     for (norm, (mean, std)), order in product(NORMALIZE_PRESETS.items(), CHANNEL_ORDERS):
         alt = replace(declared, mean=mean[: declared.channels], std=std[: declared.channels], channel_order=order)
         candidates.setdefault(spec_name(alt), alt)
-    x = to_model_input(data.images[:max_images], declared.image_size)
-    y = torch.from_numpy(data.labels[:max_images])
+    rows = torch.randperm(len(data.labels), generator=torch.Generator().manual_seed(0))[:max_images].numpy()
+    x = to_model_input(data.images[rows], declared.image_size)  # a random subset: files are sorted by class
+    y = torch.from_numpy(data.labels[rows])
     scores = []
     try:
         for name, spec in candidates.items():

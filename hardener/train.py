@@ -124,14 +124,16 @@ def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torc
         if len(y) == 0:
             raise InputError(f"the data has no image of class {classes[0]}" + (" or the others" if len(classes) > 1 else ""),
                              fix="pass data that includes the protected identities")
-    was_training = model.training
-    model.eval()
+    was_training, home = model.training, next(model.parameters()).device
+    model.eval().to(device)
     hits = 0
-    for start in range(0, len(y), batch_size):
-        logits = model(x[start:start + batch_size].to(device))
-        best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
-        hits += int((best == y[start:start + batch_size, None]).any(1).sum())
-    model.train(was_training)
+    try:
+        for start in range(0, len(y), batch_size):
+            logits = model(x[start:start + batch_size].to(device))
+            best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
+            hits += int((best == y[start:start + batch_size, None]).any(1).sum())
+    finally:
+        model.train(was_training).to(home)
     return hits / max(len(y), 1)
 
 

@@ -40,6 +40,8 @@ class VerifyJob:
     device: str = "auto"
     spec_changes: dict = field(default_factory=dict)
     force_spec: bool = False
+    arch: str | None = None
+    allow_pickle: bool = False
 
 
 def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
@@ -50,7 +52,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import decoy_hits
     from hardener.device import resolve_device
-    from hardener.export import check_parity
+    from hardener.export import PARITY_TOLERANCE, check_parity
     from hardener.files import prepare_out_dir
     from hardener.gan import check_gan_matches, load_gan
     from hardener.gate import Check, GateResult, write_gate_reports
@@ -63,22 +65,25 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     attacks = [get_attack(p) for p in job.presets]
     bundle, onnx_file, protect_report = _hardened_files(job.hardened)
     hardened = load_model(bundle, spec_changes=job.spec_changes)
-    baseline = load_model(job.baseline, spec_changes=job.spec_changes)
+    baseline = load_model(job.baseline, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     if (hardened.arch, hardened.num_classes) != (baseline.arch, baseline.num_classes):
         raise InputError(f"the hardened model ({hardened.arch}, {hardened.num_classes} classes) is not a version of the "
                          f"baseline ({baseline.arch}, {baseline.num_classes} classes)", where=str(job.baseline),
                          fix="pass the model protect started from as --baseline")
     gan = load_gan(job.gan, job.critic)
     check_gan_matches(gan, hardened.model, str(job.gan))
-    evaluator = load_model(job.eval_model)
+    evaluator = load_model(job.eval_model, allow_pickle=job.allow_pickle)
     if evaluator.num_classes != hardened.num_classes:
         raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the model {hardened.num_classes}",
                          where=str(job.eval_model), fix="train the evaluation model on the same private identities")
     data = load_dataset(job.data)
-    warnings = [w for w in [check_declared_spec(baseline, data, job.force_spec)] if w]
+    warnings = [w for w in [check_declared_spec(baseline, data, job.force_spec, device)] if w] + gan.warnings
     if not hardened.spec.declared:
         warnings.append(f"input spec assumed from the plugin default ({hardened.spec.describe()})")
     protect = parse_distinct(job.protect, hardened.num_classes, hardened.class_names, "--protect")
+    if Path(job.out).resolve() == Path(job.hardened).resolve():
+        raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
+                         fix="choose another --out")
     out = prepare_out_dir(job.out, inputs=(bundle, job.baseline, job.gan, job.eval_model))
 
     x, y = to_model_input(data.images, hardened.spec.image_size), torch.from_numpy(data.labels)
@@ -116,7 +121,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                             f"seed {seed}"))
     if onnx_file is not None:
         parity, _ = _parity(check_parity, hardened.model, onnx_file)
-        checks.append(Check("ONNX parity", parity is not None and parity <= 1e-4, parity, 1e-4, "relative",
+        checks.append(Check("ONNX parity", parity is not None and parity <= PARITY_TOLERANCE, parity, PARITY_TOLERANCE,
+                            "relative",
                             f"{onnx_file} vs {bundle}"))
     gate = GateResult(checks, title=f"hardener verify {job.hardened}")
     report = {

@@ -53,7 +53,7 @@ def test_all_formats_and_hashes(tmp_path: Path) -> None:
     result = export_model(model, tmp_path, formats=("onnx", "safetensors", "torchscript"), stem="m")
     assert set(result.files) == {"onnx", "safetensors", "torchscript"}
     assert all(len(h) == 64 for h in result.sha256.values())
-    assert load_model(result.files["torchscript"], image_size=32).variant == "resnet18"
+    assert load_model(result.files["torchscript"], image_size=32, allow_pickle=True).variant == "resnet18"
     report = result.to_report()
     assert report["onnx_parity"]["batches"][1]["batch"] == 7
     assert not list(tmp_path.glob(".*tmp*")), "temporary files left behind"

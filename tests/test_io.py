@@ -48,7 +48,9 @@ def test_checkpoint_dicts_with_dataparallel_prefix(container: str, tmp_path: Pat
 def test_torchscript_archive(tmp_path: Path, tv_resnet18) -> None:
     path = tmp_path / "scripted.pt"
     torch.jit.trace(tv_resnet18, torch.rand(1, 3, 32, 32)).save(str(path))
-    loaded = load_model(path, image_size=32)
+    with pytest.raises(PickleRefusedError, match="TorchScript"):
+        load_model(path, image_size=32)
+    loaded = load_model(path, image_size=32, allow_pickle=True)
     assert loaded.source_format == "TorchScript"
     _same_outputs(loaded, tv_resnet18)
 

@@ -38,7 +38,9 @@ def load_inception(weights: str | Path) -> nn.Module:
     state_dict, _ = strip_prefixes(state_dict)
     state_dict = {k: v for k, v in state_dict.items() if not k.startswith(UNUSED_PREFIXES)}
 
-    model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    # transform_input=True as torchvision's pretrained Inception expects: it maps our ImageNet-normalised
+    # input to the (x - 0.5) / 0.5 range the weights were trained on.
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
     model.fc = nn.Identity()
     model.AuxLogits = None  # only used in training mode; its weights are not needed
     model.aux_logits = False

@@ -17,7 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _state = {"debug": False}
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERNAL = 3  # 0 success, 1 gate failed, 2 bad input (HardenerError.exit_code), 3 a bug of ours
 
 
 def set_debug(value: bool) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (ChannelOrderOption, InputRangeOption, JsonOption, MeanOption, NormalizeOption,
-                                 StdOption, console, declared_spec, handles_errors, print_json, print_warnings)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
+                                 MeanOption, NormalizeOption, StdOption, console, declared_spec, handles_errors,
+                                 print_json, print_warnings)
 
 
 @handles_errors
@@ -34,29 +35,34 @@ def verify(
     normalize: str = NormalizeOption,
     channel_order: str = ChannelOrderOption,
     input_range: str = InputRangeOption,
+    arch: str = ArchOption,
+    allow_pickle: bool = AllowPickleOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Gate a release: accuracy kept, attacks on protected classes fail, ONNX matches."""
     from hardener.cli.progress import progress_bar
+    from hardener.gate import format_quantity
     from hardener.verify import DEFAULT_PRESETS, VerifyJob, run_verify
 
     job = VerifyJob(hardened=hardened, baseline=baseline, data=data, gan=gan, eval_model=eval_model,
                     protect=protect_classes, out=out, critic=critic, presets=tuple(preset or DEFAULT_PRESETS),
                     steps=steps, restarts=restarts, seed=seed, max_acc_drop=max_acc_drop,
                     max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, device=device,
-                    spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec)
+                    spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
+                    arch=arch, allow_pickle=allow_pickle)
     with progress_bar(enabled=not as_json) as progress:
         gate, report = run_verify(job, progress)
     print_warnings(report["warnings"])
     if as_json:
-        print_json({**report, "passed": gate.passed, "checks": [c.__dict__ for c in gate.checks]})
+        print_json({**report, **gate.to_dict()})
     else:
         table = Table(title=f"Release gate for {hardened}: {'PASSED' if gate.passed else 'FAILED'}")
         for column in ("check", "value", "limit", "result", "detail"):
             table.add_column(column)
+        style = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "info": "info"}
         for c in gate.checks:
-            verdict = "info" if getattr(c, "informational", False) else ("[green]pass[/]" if c.passed else "[red]FAIL[/]")
-            table.add_row(c.name, f"{c.value} {c.unit}", f"{c.limit} {c.unit}", verdict, c.detail)
+            table.add_row(c.name, format_quantity(c.value, c.unit), format_quantity(c.limit, c.unit), style[c.status],
+                          c.detail)
         console.print(table)
         console.print(f"reports: {out / 'report.json'}, {out / 'junit.xml'}, {out / 'summary.md'}", highlight=False)
     raise typer.Exit(gate.exit_code)

@@ -78,10 +78,7 @@ class DefenseResult:
     after: InversionResult | None = None  # the last inversion (of the hardened model)
     decoy_samples: torch.Tensor | None = None
     seconds: float = 0.0
-
-    def report(self) -> dict:
-        return {"decoys": {str(k): v for k, v in self.decoys.items()}, "rounds": self.rounds,
-                "seconds": round(self.seconds, 2)}
+    config: DecoyConfig = field(default_factory=DecoyConfig)
 
 
 def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, public_model: FaceModel,
@@ -112,11 +109,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     ewc = EWCPenalty(hardened, fisher, config.lambda2)
     real = _real_batches(data, hardened.spec.image_size) if data is not None else None
 
-    result = DefenseResult(hardened, decoy_map, decoy_samples=public_inv.images)
+    result = DefenseResult(hardened, decoy_map, decoy_samples=public_inv.images, config=config)
     start_round = _resume(checkpoint_dir, hardened, result) if resume else 0
     private_inv = invert(hardened, protect, seed=config.seed + 1000 * (start_round + 1), task="invert protected")
-    if result.before is None:
-        result.before = private_inv
+    result.before = private_inv if start_round == 0 else invert(
+        model, protect, seed=config.seed + 1000, task="invert protected (undefended, for the report)")
     optimizer = torch.optim.Adam([p for p in hardened.parameters() if p.requires_grad], lr=config.lr)
     generator_rng = torch.Generator().manual_seed(config.seed)
     for round_index in range(start_round, config.rounds):
@@ -148,11 +145,12 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
 
 def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert,
                   candidates: int = 16) -> list[int]:
-    """Per protected class, the public class whose inverted samples lie farthest from it in the
-    model's feature space (distinct decoys; a seeded spread of candidates when the public set is large)."""
+    """Per protected class, the public class whose inverted samples lie farthest from it in the model's
+    feature space, among a seeded pool of `candidates` public classes (distinct decoys)."""
     if public_model.num_classes < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {public_model.num_classes} public classes",
                          fix="protect fewer classes or give --decoy explicitly")
+    candidates = max(candidates, len(protect))
     pool = torch.randperm(public_model.num_classes, generator=torch.Generator().manual_seed(0))[:candidates].tolist()
     public_inv = invert(public_model, pool, seed=7, restarts=2, task="invert decoy candidates")
     private_inv = invert(model, protect, seed=8, restarts=2, task="invert protected (decoy choice)")
@@ -271,16 +269,28 @@ def _round_line(row: dict) -> str:
 def _checkpoint(folder: Path, model: FaceModel, result: DefenseResult) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), "rounds": result.rounds,
-             "decoys": {str(k): v for k, v in result.decoys.items()}}
+             "decoys": {str(k): v for k, v in result.decoys.items()}, "config": _config_dict(result.config)}
     with atomic_output(folder / "protect_checkpoint.pt") as tmp:
         torch.save(state, tmp)
+
+
+def _config_dict(config: DecoyConfig) -> dict:
+    return {k: v for k, v in config.__dict__.items()}
 
 
 def _resume(folder: Path | None, model: FaceModel, result: DefenseResult) -> int:
     path = folder / "protect_checkpoint.pt" if folder is not None else None
     if path is None or not path.exists():
         return 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from hardener.io import torch_load_checked
+
+    state, _ = torch_load_checked(path, allow_pickle=False)
+    saved = state.get("config", {})
+    changed = [f"{k} {saved.get(k)} -> {v}" for k, v in _config_dict(result.config).items()
+               if k != "rounds" and saved.get(k) != v]
+    if changed:
+        raise InputError(f"--resume with other options than the interrupted run ({', '.join(changed)})", where=str(path),
+                         fix="resume with the same options (only --rounds may grow), or use a new --out")
     if {int(k): v for k, v in state["decoys"].items()} != result.decoys:
         raise InputError("--resume with other protected classes or decoys than the interrupted run", where=str(path),
                          fix="resume with the same --protect/--decoy, or use a new --out")

@@ -67,7 +67,7 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
                              classifier=classifier, class_names=names, produced_by="hardener train gan")
     report = {
         "command": "train gan",
-        "gan": {"path": str(bundle), "image_size": job.image_size, "width": job.width, "latent_dim": 100,
+        "gan": {"path": str(bundle), "image_size": job.image_size, "width": job.width, "latent_dim": result.generator.latent_dim,
                 "epochs": result.epochs_done, "steps": result.steps, "seconds": round(result.seconds, 2),
                 "history": result.history,
                 "samples": sorted(str(p) for p in samples.glob("epoch_*.png"))},
