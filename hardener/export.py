@@ -108,7 +108,18 @@ def export_onnx(model: FaceModel, path: Path, *, class_names: list[str] | None =
 
 
 def check_parity(model: FaceModel, onnx_path: Path, *, seed: int = 0) -> tuple[list[Parity], str]:
-    """Run torch and onnxruntime on the same random images at batch 1 and 7; raise above tolerance."""
+    """`measure_parity`, raising ExportError above the tolerance."""
+    results, provider = measure_parity(model, onnx_path, seed=seed)
+    worst = max(results, key=lambda p: p.relative)
+    if worst.relative > PARITY_TOLERANCE:
+        raise ExportError(f"onnxruntime differs from torch by {worst.max_abs_diff:.3g} at batch {worst.batch} "
+                          f"({worst.relative:.2e} of the logit scale, limit {PARITY_TOLERANCE:g})",
+                          where=str(onnx_path), fix="report this architecture; use the safetensors bundle meanwhile")
+    return results, provider
+
+
+def measure_parity(model: FaceModel, onnx_path: Path, *, seed: int = 0) -> tuple[list[Parity], str]:
+    """Run torch and onnxruntime on the same random images at batch 1 and 7."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
@@ -125,11 +136,6 @@ def check_parity(model: FaceModel, onnx_path: Path, *, seed: int = 0) -> tuple[l
         got = session.run(None, {input_name: images.numpy()})[0]
         diff = float(abs(got - expected).max())
         results.append(Parity(batch, diff, float(abs(expected).max())))
-    worst = max(results, key=lambda p: p.relative)
-    if worst.relative > PARITY_TOLERANCE:
-        raise ExportError(f"onnxruntime differs from torch by {worst.max_abs_diff:.3g} at batch {worst.batch} "
-                          f"({worst.relative:.2e} of the logit scale, limit {PARITY_TOLERANCE:g})",
-                          where=str(onnx_path), fix="report this architecture; use the safetensors bundle meanwhile")
     return results, f"{provider} (available: {', '.join(available)})"
 
 

@@ -52,7 +52,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import decoy_hits
     from hardener.device import resolve_device
-    from hardener.export import PARITY_TOLERANCE, check_parity
+    from hardener.export import PARITY_TOLERANCE, measure_parity
     from hardener.files import prepare_out_dir
     from hardener.gan import check_gan_matches, load_gan
     from hardener.gate import Check, GateResult, write_gate_reports
@@ -120,8 +120,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                             f"baseline {100 * row['baseline']['top1']:.1f}%, top-5 {100 * row['hardened']['top5']:.1f}%, "
                             f"seed {seed}"))
     if onnx_file is not None:
-        parity, _ = _parity(check_parity, hardened.model, onnx_file)
-        checks.append(Check("ONNX parity", parity is not None and parity <= PARITY_TOLERANCE, parity, PARITY_TOLERANCE,
+        parity = max(p.relative for p in measure_parity(hardened.model, onnx_file)[0])
+        checks.append(Check("ONNX parity", parity <= PARITY_TOLERANCE, parity, PARITY_TOLERANCE,
                             "relative",
                             f"{onnx_file} vs {bundle}"))
     gate = GateResult(checks, title=f"hardener verify {job.hardened}")
@@ -151,13 +151,3 @@ def _hardened_files(path: Path) -> tuple[Path, Path | None, dict | None]:
         protect_report = json.loads(report.read_text()) if report.exists() else None
         return bundle, onnx_file if onnx_file.exists() else None, protect_report
     return path, None, None
-
-
-def _parity(check_parity, model, onnx_file: Path):
-    from hardener.errors import ExportError
-
-    try:
-        results, provider = check_parity(model, onnx_file)
-    except ExportError:
-        return None, None
-    return max(r.relative for r in results), provider
