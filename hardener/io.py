@@ -91,7 +91,7 @@ def load_model(path: str | Path, arch: str | None = None, *, variant: str | None
     spec = apply_changes(base_spec, spec_changes or {})
     if spec != model.spec:
         model.set_spec(spec)
-    _load_strict(model, state_dict, path)
+    _load_model_strict(model, state_dict, path)
     model.eval()
 
     names = _stored_class_names(metadata, detection.num_classes, path)
@@ -137,7 +137,7 @@ def model_from_metadata(metadata: Mapping[str, str], state_dict: dict[str, torch
     plugin, detection, spec = _from_metadata(metadata, None)
     model = plugin.build(detection.variant, detection.num_classes, spec.image_size)
     model.set_spec(spec)
-    _load_strict(model, state_dict, Path(where))
+    _load_model_strict(model, state_dict, Path(where))
     return model.eval()
 
 
@@ -264,14 +264,14 @@ def torch_load_checked(path: Path, allow_pickle: bool) -> tuple[Any, list[str]]:
 def extract_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
     if isinstance(obj, nn.Module):
         return dict(obj.state_dict()), None
-    if _is_tensor_dict(obj):
+    if is_tensor_dict(obj):
         return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}, None
     if isinstance(obj, Mapping):
         for key in CHECKPOINT_KEYS:
             inner = obj.get(key)
             if isinstance(inner, nn.Module):
                 return dict(inner.state_dict()), key
-            if _is_tensor_dict(inner):
+            if is_tensor_dict(inner):
                 return {k: v for k, v in inner.items() if isinstance(v, torch.Tensor)}, key
         keys = ", ".join(map(str, list(obj)[:6]))
         raise ModelFormatError(f"no weights found in the checkpoint (top-level keys: {keys})", where=str(path),
@@ -280,7 +280,7 @@ def extract_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], s
                            fix="save a state_dict with torch.save(model.state_dict(), path)")
 
 
-def _is_tensor_dict(obj: Any) -> bool:
+def is_tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(k, str) for k in obj) \
         and sum(isinstance(v, torch.Tensor) for v in obj.values()) >= max(1, len(obj) // 2)
 
@@ -330,8 +330,11 @@ def _choose_image_size(plugin: ArchitecturePlugin, detection: Detection, request
     return requested or detection.image_size or plugin.default_image_size
 
 
-def _load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    expected = model.state_dict()
+def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str, where: str,
+                fix: str) -> None:
+    """Load every key or fail naming the first few missing, unexpected and wrongly shaped ones.
+    `what` completes "the weights do not fit ..." (e.g. "the resnet resnet18 layout")."""
+    expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in expected]
     mismatched = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
@@ -341,11 +344,14 @@ def _load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Pa
     if problems:
         detail = "; ".join(f"{len(items)} {name}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
                            for name, items in problems)
-        raise ModelFormatError(f"weights do not fit the {getattr(model, 'arch', 'model')} "
-                               f"{getattr(model, 'variant', '')} layout ({detail})", where=str(path),
-                               fix="check --arch/--variant/--image-size, or re-save the full state_dict")
+        raise ModelFormatError(f"the weights do not fit {what} ({detail})", where=where, fix=fix)
     full = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state_dict}
-    model.load_state_dict(full, strict=True)
+    module.load_state_dict(full, strict=True)
+
+
+def _load_model_strict(model: FaceModel, state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    load_strict(model, state_dict, what=f"the {model.arch} {model.variant} layout", where=str(path),
+                fix="check --arch/--variant/--image-size, or re-save the full state_dict")
 
 
 def _short(exc: BaseException) -> str:

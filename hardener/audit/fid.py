@@ -13,9 +13,10 @@ import torchvision
 from torch import nn
 
 from hardener.audit.metrics import feature_frechet_distance
-from hardener.errors import InputError, ModelFormatError
+from hardener.errors import InputError
 from hardener.files import require_file
-from hardener.io import extract_state_dict, read_safetensors, sniff_format, strip_prefixes, torch_load_checked
+from hardener.io import (extract_state_dict, load_strict, read_safetensors, sniff_format, strip_prefixes,
+                         torch_load_checked)
 from hardener.spec import IMAGENET_MEAN, IMAGENET_STD
 
 INCEPTION_SIZE = 299
@@ -44,20 +45,7 @@ def load_inception(weights: str | Path) -> nn.Module:
     model.fc = nn.Identity()
     model.AuxLogits = None  # only used in training mode; its weights are not needed
     model.aux_logits = False
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state_dict if k not in expected]
-    wrong = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in state_dict and state_dict[k].shape != v.shape]
-    problems = [(name, items) for name, items in (("missing", missing), ("unexpected", unexpected),
-                                                   ("wrong shape", wrong)) if items]
-    if problems:
-        detail = "; ".join(f"{len(items)} {name}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
-                           for name, items in problems)
-        raise ModelFormatError(f"the file does not hold torchvision Inception-v3 weights ({detail})", where=str(path),
-                               fix=FIX)
-    full = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state_dict}
-    model.load_state_dict(full, strict=True)
+    load_strict(model, state_dict, what="torchvision Inception-v3", where=str(path), fix=FIX)
     return model.eval().requires_grad_(False)
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from hardener.errors import ModelFormatError
 from hardener.gan.models import SEED_SIZE, SUPPORTED_SIZES, Critic, Generator
-from hardener.io import CHECKPOINT_KEYS, _is_tensor_dict, strip_prefixes
+from hardener.io import CHECKPOINT_KEYS, is_tensor_dict, load_strict, strip_prefixes
 
 StateDict = dict[str, torch.Tensor]
 
@@ -49,16 +49,16 @@ def split_parts(obj: Any, where: str) -> GanParts:
     for role, names in (("generator", GENERATOR_NAMES), ("critic", CRITIC_NAMES)):
         for name in names:
             inner = _unwrap(obj.get(name))
-            if _is_tensor_dict(inner):
+            if is_tensor_dict(inner):
                 setattr(parts, role, _tensors(inner))
                 parts.notes.append(f"{role} from ['{name}']")
                 break
     if parts.generator is not None or parts.critic is not None:
         return _stripped(parts)
     inner = _unwrap(obj)
-    if inner is not obj and isinstance(inner, Mapping) and not _is_tensor_dict(inner):
+    if inner is not obj and isinstance(inner, Mapping) and not is_tensor_dict(inner):
         return split_parts(inner, where)  # e.g. {'state_dict': {'G': ..., 'D': ...}}
-    if not _is_tensor_dict(inner):
+    if not is_tensor_dict(inner):
         keys = ", ".join(map(str, list(obj)[:6])) or "none"
         raise ModelFormatError(f"no GAN weights found (top-level keys: {keys})", where=where,
                                fix="save the generator under 'G' or 'generator' and the critic under 'D' or 'critic'")
@@ -69,7 +69,7 @@ def split_parts(obj: Any, where: str) -> GanParts:
 
 def _unwrap(value: Any) -> Any:
     """{'state_dict': sd} -> sd (the checkpoint wrappers io also accepts)."""
-    while isinstance(value, Mapping) and not _is_tensor_dict(value):
+    while isinstance(value, Mapping) and not is_tensor_dict(value):
         inner = next((value[k] for k in CHECKPOINT_KEYS if isinstance(value.get(k), Mapping)), None)
         if inner is None:
             break
@@ -171,28 +171,14 @@ def infer_critic(state_dict: StateDict, where: str) -> tuple[int, int]:
 def build_generator(state_dict: StateDict, where: str) -> Generator:
     size, width, latent_dim = infer_generator(state_dict, where)
     generator = Generator(size, width, latent_dim)
-    load_strict(generator, state_dict, "generator", where, GENERATOR_FIX)
+    load_strict(generator, state_dict, what="the GMI generator layout", where=where, fix=GENERATOR_FIX)
     return generator.eval()
 
 
 def build_critic(state_dict: StateDict, where: str) -> Critic:
     size, width = infer_critic(state_dict, where)
     critic = Critic(size, width)
-    load_strict(critic, state_dict, "critic", where, CRITIC_FIX)
+    load_strict(critic, state_dict, what="the GMI critic layout", where=where, fix=CRITIC_FIX)
     return critic.eval()
 
 
-def load_strict(module: nn.Module, state_dict: StateDict, what: str, where: str, fix: str) -> None:
-    """Load every key or fail naming the first few missing, unexpected and wrongly shaped ones."""
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state_dict if k not in expected]
-    wrong = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in state_dict and state_dict[k].shape != v.shape]
-    problems = [f"{len(items)} {name}: {_first(items)}" for name, items in
-                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if items]
-    if problems:
-        raise ModelFormatError(f"the {what} weights do not fit the GMI layout ({'; '.join(problems)})",
-                               where=where, fix=fix)
-    full = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state_dict}
-    module.load_state_dict(full, strict=True)
