@@ -62,7 +62,10 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     y_val = torch.from_numpy(val.labels) if x_val is not None else None
 
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise InputError("every parameter of the model is frozen; nothing to train", fix="freeze fewer layer groups")
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(model)
@@ -76,7 +79,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. replay identically after --resume
-        model.train()
+        train_mode_except_frozen(model)
         order = torch.randperm(len(y_train), generator=generator)
         total_loss, seen, correct = 0.0, 0, 0
         for step, start in enumerate(range(0, len(order), config.batch_size)):
@@ -135,6 +138,17 @@ def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torc
     finally:
         model.train(was_training).to(home)
     return hits / max(len(y), 1)
+
+
+def train_mode_except_frozen(model: torch.nn.Module) -> None:
+    """Training mode, except normalisation layers whose own parameters are all frozen: they keep their
+    running statistics (TL-DMI's frozen groups must stay bit-identical, statistics included)."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._NormBase):
+            own = list(module.parameters(recurse=False))
+            if own and not any(p.requires_grad for p in own):
+                module.eval()
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

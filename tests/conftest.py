@@ -54,6 +54,7 @@ def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     torch.manual_seed(2)
     public_model = build_model("resnet", "resnet18", 8, 32)
     train_classifier(public_model, public, config=TrainConfig(epochs=6, batch_size=32, seed=2))
+    paths["public"] = save_bundle(public_model, root / "public.safetensors", class_names=public.names)
     gan = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=0)
     paths["gan"] = save_gan_bundle(root / "gan.safetensors", gan.generator, gan.critic, classifier=public_model,
                                    class_names=public.names)

@@ -1,0 +1,71 @@
+"""TL-DMI (Ho et al., CVPR 2024): transfer learning as a model-inversion defense.
+
+Start from a model pretrained on PUBLIC identities, freeze its first layer groups (weights and BatchNorm
+statistics), re-initialise the head for the private classes and train only the remaining groups on the
+private data. Fewer layers then carry private information, which is what an inversion attack feeds on.
+"""
+from __future__ import annotations
+
+import copy
+from itertools import chain
+from dataclasses import dataclass, field
+
+import torch
+
+from hardener.arch import FaceModel
+from hardener.data import FaceDataset
+from hardener.errors import InputError
+from hardener.progress import ProgressFn, no_progress
+from hardener.train import TrainConfig, TrainResult, train_classifier
+
+
+@dataclass
+class TransferConfig:
+    freeze: int  # how many layer groups, counted from the input, keep their pretrained values
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def freeze_depth(model: FaceModel, freeze: int | None, freeze_until: str | None) -> int:
+    """`--freeze K` or `--freeze-until GROUP` as a number of groups; the head can never be frozen."""
+    names = [name for name, _ in model.layer_groups()]
+    trainable_max = len(names) - 1
+    if (freeze is None) == (freeze_until is None):
+        raise InputError("give exactly one of --freeze K and --freeze-until GROUP",
+                         fix=f"e.g. --freeze {max(trainable_max - 2, 1)} or --freeze-until {names[max(trainable_max - 3, 0)]} "
+                             f"(groups of {model.arch}/{model.variant}: {', '.join(names)})")
+    if freeze_until is not None:
+        if freeze_until not in names[:-1]:
+            raise InputError(f"{model.arch}/{model.variant} has no freezable layer group {freeze_until!r}",
+                             where="--freeze-until", fix=f"use one of: {', '.join(names[:-1])}")
+        return names.index(freeze_until) + 1
+    if not 0 <= freeze <= trainable_max:
+        raise InputError(f"--freeze {freeze} is beyond the model's groups: {model.arch}/{model.variant} has "
+                         f"{len(names)} ({', '.join(names)}) and the last, the head, must train",
+                         where="--freeze", fix=f"use 0..{trainable_max}")
+    return freeze
+
+
+def frozen_parameter_names(model: FaceModel, freeze: int) -> list[str]:
+    """Names (state_dict keys) of every parameter and buffer in the first `freeze` groups."""
+    frozen = {id(m) for _, modules in model.layer_groups()[:freeze] for top in modules for m in top.modules()}
+    return [f"{name}.{key}".lstrip(".") for name, module in model.named_modules() if id(module) in frozen
+            for key, _ in chain(module.named_parameters(recurse=False), module.named_buffers(recurse=False))]
+
+
+def transfer_learn(pretrained: FaceModel, train: FaceDataset, num_classes: int, config: TransferConfig, *,
+                   val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
+                   resume: bool = False, progress: ProgressFn = no_progress) -> TrainResult:
+    """A new private model from `pretrained` (left untouched): first `config.freeze` groups frozen, new head."""
+    model = copy.deepcopy(pretrained).cpu()
+    groups = model.layer_groups()
+    if not 0 <= config.freeze < len(groups):
+        raise InputError(f"cannot freeze {config.freeze} of {len(groups)} layer groups", fix=f"use 0..{len(groups) - 1}")
+    torch.manual_seed(config.train.seed)
+    model.reset_classifier(num_classes)
+    for _, modules in model.layer_groups()[:config.freeze]:
+        for module in modules:
+            module.requires_grad_(False)
+    result = train_classifier(model, train, val=val, config=config.train, device=device,
+                              checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
+    model.requires_grad_(True)  # the released model is an ordinary model again (frozen only while training)
+    return result

@@ -1,0 +1,144 @@
+"""`hardener protect --method tl-dmi` as one library call: check the inputs, train the private model from a
+public pretrained one with its first layer groups frozen, export it like the decoy defense (safetensors +
+ONNX with parity) and write report.json and report.md, so `hardener verify` gates both the same way."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from hardener.errors import InputError
+from hardener.progress import ProgressFn, no_progress
+from hardener.train import TrainConfig
+
+TLDMI_DEFAULTS = TrainConfig(epochs=20, batch_size=64, lr=1e-3)
+
+
+@dataclass
+class TransferJob:
+    pretrained: Path
+    data: str
+    out: Path
+    freeze: int | None = None
+    freeze_until: str | None = None
+    model: Path | None = None  # the undefended private model this one replaces: same architecture and classes
+    val: str | None = None  # held-out private images for the accuracy in the report
+    config: TrainConfig = field(default_factory=lambda: TrainConfig(**asdict(TLDMI_DEFAULTS)))
+    device: str = "auto"
+    resume: bool = False
+    arch: str | None = None
+    spec_changes: dict = field(default_factory=dict)
+    allow_pickle: bool = False
+
+
+def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
+    from hardener.data import load_dataset, to_model_input
+    from hardener.defenses.tldmi import TransferConfig, freeze_depth, frozen_parameter_names, transfer_learn
+    from hardener.device import resolve_device
+    from hardener.export import export_model
+    from hardener.files import prepare_out_dir, write_json, write_text
+    from hardener.io import load_model
+    from hardener.report import provenance
+    from hardener.summary import model_summary
+    from hardener.train import accuracy
+
+    device = resolve_device(job.device)
+    pretrained = load_model(job.pretrained, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
+    warnings = list(pretrained.warnings)
+    if job.arch is not None and job.arch != pretrained.arch:
+        raise InputError(f"the pretrained model is {pretrained.arch}/{pretrained.variant}, not --arch {job.arch}",
+                         where=str(job.pretrained), fix="pretrain the architecture you release, or drop --arch")
+    baseline = load_model(job.model, job.arch, allow_pickle=job.allow_pickle) if job.model else None
+    if baseline is not None:
+        _require_same_architecture(baseline, pretrained, job)
+    freeze = freeze_depth(pretrained.model, job.freeze, job.freeze_until)
+    data = load_dataset(job.data)
+    val = load_dataset(job.val) if job.val else None
+    num_classes = baseline.num_classes if baseline is not None else data.num_classes
+    for part in (data, val):
+        if part is not None and part.num_classes > num_classes:
+            raise InputError(f"labels go up to {part.num_classes - 1} but the model to replace has {num_classes} classes",
+                             where=part.source, fix="pass the private data that model was trained on")
+    names = _class_names(baseline, data, num_classes)
+    if not pretrained.spec.declared:
+        warnings.append(f"{job.pretrained}: input spec assumed from the plugin default ({pretrained.spec.describe()}); "
+                        "the private model inherits it, declare it if the public model was trained otherwise")
+    inputs = tuple(p for p in (job.pretrained, job.model) if p)
+    out = prepare_out_dir(job.out, inputs=inputs)
+
+    result = transfer_learn(pretrained.model, data, num_classes, TransferConfig(freeze, job.config), val=val,
+                            device=device, checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
+    model = result.model.cpu().eval()
+    frozen_keys = frozen_parameter_names(model, freeze)
+    before = pretrained.model.state_dict()
+    changed = [k for k in frozen_keys if not torch.equal(model.state_dict()[k], before[k])]
+    if changed:  # a guarantee of the method, so a broken freeze must never ship silently
+        raise RuntimeError(f"frozen tensor {changed[0]} changed during training")
+    exported = export_model(model, out, stem="hardened", class_names=names, source_sha256=pretrained.source_sha256,
+                            produced_by="hardener protect --method tl-dmi", seed=job.config.seed, inputs=inputs)
+    groups = [name for name, _ in model.layer_groups()]
+    natural = None
+    if val is not None:
+        x, y = to_model_input(val.images, model.spec.image_size), torch.from_numpy(val.labels)
+        natural = {"hardened": accuracy(model, x, y, device=device), "data": val.source}
+        if baseline is not None:
+            natural["baseline"] = accuracy(baseline.model, x, y, device=device)
+    trainable = sum(p.numel() for name, p in model.named_parameters() if name not in set(frozen_keys))
+    report = {
+        "command": "protect",
+        "method": "tl-dmi (Ho et al., CVPR 2024): public pretraining, first layer groups frozen, the rest trained on private data",
+        "frozen_groups": groups[:freeze],
+        "trained_groups": groups[freeze:],
+        "frozen_tensors_unchanged": len(frozen_keys),
+        "parameters": {"total": sum(p.numel() for p in model.parameters()), "trained_on_private_data": trainable},
+        "pretrained": model_summary(pretrained),
+        "baseline": model_summary(baseline) if baseline is not None else None,
+        "data": {"source": data.source, "images": len(data), "classes": num_classes},
+        "config": asdict(job.config) | {"device": str(device), "freeze": freeze},
+        "history": result.history,
+        "natural_accuracy": natural,
+        "hardened": exported.to_report(),
+        "seconds": round(result.seconds, 2),
+        "warnings": warnings,
+        "versions": provenance(),
+    }
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", markdown_report(report))
+    return report
+
+
+def markdown_report(report: dict) -> str:
+    params = report["parameters"]
+    lines = ["# hardener protect --method tl-dmi", "", f"Method: {report['method']}", "",
+             f"- frozen (public weights kept): {', '.join(report['frozen_groups']) or 'none'}",
+             f"- trained on private data: {', '.join(report['trained_groups'])} "
+             f"({params['trained_on_private_data']:,} of {params['total']:,} parameters)",
+             f"- epochs: {report['config']['epochs']}, final train accuracy {report['history'][-1]['train_acc']:.1%}"]
+    natural = report["natural_accuracy"]
+    if natural:
+        baseline = f" (model replaced: {natural['baseline']:.1%})" if "baseline" in natural else ""
+        lines.append(f"- held-out accuracy: {natural['hardened']:.1%}{baseline} on {natural['data']}")
+    if report["warnings"]:
+        lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
+    lines += ["", "Run `hardener verify` on this folder before release.", ""]
+    return "\n".join(lines)
+
+
+def _require_same_architecture(baseline, pretrained, job: TransferJob) -> None:
+    if (baseline.arch, baseline.variant) != (pretrained.arch, pretrained.variant):
+        raise InputError(f"the pretrained model is {pretrained.arch}/{pretrained.variant} but the model it replaces is "
+                         f"{baseline.arch}/{baseline.variant}", where=str(job.pretrained),
+                         fix="pretrain the same architecture on public data (`hardener train classifier`)")
+    if baseline.spec.image_size != pretrained.spec.image_size:
+        raise InputError(f"the pretrained model takes {pretrained.spec.image_size} px, the model it replaces "
+                         f"{baseline.spec.image_size} px", where=str(job.pretrained),
+                         fix="pretrain at the released model's image size")
+
+
+def _class_names(baseline, data, num_classes: int) -> list[str] | None:
+    if baseline is not None and baseline.class_names:
+        return baseline.class_names
+    if data.names and len(data.names) == num_classes:
+        return list(data.names)
+    return None

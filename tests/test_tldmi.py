@@ -1,0 +1,102 @@
+"""TL-DMI (protect --method tl-dmi): frozen groups stay bit-identical, the rest learns, bad inputs exit 2."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hardener.cli.app import app
+from hardener.data import load_dataset
+from hardener.defenses.tldmi import TransferConfig, freeze_depth, frozen_parameter_names, transfer_learn
+from hardener.errors import InputError
+from hardener.io import build_model, load_model, save_bundle
+from hardener.train import TrainConfig
+
+runner = CliRunner()
+
+
+def tldmi_args(world: dict, out: Path, *extra: str) -> list[str]:
+    return ["protect", str(world["target"]), "--method", "tl-dmi", "--pretrained", str(world["public"]),
+            "--data", str(world["train"]), "--epochs", "2", "--batch-size", "32", "--out", str(out), *extra]
+
+
+def test_frozen_groups_stay_bit_identical_and_the_rest_learns(mi_world: dict) -> None:
+    pretrained = load_model(mi_world["public"]).model
+    before = {k: v.clone() for k, v in pretrained.state_dict().items()}
+    train = load_dataset(mi_world["train"])
+    result = transfer_learn(pretrained, train, 8, TransferConfig(freeze=3, train=TrainConfig(epochs=1, batch_size=32)))
+    after = result.model.state_dict()
+    frozen = frozen_parameter_names(result.model, 3)
+    assert any("running_mean" in k for k in frozen) and any(k.startswith("layer2.") for k in frozen)
+    assert not any(k.startswith(("layer3.", "layer4.", "fc.")) for k in frozen)
+    for key in frozen:  # weights AND BatchNorm statistics
+        assert torch.equal(after[key], before[key]), key
+    assert not torch.equal(after["layer3.0.conv1.weight"], before["layer3.0.conv1.weight"])
+    assert not torch.equal(after["layer4.1.bn2.running_mean"], before["layer4.1.bn2.running_mean"])
+    assert result.model.num_classes == 8
+    assert all(p.requires_grad for p in result.model.parameters())  # released as an ordinary model
+    assert all(torch.equal(v, before[k]) for k, v in pretrained.state_dict().items())  # input untouched
+
+
+@pytest.mark.parametrize("freeze, until, phrase", [
+    (6, None, "beyond the model's groups"),
+    (-1, None, "beyond the model's groups"),
+    (None, "head", "no freezable layer group"),
+    (None, "layer9", "no freezable layer group"),
+    (None, None, "exactly one of"),
+    (2, "layer2", "exactly one of"),
+])
+def test_freeze_depth_refuses_what_the_model_does_not_have(freeze, until, phrase) -> None:
+    model = build_model("resnet", "resnet18", 4, 32)
+    with pytest.raises(InputError, match=phrase):
+        freeze_depth(model, freeze, until)
+
+
+def test_freeze_until_counts_the_named_group() -> None:
+    model = build_model("resnet", "resnet18", 4, 32)
+    assert freeze_depth(model, None, "layer3") == 4 and freeze_depth(model, 5, None) == 5
+
+
+def test_cli_writes_a_bundle_verify_can_gate(mi_world: dict, tmp_path: Path) -> None:
+    out = tmp_path / "tl"
+    result = runner.invoke(app, tldmi_args(mi_world, out, "--freeze-until", "layer2", "--val", str(mi_world["test"])))
+    assert result.exit_code == 0, result.output
+    assert "held-out accuracy" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["frozen_groups"] == ["stem", "layer1", "layer2"] and report["trained_groups"][-1] == "head"
+    assert 0 < report["parameters"]["trained_on_private_data"] < report["parameters"]["total"]
+    assert {"hardened", "baseline"} <= set(report["natural_accuracy"])
+    hardened = load_model(out / "hardened.safetensors")
+    assert hardened.class_names == load_model(mi_world["target"]).class_names
+    assert (out / "hardened.onnx").exists() and (out / "report.md").exists()
+    gate = runner.invoke(app, ["verify", str(out), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
+                               "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
+                               "--preset", "gmi", "--steps", "5", "--restarts", "1", "--max-acc-drop", "100",
+                               "--max-protected-acc-drop", "100", "--max-attack-acc", "100", "--out", str(tmp_path / "v")])
+    assert gate.exit_code == 0, gate.output
+    assert "ONNX parity" in (tmp_path / "v" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("extra, phrase", [
+    (["--freeze", "9"], "beyond the model's groups"),
+    (["--freeze", "2", "--gan", "GAN"], "--gan does not apply to --method tl-dmi"),
+    (["--freeze", "2", "--pretrained", "OTHER"], "another architecture"),
+])
+def test_bad_tldmi_inputs_exit_2(mi_world: dict, tmp_path: Path, extra: list[str], phrase: str) -> None:
+    other = save_bundle(build_model("resnet", "resnet34", 8, 32), tmp_path / "r34.safetensors") if "OTHER" in extra else None
+    extra = [str(mi_world["gan"]) if e == "GAN" else str(other) if e == "OTHER" else e for e in extra]
+    args = tldmi_args(mi_world, tmp_path / "o", *extra)
+    if "--pretrained" in extra:  # the later --pretrained wins in Typer; keep only ours
+        i = args.index("--pretrained")
+        del args[i:i + 2]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert phrase.replace("another architecture", "resnet34") in result.output and "Traceback" not in result.output
+
+
+def test_decoy_method_still_needs_its_inputs(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["protect", "--out", str(tmp_path / "o"), "--protect", "1"])
+    assert result.exit_code == 2 and "needs MODEL and --gan" in result.output
