@@ -3,7 +3,9 @@
 Checks: natural accuracy (overall and on the protected classes) on held-out data, hardened vs baseline;
 attack accuracy on the protected classes under each preset with fresh seeds (never those protect used),
 judged by the independent evaluation model; ONNX parity of the exported file. Decoy hit rate and the
-baseline's own attack accuracy are reported beside them for information.
+baseline's own attack accuracy are reported beside them for information. With `members` (the private
+training images; `data` are the non-members) the membership-inference threshold attacks are run too, and
+gate on `max_mia_auc` when it is set.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class VerifyJob:
     max_acc_drop: float = 1.0
     max_protected_acc_drop: float = 2.0
     max_attack_acc: float = 5.0
+    members: str | None = None  # the private training images: enables the membership-inference check
+    max_mia_auc: float | None = None
     device: str = "auto"
     spec_changes: dict = field(default_factory=dict)
     force_spec: bool = False
@@ -48,6 +52,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     """Returns (GateResult, report dict); writes report.json, junit.xml and summary.md into job.out."""
     from hardener.attacks.presets import get_attack
     from hardener.audit.metrics import attack_metrics
+    from hardener.audit.mia import check_audit_sets, mia_auc
     from hardener.classes import label
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import decoy_hits
@@ -81,6 +86,12 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if not hardened.spec.declared:
         warnings.append(f"input spec assumed from the plugin default ({hardened.spec.describe()})")
     protect = parse_distinct(job.protect, hardened.num_classes, hardened.class_names, "--protect")
+    if job.max_mia_auc is not None and job.members is None:
+        raise InputError("--max-mia-auc needs the training images to test membership of", where="--members",
+                         fix="pass --members PRIVATE_TRAIN (--data is the non-member set)")
+    members = load_dataset(job.members) if job.members else None
+    if members is not None:  # overlap or foreign labels are bad input: say so before any attack runs
+        check_audit_sets(members, data, hardened.num_classes)
     if Path(job.out).resolve() == Path(job.hardened).resolve():
         raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
                          fix="choose another --out")
@@ -119,6 +130,17 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                             round(top1, 2), job.max_attack_acc, "%",
                             f"baseline {100 * row['baseline']['top1']:.1f}%, top-5 {100 * row['hardened']['top5']:.1f}%, "
                             f"seed {seed}"))
+    mia = None
+    if members is not None:
+        mia = {name: mia_auc(m.model, members, data, device=device) for name, m in (("hardened", hardened),
+                                                                                    ("baseline", baseline))}
+        auc = mia["hardened"]["max_auc"]
+        strongest = max(mia["hardened"]["attacks"], key=lambda a: mia["hardened"]["attacks"][a]["auc"])
+        limit = job.max_mia_auc
+        checks.append(Check("membership inference AUC (threshold attacks, strongest)",
+                            limit is None or auc <= limit, round(auc, 4), limit, "",
+                            f"{strongest}; baseline {mia['baseline']['max_auc']:.3f}; {len(members)} members, "
+                            f"{len(data)} non-members", informational=limit is None))
     if onnx_file is not None:
         parity = max(p.relative for p in measure_parity(hardened.model, onnx_file)[0])
         checks.append(Check("ONNX parity", parity <= PARITY_TOLERANCE, parity, PARITY_TOLERANCE,
@@ -130,6 +152,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         "protected": [label(c, hardened.class_names) for c in protect],
         "natural_accuracy": acc,
         "attacks": attack_rows,
+        "membership_inference": mia,
         "data": {"source": data.source, "images": len(data)},
         "warnings": warnings,
         "versions": provenance(),

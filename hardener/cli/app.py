@@ -5,6 +5,7 @@ import typer
 
 from hardener import __version__
 from hardener.cli.attack import attack
+from hardener.cli.audit_mia import audit_mia
 from hardener.cli.common import set_debug
 from hardener.cli.data import data_app
 from hardener.cli.demo import demo
@@ -13,6 +14,7 @@ from hardener.cli.import_cmd import import_model
 from hardener.cli.info import info
 from hardener.cli.plugins_cmd import plugins
 from hardener.cli.protect import protect
+from hardener.cli.synthesize import synthesize
 from hardener.cli.train import train_app
 from hardener.cli.verify import verify
 
@@ -45,7 +47,9 @@ app.command()(info)
 app.command(name="import")(import_model)
 app.command()(export)
 app.command()(attack)
+app.command(name="audit-mia")(audit_mia)
 app.command()(protect)
+app.command()(synthesize)
 app.command()(verify)
 app.command()(demo)
 app.add_typer(data_app, name="data")

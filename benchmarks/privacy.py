@@ -1,0 +1,179 @@
+"""Privacy of the three defenses on the LFW private half, in one table.
+
+    python benchmarks/train_models.py            # first: target, evaluation model, public model, GAN
+    python benchmarks/privacy.py [--epochs 25] [--epsilons 1 10 100] [--rows ...] [--train-only]
+
+Rows: the undefended target; TL-DMI (`protect --method tl-dmi` from the public model, groups up to
+--freeze-until frozen); the decoy defense (`protect`, defaults, the 5 private identities with the most images);
+models trained on VAE + metric-privacy synthetic data (`synthesize`, then `train classifier`) at each epsilon.
+Columns: held-out accuracy; GMI attack top-1 / top-5 on the same 5 identities (preset gmi capped at
+--attack-steps, judged by the FaceNet evaluation model); membership inference (members = private-train,
+non-members = private-test) by the loss/confidence threshold attacks: the larger AUC and its TPR at 1 % FPR.
+
+Every trained model and every row's numbers are cached under --cache/privacy, so a rerun only does what is
+missing (delete a row's folder to redo it). Run with OMP_NUM_THREADS=1 beside other jobs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "benchmarks")
+    parser.add_argument("--epochs", type=int, default=25, help="epochs of every model trained here (the target had 25)")
+    parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 10.0, 100.0])
+    parser.add_argument("--freeze-until", default="layer3")
+    parser.add_argument("--vae-epochs", type=int, default=20)
+    parser.add_argument("--attack-steps", type=int, default=200)
+    parser.add_argument("--restarts", type=int, default=2)
+    parser.add_argument("--rows", nargs="+", default=None, help="undefended, tl-dmi, protect, eps=E (default: all)")
+    parser.add_argument("--train-only", action="store_true", help="train the rows' models, measure nothing")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    world = lfw_world(args.cache)
+    rows = args.rows or ["undefended", "tl-dmi", "protect", *[f"eps={e:g}" for e in args.epsilons]]
+    results = []
+    for row in rows:
+        model_path = train_row(row, world, args)
+        if not args.train_only:
+            results.append(measure_row(row, model_path, world, args))
+    if results:
+        print_table(results, args)
+
+
+def lfw_world(cache: Path) -> dict:
+    world = {"target": cache / "target" / "model.safetensors", "eval": cache / "eval" / "model.safetensors",
+             "public": cache / "public" / "model.safetensors", "gan": cache / "gan" / "gan.safetensors",
+             "train": cache / "splits" / "private" / "train.npz", "test": cache / "splits" / "private" / "test.npz",
+             "private": cache / "splits" / "private.npz", "out": cache / "privacy", "vae": cache / "vae" / "vae.safetensors"}
+    missing = [str(p) for k, p in world.items() if k not in ("out", "vae") and not p.exists()]
+    if missing:
+        sys.exit(f"missing {missing[0]}: run `python benchmarks/train_models.py` first")
+    return world
+
+
+def protected_classes(world: dict) -> list[int]:
+    """The protocol's 5 private identities with the most images."""
+    import numpy as np
+
+    labels = np.load(world["private"])["labels"]
+    return [int(c) for c in np.argsort(-np.bincount(labels), kind="stable")[:5]]
+
+
+def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
+    """The row's model file, trained (and cached) if needed."""
+    out = world["out"] / row
+    if row == "undefended":
+        return world["target"]
+    done = out / ("hardened.safetensors" if row in ("tl-dmi", "protect") else "model.safetensors")
+    if done.exists():
+        return done
+    log(f"training row {row}")
+    if row == "tl-dmi":
+        from hardener.protect_transfer import TransferJob, run_transfer
+        from hardener.train import TrainConfig
+
+        run_transfer(TransferJob(pretrained=world["public"], data=str(world["train"]), out=out,
+                                 freeze_until=args.freeze_until, model=world["target"], val=str(world["test"]),
+                                 config=TrainConfig(epochs=args.epochs, batch_size=64, lr=1e-3), device=args.device,
+                                 resume=True), progress=progress(row))
+    elif row == "protect":
+        from hardener.protect import ProtectJob, run_protect
+
+        run_protect(ProtectJob(model=world["target"], gan=world["gan"], protect=[str(c) for c in protected_classes(world)],
+                               out=out, data=str(world["train"]), device=args.device, resume=True), progress(row))
+    elif row.startswith("eps="):
+        train_on_synthetic(float(row[4:]), out, world, args)
+    else:
+        sys.exit(f"unknown row {row!r}")
+    return done
+
+
+def train_on_synthetic(epsilon: float, out: Path, world: dict, args: argparse.Namespace) -> None:
+    """One VAE for every epsilon (cached), a synthetic set per epsilon, a classifier trained on it alone."""
+    from hardener.defenses.vae_mp import SynthesizeJob, run_synthesize
+    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+
+    vae = world["vae"]
+    if not vae.exists():
+        run_synthesize(SynthesizeJob(data=str(world["train"]), epsilon=epsilon, out=vae.parent, epochs=args.vae_epochs,
+                                     image_size=64, device=args.device), progress("vae"))
+    synthetic = out / "synthetic"
+    if not (synthetic / "synthetic.npz").exists():
+        run_synthesize(SynthesizeJob(data=str(world["train"]), epsilon=epsilon, out=synthetic, vae=vae,
+                                     device=args.device), progress("synthesize"))
+    run_classifier_job(ClassifierJob(data=str(synthetic / "synthetic.npz"), arch="resnet", variant="resnet18",
+                                     image_size=64, out=out, val=str(world["test"]), val_fraction=0.0,
+                                     device=args.device, resume=True,
+                                     config=TrainConfig(epochs=args.epochs, batch_size=64, seed=0)), progress("classifier"))
+
+
+def measure_row(row: str, model_path: Path, world: dict, args: argparse.Namespace) -> dict:
+    cached = world["out"] / "measured" / f"{row}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    import torch
+
+    from hardener.attacks.presets import get_attack
+    from hardener.audit.metrics import attack_metrics
+    from hardener.audit.mia import mia_auc
+    from hardener.data import load_dataset, to_model_input
+    from hardener.files import write_json
+    from hardener.gan import load_gan
+    from hardener.io import load_model
+    from hardener.train import accuracy
+
+    log(f"measuring row {row}")
+    started = time.perf_counter()
+    model = load_model(model_path).model
+    train, test, private = (load_dataset(world[k]) for k in ("train", "test", "private"))
+    x, y = to_model_input(test.images, model.spec.image_size), torch.from_numpy(test.labels)
+    gan = load_gan(world["gan"])
+    attack = get_attack("gmi")
+    steps = min(attack.config.steps, args.attack_steps)
+    inversion = attack.run(gan.generator, gan.critic, model, protected_classes(world), latent_dim=gan.latent_dim,
+                           seed=5000, steps=steps, restarts=args.restarts)
+    metrics = attack_metrics(inversion, load_model(world["eval"]).model, private)
+    mia = mia_auc(model, train, test, device="cpu")
+    strongest, best = max(mia["attacks"].items(), key=lambda item: item[1]["auc"])
+    result = {"row": row, "accuracy": accuracy(model, x, y), "gmi_top1": metrics.top1, "gmi_top5": metrics.top5,
+              "gmi_steps": steps, "mia_auc": best["auc"], "mia_tpr_at_1pct_fpr": best["tpr_at_fpr"]["0.01"],
+              "mia_attack": strongest, "mia": mia, "seconds": round(time.perf_counter() - started, 1),
+              "model": str(model_path)}
+    write_json(cached, result)
+    return result
+
+
+def print_table(results: list[dict], args: argparse.Namespace) -> None:
+    print(f"\n| model | held-out top-1 | GMI top-1 / top-5 ({results[0]['gmi_steps']} steps, 5 ids x {args.restarts}) "
+          "| MIA AUC | MIA TPR @ 1 % FPR |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r['row']} | {r['accuracy']:.1%} | {r['gmi_top1']:.0%} / {r['gmi_top5']:.0%} | {r['mia_auc']:.3f} "
+              f"({r['mia_attack']}) | {r['mia_tpr_at_1pct_fpr']:.1%} |")
+
+
+def progress(stage: str):
+    from hardener.progress import ProgressEvent
+
+    def report(event: ProgressEvent) -> None:
+        if event.message:
+            log(f"{stage}: {event.message}")
+
+    return report
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Membership-inference audit: the ROC math on hand-checkable numbers, LiRA on synthetic phis, the
+threshold attacks and LiRA on tiny real models, and `hardener audit-mia` through the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hardener.audit.mia import (AuditMiaJob, check_audit_sets, confidence_scores, lira_scores, logit_confidence,
+                                loss_scores, mia_auc, run_audit_mia, shadow_masks)
+from hardener.audit.roc import auc, balanced_accuracy, evaluate, roc_curve, roc_png, tpr_at_fpr
+from hardener.errors import InputError
+from hardener.train import TrainConfig
+
+IDS, TRAIN_PER_ID, HELD_PER_SET = 5, 6, 40
+TARGET_CONFIG = TrainConfig(epochs=30, batch_size=32, lr=1e-3, augment=False, seed=0)  # overfits 30 images
+
+
+# ---- ROC math ------------------------------------------------------------------------------------
+
+def test_hand_checked_roc() -> None:
+    members, non_members = np.array([0.9, 0.8, 0.4, 0.3]), np.array([0.7, 0.5, 0.2, 0.1])
+    fpr, tpr, _ = roc_curve(members, non_members)
+    assert fpr.tolist() == [0, 0, 0, 0.25, 0.5, 0.5, 0.5, 0.75, 1.0]
+    assert tpr.tolist() == [0, 0.25, 0.5, 0.5, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert auc(fpr, tpr) == pytest.approx(12 / 16)  # Mann-Whitney: 12 of 16 pairs ordered right
+    assert balanced_accuracy(fpr, tpr) == pytest.approx(0.75)
+    assert tpr_at_fpr(fpr, tpr, 0.001) == (0.5, 0.0)  # below 1/4: read at FPR 0
+    assert tpr_at_fpr(fpr, tpr, 0.25) == (0.5, 0.0)  # the lowest FPR giving that TPR is reported
+    assert tpr_at_fpr(fpr, tpr, 0.49) == (0.5, 0.0)  # no interpolation towards the next corner
+    assert tpr_at_fpr(fpr, tpr, 0.5) == (1.0, 0.5)
+    report = evaluate(members, non_members).to_dict()
+    assert report["members"] == 4 and report["non_members"] == 4 and report["lowest_nonzero_fpr"] == 0.25
+    assert report["tpr_at_fpr"] == {"0.001": 0.5, "0.01": 0.5}
+
+
+def test_auc_of_identical_and_separated_distributions() -> None:
+    rng = np.random.default_rng(0)
+    same = evaluate(rng.normal(size=4000), rng.normal(size=4000))
+    assert same.auc == pytest.approx(0.5, abs=0.03)  # sd of the AUC here is about 0.0065
+    assert same.balanced_accuracy < 0.55
+    assert evaluate(np.ones(5), np.ones(7)).auc == 0.5  # all ties count half
+    apart = evaluate(rng.normal(10, 1, 300), rng.normal(0, 1, 300))
+    assert apart.auc == 1.0 and apart.balanced_accuracy == 1.0 and apart.tpr_at_fpr[0.001] == 1.0
+    assert evaluate(np.zeros(3), np.ones(3)).auc == 0.0  # perfectly wrong way round
+
+
+def test_scores_from_logits() -> None:
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [200.0, 0.0, 0.0]])
+    labels = np.array([0, 2, 0])
+    p = np.exp(logits[:2]) / np.exp(logits[:2]).sum(1, keepdims=True)
+    p_true = p[[0, 1], [0, 2]]
+    assert np.allclose(confidence_scores(logits, labels)[:2], p_true, atol=1e-6)
+    assert np.allclose(loss_scores(logits, labels)[:2], np.log(p_true))
+    phi = logit_confidence(logits, labels)
+    assert np.allclose(phi[:2], np.log(p_true / (1 - p_true)))
+    assert np.isfinite(phi).all() and phi[2] == pytest.approx(200 - np.log(2))  # p rounds to 1, phi does not
+
+
+def test_shadow_masks_are_balanced_and_seeded() -> None:
+    even, odd = shadow_masks(101, 4, seed=3), shadow_masks(101, 3, seed=3)
+    assert (even.sum(0) == 2).all() and set(odd.sum(0).tolist()) == {1, 2}
+    assert all(35 <= n <= 66 for n in even.sum(1)) and all(35 <= n <= 66 for n in odd.sum(1))
+    assert (shadow_masks(101, 4, seed=3) == even).all() and not (shadow_masks(101, 4, seed=4) == even).all()
+
+
+def test_lira_separates_synthetic_in_and_out_phis() -> None:
+    rng = np.random.default_rng(0)
+    k, n = 16, 400
+    base = rng.normal(0, 2, n)  # examples differ in difficulty: what LiRA's per-example means correct for
+    mask = shadow_masks(n, k, seed=0)
+    shadow = base + np.where(mask, 1.5, 0.0) + rng.normal(0, 0.5, (k, n))
+    member = np.arange(n) < n // 2
+    target = base + np.where(member, 1.5, 0.0) + rng.normal(0, 0.5, n)
+    lira = lira_scores(shadow, mask, target)
+    assert evaluate(lira.scores[member], lira.scores[~member]).auc > 0.9
+    assert evaluate(target[member], target[~member]).auc < 0.8  # the plain threshold is fooled by difficulty
+    assert lira.own_variance_in == 0 and lira.global_std_in == pytest.approx(0.5, abs=0.05)
+    own = lira_scores(shadow, mask, target, per_example_min=8)
+    assert own.own_variance_in == n and own.own_variance_out == n
+
+
+def test_lira_falls_back_for_missing_shadows() -> None:
+    mask = np.array([[True, True, False], [False, True, False]])  # example 1: never out; example 2: never in
+    phi = np.array([[3.0, 4.0, 0.0], [0.0, 5.0, 1.0]])
+    lira = lira_scores(phi, mask, np.array([3.0, 4.5, 0.5]))
+    assert np.isfinite(lira.scores).all()
+    assert lira.imputed_out_mean == 1 and lira.imputed_in_mean == 1 and lira.own_variance_in == 0
+    with pytest.raises(ValueError):
+        lira_scores(phi, np.ones_like(mask), np.zeros(3))  # nothing to compare
+
+
+def test_roc_png(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    curves = {"a": evaluate(rng.normal(1, 1, 50), rng.normal(0, 1, 50)), "b": evaluate(rng.random(9), rng.random(9))}
+    path = roc_png(curves, tmp_path / "roc.png")
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    assert im.format == "PNG" and pixels.shape[1] > 800
+    assert ((pixels == (31, 119, 180)).all(-1)).sum() > 100  # the first curve's colour is drawn
+
+
+# ---- tiny real models ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """5 identities at 32 px: 6 training images each (a ResNet-18 overfits them without augmentation),
+    and two disjoint held-out sets of 40 each; saved as files for the CLI."""
+    from hardener.data import subset
+    from hardener.data.export_split import save_npz
+    from hardener.data.splits import split_by_image
+    from hardener.data.synthetic import synthetic_faces
+    from hardener.io import build_model, save_bundle
+    from hardener.train import train_classifier
+
+    faces = synthetic_faces(IDS, TRAIN_PER_ID + 2 * HELD_PER_SET, image_size=32, seed=0)
+    train_rows, held_rows = split_by_image(faces.labels, 2 * HELD_PER_SET / (TRAIN_PER_ID + 2 * HELD_PER_SET), seed=0)
+    held = subset(faces, held_rows)
+    a_rows, b_rows = split_by_image(held.labels, 0.5, seed=1)
+    train, held_a, held_b = subset(faces, train_rows), subset(held, a_rows), subset(held, b_rows)
+    assert len(train) == IDS * TRAIN_PER_ID and len(held_a) == len(held_b) == IDS * HELD_PER_SET
+    small_rows, _ = split_by_image(held_a.labels, 1 - TRAIN_PER_ID / HELD_PER_SET, seed=2)
+    held_small = subset(held_a, small_rows)  # as many non-members as members, for LiRA's pool
+    torch.manual_seed(0)
+    model = build_model("resnet", "resnet18", IDS, 32)
+    train_classifier(model, train, config=TARGET_CONFIG)
+    root = tmp_path_factory.mktemp("mia")
+    return {"model": model, "train": train, "held_a": held_a, "held_b": held_b, "held_small": held_small,
+            "model_path": save_bundle(model, root / "model.safetensors", class_names=faces.names),
+            "train_path": save_npz(train, root / "train.npz"),
+            "held_small_path": save_npz(held_small, root / "held_small.npz"),
+            "reference_path": save_npz(subset(held_b, np.arange(10)), root / "reference.npz"), "root": root}
+
+
+def test_threshold_attack_is_chance_on_two_unseen_sets(world: dict) -> None:
+    result = mia_auc(world["model"], world["held_a"], world["held_b"])
+    for name, metrics in result["attacks"].items():  # 200 vs 200: the AUC's sd is about 0.03
+        assert metrics["auc"] == pytest.approx(0.5, abs=0.15), name
+    assert result["members"] == result["non_members"] == IDS * HELD_PER_SET
+
+
+def test_threshold_attack_detects_overfit_training_set(world: dict) -> None:
+    result = mia_auc(world["model"], world["train"], world["held_a"])
+    assert result["max_auc"] > 0.7
+    assert result["attacks"]["loss"]["balanced_accuracy"] > 0.6
+
+
+def test_mia_auc_refuses_overlap_and_foreign_labels(world: dict) -> None:
+    from hardener.data import FaceDataset
+
+    with pytest.raises(InputError, match="overlap: 30 non-member"):
+        mia_auc(world["model"], world["train"], world["train"])
+    train = world["train"]
+    foreign = FaceDataset(train.images, train.labels + IDS, None, "foreign")
+    with pytest.raises(InputError, match="outside the model's 5 classes"):
+        check_audit_sets(train, foreign, IDS)
+    with pytest.raises(InputError, match="reference image"):
+        check_audit_sets(train, world["held_a"], IDS, reference=world["held_a"])
+    with pytest.raises(InputError, match="no images"):
+        check_audit_sets(train, FaceDataset(train.images[:0], train.labels[:0], None, "empty"), IDS)
+
+
+def test_lira_end_to_end_on_overfit_model(world: dict) -> None:
+    job = AuditMiaJob(model=world["model_path"], members=str(world["train_path"]),
+                      non_members=str(world["held_small_path"]), out=world["root"] / "lira", shadows=2,
+                      shadow_config=TARGET_CONFIG, device="cpu")  # shadows trained like the target
+    report = run_audit_mia(job)
+    lira = report["attacks"]["lira"]
+    assert np.isfinite(lira["auc"]) and lira["auc"] > 0.6
+    assert report["attacks"]["loss"]["auc"] > 0.7
+    assert report["config"]["lira"]["shadow_train_sizes"] == [30, 30]
+    assert report["config"]["lira"]["fallbacks"]["imputed_in_mean"] == 0
+
+
+# ---- CLI -----------------------------------------------------------------------------------------
+
+def _cli(*args: object):
+    from hardener.cli.app import app
+
+    return CliRunner().invoke(app, ["audit-mia", *(str(a) for a in args)])
+
+
+def _assert_bad_input(result, phrase: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and phrase in result.output and "Traceback" not in result.output, result.output
+
+
+def test_cli_writes_report_and_png(world: dict) -> None:
+    from PIL import Image
+
+    out = world["root"] / "cli"
+    result = _cli(world["model_path"], "--members", world["train_path"], "--non-members", world["held_small_path"],
+                  "--out", out, "--shadows", 2, "--shadow-epochs", 1, "--reference", world["reference_path"],
+                  "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "lira" in result.output and "AUC" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["attacks"]) == {"confidence", "loss", "lira"}
+    assert report["counts"] == {"members": 30, "non_members": 30, "reference": 10}
+    assert report["config"]["lira"]["pool"] == 70 and sum(report["config"]["lira"]["shadow_train_sizes"]) == 70
+    assert report["config"]["lira"]["shadow_training"]["epochs"] == 1 and "hardener" in report["versions"]
+    with Image.open(out / "roc.png") as im:
+        im.verify()
+    as_json = _cli(world["model_path"], "--members", world["train_path"], "--non-members", world["held_small_path"],
+                   "--out", world["root"] / "cli_json", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert set(json.loads(as_json.output)["attacks"]) == {"confidence", "loss"}
+
+
+def test_cli_refuses_overlap_and_one_shadow(world: dict) -> None:
+    common = ("--out", world["root"] / "bad", "--device", "cpu")
+    _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+                           world["train_path"], *common), "overlap: 30")
+    _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+                           world["held_small_path"], "--shadows", 1, *common), "at least 2 shadow models")
