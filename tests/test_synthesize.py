@@ -227,3 +227,22 @@ def test_cli_refuses_bad_options_and_files(first_run: Path, faces_file: Path, tm
     unreadable = tmp_path / "broken.npz"
     unreadable.write_bytes(b"garbage")
     assert_bad_input(run("synthesize", unreadable, "--epsilon", "1", "--out", out))
+
+
+def test_the_released_model_trains_on_the_synthetic_set_and_is_audited_on_real_faces(first_run: Path, faces,
+                                                                                    faces_file: Path,
+                                                                                    tmp_path: Path) -> None:
+    released = tmp_path / "released"
+    trained = run("train", "classifier", first_run / "synthetic.npz", "--arch", "resnet", "--variant", "resnet18",
+                  "--image-size", "32", "--epochs", "1", "--batch-size", "32", "--val-fraction", "0", "--out", released)
+    assert trained.exit_code == 0, trained.output
+    from hardener.io import load_model
+
+    model = load_model(released / "model.safetensors")
+    assert model.num_classes == 8 and model.class_names == list(faces.names)
+    unseen = save_npz(synthetic_faces(8, 30, image_size=32, seed=0), tmp_path / "unseen.npz")  # same people, new photos
+    audit = run("audit-mia", released / "model.safetensors", "--members", faces_file, "--non-members", unseen,
+                "--out", tmp_path / "audit")
+    assert audit.exit_code == 0, audit.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text())
+    assert report["attacks"]["loss"]["members"] == len(faces) and 0.0 <= report["max_auc"] <= 1.0
