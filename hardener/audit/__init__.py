@@ -1,8 +1,9 @@
-"""Auditing an attack's reconstructions with an independent evaluation model.
+"""Auditing a model: an attack's reconstructions judged by an independent evaluation model, and membership inference.
 
 `metrics` scores reconstructions the way the model-inversion literature does (attack accuracy of an
 evaluation model E, k-NN distance to the private images, a Fréchet distance in E's feature space);
-`fid` computes the real FID when the user supplies Inception-v3 weights.
+`fid` computes the real FID when the user supplies Inception-v3 weights; `mia` audits membership
+inference (threshold attacks and LiRA) with the ROC arithmetic of `roc`.
 
 Public names are re-exported lazily, so importing this package stays free of torch.
 """
@@ -18,6 +19,9 @@ _EXPORTS = {
     "frechet_distance": "hardener.audit.metrics",
     "inception_fid": "hardener.audit.fid",
     "load_inception": "hardener.audit.fid",
+    "mia_auc": "hardener.audit.mia",
+    "run_audit_mia": "hardener.audit.mia",
+    "AuditMiaJob": "hardener.audit.mia",
 }
 
 __all__ = list(_EXPORTS)
