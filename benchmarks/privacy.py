@@ -108,8 +108,8 @@ def train_on_synthetic(epsilon: float, out: Path, world: dict, args: argparse.Na
                                      image_size=64, device=args.device), progress("vae"))
     synthetic = out / "synthetic"
     if not (synthetic / "synthetic.npz").exists():
-        run_synthesize(SynthesizeJob(data=str(world["train"]), epsilon=epsilon, out=synthetic, vae=vae,
-                                     device=args.device), progress("synthesize"))
+        run_synthesize(SynthesizeJob(data=str(world["train"]), epsilon=epsilon, out=synthetic, vae=vae, noise_seed=0,
+                                     device=args.device), progress("synthesize"))  # seeded: a benchmark, not a release
     run_classifier_job(ClassifierJob(data=str(synthetic / "synthetic.npz"), arch="resnet", variant="resnet18",
                                      image_size=64, out=out, val=str(world["test"]), val_fraction=0.0,
                                      device=args.device, resume=True,
@@ -131,7 +131,10 @@ def measure_row(row: str, model_path: Path, world: dict, args: argparse.Namespac
     from hardener.io import load_model
     from hardener.train import accuracy
 
+    from hardener.device import resolve_device
+
     log(f"measuring row {row}")
+    device = resolve_device(args.device)
     started = time.perf_counter()
     model = load_model(model_path).model
     train, test, private = (load_dataset(world[k]) for k in ("train", "test", "private"))
@@ -140,11 +143,11 @@ def measure_row(row: str, model_path: Path, world: dict, args: argparse.Namespac
     attack = get_attack("gmi")
     steps = min(attack.config.steps, args.attack_steps)
     inversion = attack.run(gan.generator, gan.critic, model, protected_classes(world), latent_dim=gan.latent_dim,
-                           seed=5000, steps=steps, restarts=args.restarts)
-    metrics = attack_metrics(inversion, load_model(world["eval"]).model, private)
-    mia = mia_auc(model, train, test, device="cpu")
+                           seed=5000, steps=steps, restarts=args.restarts, device=device)
+    metrics = attack_metrics(inversion, load_model(world["eval"]).model, private, device=device)
+    mia = mia_auc(model, train, test, device=device)
     strongest, best = max(mia["attacks"].items(), key=lambda item: item[1]["auc"])
-    result = {"row": row, "accuracy": accuracy(model, x, y), "gmi_top1": metrics.top1, "gmi_top5": metrics.top5,
+    result = {"row": row, "accuracy": accuracy(model, x, y, device=device), "gmi_top1": metrics.top1, "gmi_top5": metrics.top5,
               "gmi_steps": steps, "mia_auc": best["auc"], "mia_tpr_at_1pct_fpr": best["tpr_at_fpr"]["0.01"],
               "mia_attack": strongest, "mia": mia, "seconds": round(time.perf_counter() - started, 1),
               "model": str(model_path)}

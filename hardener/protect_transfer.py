@@ -44,7 +44,7 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.train import accuracy
 
     device = resolve_device(job.device)
-    pretrained = load_model(job.pretrained, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
+    pretrained = load_model(job.pretrained, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     warnings = list(pretrained.warnings)
     if job.arch is not None and job.arch != pretrained.arch:
         raise InputError(f"the pretrained model is {pretrained.arch}/{pretrained.variant}, not --arch {job.arch}",
@@ -65,10 +65,11 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
         warnings.append(f"{job.pretrained}: input spec assumed from the plugin default ({pretrained.spec.describe()}); "
                         "the private model inherits it, declare it if the public model was trained otherwise")
     inputs = tuple(p for p in (job.pretrained, job.model) if p)
-    out = prepare_out_dir(job.out, inputs=inputs)
+    out = prepare_out_dir(job.out, inputs=inputs + tuple(d for d in (job.data, job.val) if d and Path(d).exists()))
 
     result = transfer_learn(pretrained.model, data, num_classes, TransferConfig(freeze, job.config), val=val,
-                            device=device, checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
+                            device=device, checkpoint_dir=out / "checkpoints", resume=job.resume,
+                            run_identity={"pretrained_sha256": pretrained.source_sha256}, progress=progress)
     model = result.model.cpu().eval()
     frozen_keys = frozen_parameter_names(model, freeze)
     before = pretrained.model.state_dict()

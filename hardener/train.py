@@ -5,16 +5,18 @@ checkpoint after every epoch, and `resume=True` continues an interrupted run to 
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hardener.arch import FaceModel
-from hardener.data import FaceDataset, require_identities, to_model_input
+from hardener.data import FaceDataset, fingerprint, require_identities, to_model_input
 from hardener.errors import InputError
 from hardener.files import atomic_output
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -46,15 +48,21 @@ class TrainResult:
 
 def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset | None = None,
                      config: TrainConfig = TrainConfig(), device: torch.device | str = "cpu",
-                     checkpoint_dir: Path | None = None, resume: bool = False,
-                     progress: ProgressFn = no_progress) -> TrainResult:
-    """Train `model` in place with AdamW + cosine schedule and cross-entropy; returns it with its history."""
+                     checkpoint_dir: Path | None = None, resume: bool = False, frozen: Sequence[torch.nn.Module] = (),
+                     run_identity: dict | None = None, progress: ProgressFn = no_progress) -> TrainResult:
+    """Train `model` in place with AdamW + cosine schedule and cross-entropy; returns it with its history.
+
+    `frozen` modules stay in eval mode (BatchNorm statistics and dropout untouched; the caller turns their
+    gradients off). `run_identity` adds what else must match for `resume` (e.g. the pretrained model's hash),
+    besides the config and the training images."""
     require_identities(train)
     if int(train.labels.max()) >= model.num_classes:
         raise InputError(f"labels go up to {int(train.labels.max())} but the model has {model.num_classes} classes",
                          where=train.source, fix="build the model with as many classes as the data has")
     if config.epochs < 1 or config.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1", fix="e.g. --epochs 20 --batch-size 64")
+    if not (math.isfinite(config.lr) and config.lr > 0):
+        raise InputError(f"the learning rate must be a positive number, got {config.lr}", where="--lr", fix="e.g. --lr 1e-3")
     device = torch.device(device)
     size = model.spec.image_size
     x_train, y_train = to_model_input(train.images, size), torch.from_numpy(train.labels)
@@ -69,17 +77,20 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(model)
+    identity = {"data_sha256": fingerprint(train), **(run_identity or {})}
     start_epoch = 0
     checkpoint = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir else None
     if checkpoint is not None:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if resume and checkpoint is not None and checkpoint.exists():
-        start_epoch = _restore(checkpoint, model, optimizer, scheduler, generator, result, config)
+        start_epoch = _restore(checkpoint, model, optimizer, scheduler, generator, result, config, identity)
     steps_per_epoch = -(-len(y_train) // config.batch_size)
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. replay identically after --resume
-        train_mode_except_frozen(model)
+        model.train()
+        for module in frozen:
+            module.eval()
         order = torch.randperm(len(y_train), generator=generator)
         total_loss, seen, correct = 0.0, 0, 0
         for step, start in enumerate(range(0, len(order), config.batch_size)):
@@ -108,7 +119,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
         result.history.append(row)
         if checkpoint is not None:
             elapsed = result.seconds + time.perf_counter() - started
-            _save(checkpoint, model, optimizer, scheduler, generator, result, epoch + 1, elapsed, config)
+            _save(checkpoint, model, optimizer, scheduler, generator, result, epoch + 1, elapsed, config, identity)
         progress(ProgressEvent("train classifier", (epoch + 1) * steps_per_epoch, config.epochs * steps_per_epoch,
                                row, message=_epoch_line(row, config.epochs)))
     result.seconds += time.perf_counter() - started
@@ -140,17 +151,6 @@ def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torc
     return hits / max(len(y), 1)
 
 
-def train_mode_except_frozen(model: torch.nn.Module) -> None:
-    """Training mode, except normalisation layers whose own parameters are all frozen: they keep their
-    running statistics (TL-DMI's frozen groups must stay bit-identical, statistics included)."""
-    model.train()
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._NormBase):
-            own = list(module.parameters(recurse=False))
-            if own and not any(p.requires_grad for p in own):
-                module.eval()
-
-
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flip = torch.rand(len(x), generator=generator) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -165,22 +165,25 @@ def _epoch_line(row: dict, epochs: int) -> str:
 
 
 def _save(path: Path, model, optimizer, scheduler, generator, result: TrainResult, epoch: int,
-          seconds: float, config: TrainConfig) -> None:
+          seconds: float, config: TrainConfig, identity: dict) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "generator": generator.get_state(), "epoch": epoch, "history": result.history, "seconds": seconds,
-             "config": dict(config.__dict__)}
+             "config": dict(config.__dict__), "identity": identity}
     with atomic_output(path) as tmp:
         torch.save(state, tmp)
 
 
-def _restore(path: Path, model, optimizer, scheduler, generator, result: TrainResult, config: TrainConfig) -> int:
+def _restore(path: Path, model, optimizer, scheduler, generator, result: TrainResult, config: TrainConfig,
+             identity: dict) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InputError(f"unreadable checkpoint ({str(exc).splitlines()[0][:120]})", where=str(path),
                          fix="delete it and start again without --resume") from exc
     saved = state.get("config", {})
+    saved_identity = state.get("identity", {})
     changed = [f"{k} {saved.get(k)} -> {v}" for k, v in config.__dict__.items() if saved.get(k) != v]
+    changed += [f"{k} changed" for k, v in identity.items() if saved_identity.get(k) != v]
     if changed:
         raise InputError(f"--resume with other options than the interrupted run ({', '.join(changed)})", where=str(path),
                          fix="resume with the same options, or use a new --out")

@@ -11,10 +11,13 @@ summed over pixels, plus the KL divergence to N(0, I).
 """
 from __future__ import annotations
 
+import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +85,13 @@ def check_dims(image_size: int, latent_dim: int, width: int) -> None:
         raise InputError(f"VAE width {width} must be at least 1", where="--width", fix="e.g. --width 32")
 
 
+def check_lr(lr: float) -> float:
+    """The Adam learning rate must be a positive finite number (0, negative, nan or inf cannot train)."""
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise InputError(f"learning rate {lr} must be a positive finite number", where="--lr", fix="e.g. --lr 1e-3")
+    return float(lr)
+
+
 @dataclass
 class VAEResult:
     """The trained VAE (eval mode, on the CPU), one history row per epoch, and the settings that made it."""
@@ -106,8 +116,7 @@ def train_vae(dataset: FaceDataset, *, image_size: int = 64, latent_dim: int = 6
     check_dims(image_size, latent_dim, width)
     if epochs < 1 or batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1", fix="e.g. --epochs 20 --batch-size 64")
-    if not lr > 0:
-        raise InputError(f"learning rate {lr} must be positive", fix="e.g. 1e-3")
+    check_lr(lr)
     if reconstruction not in RECONSTRUCTIONS:
         raise InputError(f"unknown reconstruction term {reconstruction!r}", fix=f"use one of: {', '.join(RECONSTRUCTIONS)}")
     device = torch.device(device)
@@ -171,22 +180,35 @@ def _epoch_line(row: dict, epochs: int) -> str:
 def encode_mean(vae: VAE, images: torch.Tensor, *, device: torch.device | str = "cpu",
                 batch_size: int = 256) -> torch.Tensor:
     """Posterior means of float [0, 1] NCHW images at the VAE's size, on the CPU: the deterministic code
-    the privacy mechanism perturbs (sampling q(z|x) would add noise nobody accounts for)."""
+    the privacy mechanism perturbs (sampling q(z|x) would add noise nobody accounts for). Runs in eval
+    mode on `device`; the VAE goes back to its previous device and mode afterwards."""
     _check_images(vae, images)
-    vae.eval().to(device)
-    codes = [vae.encode(images[i:i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
+    with _on_device(vae, device):
+        codes = [vae.encode(images[i:i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(codes) if codes else torch.zeros(0, vae.latent_dim)
 
 
 @torch.no_grad()
 def decode(vae: VAE, codes: torch.Tensor, *, device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
-    """Codes (N, latent_dim) -> float [0, 1] NCHW images on the CPU."""
+    """Codes (N, latent_dim) -> float [0, 1] NCHW images on the CPU (eval mode on `device`; the VAE goes
+    back to its previous device and mode afterwards)."""
     if codes.ndim != 2 or codes.shape[1] != vae.latent_dim:
         raise InputError(f"codes have shape {tuple(codes.shape)}, the VAE takes (N, {vae.latent_dim})",
                          fix="encode with the same VAE")
-    vae.eval().to(device)
-    images = [vae(codes[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(codes), batch_size)]
+    with _on_device(vae, device):
+        images = [vae(codes[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(codes), batch_size)]
     return torch.cat(images) if images else torch.zeros(0, 3, vae.image_size, vae.image_size)
+
+
+@contextmanager
+def _on_device(vae: VAE, device: torch.device | str) -> Iterator[VAE]:
+    """The VAE in eval mode on `device` for the block, then back on its own device in its own mode."""
+    was_training, home = vae.training, next(vae.parameters()).device
+    vae.eval().to(device)
+    try:
+        yield vae
+    finally:
+        vae.train(was_training).to(home)
 
 
 def _check_images(vae: VAE, images: torch.Tensor) -> None:
@@ -270,17 +292,14 @@ def load_vae(path: str | Path) -> LoadedVAE:
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
+    """hardener.io's reader, its refusal reworded as "not a hardener VAE"."""
+    from hardener.io import read_safetensors
 
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            metadata = dict(fh.metadata() or {})
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except Exception as exc:
-        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise ModelFormatError(f"not a hardener VAE (unreadable as safetensors: {first})", where=str(path),
+        return read_safetensors(path)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"not a hardener VAE ({exc.what})", where=str(path),
                                fix="pass the vae.safetensors written by `hardener synthesize`") from exc
-    return tensors, metadata
 
 
 def _int_field(metadata: dict[str, str], key: str, where: str) -> int:

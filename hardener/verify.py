@@ -86,6 +86,9 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if not hardened.spec.declared:
         warnings.append(f"input spec assumed from the plugin default ({hardened.spec.describe()})")
     protect = parse_distinct(job.protect, hardened.num_classes, hardened.class_names, "--protect")
+    if job.max_mia_auc is not None and not 0.5 <= job.max_mia_auc <= 1.0:
+        raise InputError(f"--max-mia-auc {job.max_mia_auc:g} is not an AUC between 0.5 (chance) and 1",
+                         where="--max-mia-auc", fix="e.g. --max-mia-auc 0.6 (a fraction, not a percentage)")
     if job.max_mia_auc is not None and job.members is None:
         raise InputError("--max-mia-auc needs the training images to test membership of", where="--members",
                          fix="pass --members PRIVATE_TRAIN (--data is the non-member set)")
@@ -135,7 +138,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         mia = {name: mia_auc(m.model, members, data, device=device) for name, m in (("hardened", hardened),
                                                                                     ("baseline", baseline))}
         auc = mia["hardened"]["max_auc"]
-        strongest = max(mia["hardened"]["attacks"], key=lambda a: mia["hardened"]["attacks"][a]["auc"])
+        strongest = mia["hardened"]["max_auc_attack"]
         limit = job.max_mia_auc
         checks.append(Check("membership inference AUC (threshold attacks, strongest)",
                             limit is None or auc <= limit, round(auc, 4), limit, "",

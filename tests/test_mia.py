@@ -10,8 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from hardener.audit.mia import (AuditMiaJob, check_audit_sets, confidence_scores, lira_scores, logit_confidence,
-                                loss_scores, mia_auc, run_audit_mia, shadow_masks)
+from hardener.audit.mia import (AuditMiaJob, check_audit_sets, check_shadow_halves, confidence_scores, lira_scores,
+                                logit_confidence, loss_scores, mia_auc, model_logits, run_audit_mia, shadow_masks,
+                                shadow_phis, strongest_attack)
 from hardener.audit.roc import auc, balanced_accuracy, evaluate, roc_curve, roc_png, tpr_at_fpr
 from hardener.errors import InputError
 from hardener.train import TrainConfig
@@ -106,6 +107,97 @@ def test_roc_png(tmp_path: Path) -> None:
         pixels = np.asarray(im.convert("RGB"))
     assert im.format == "PNG" and pixels.shape[1] > 800
     assert ((pixels == (31, 119, 180)).all(-1)).sum() > 100  # the first curve's colour is drawn
+
+
+def test_max_auc_counts_an_attack_whose_members_score_lower() -> None:
+    rng = np.random.default_rng(2)
+    flipped = evaluate(rng.normal(-2, 1, 200), rng.normal(0, 1, 200))  # members score LOWER
+    chance = evaluate(rng.normal(0, 1, 200), rng.normal(0, 1, 200))
+    assert flipped.auc < 0.15  # the raw AUC stays as measured
+    name, max_auc = strongest_attack({"flipped": flipped.auc, "chance": chance.auc})
+    assert name == "flipped" and max_auc == pytest.approx(1 - flipped.auc, abs=1e-6) and max_auc > 0.85
+    assert strongest_attack({"a": 0.3, "b": 0.6}) == ("a", 0.7)  # 0.3 leaks more than 0.6
+
+
+class _Brightness(torch.nn.Module):
+    """A parameter-free 'model' whose confidence in class 0 grows with image brightness."""
+
+    num_classes = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.spec = SimpleNamespace(image_size=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([8 * m, torch.zeros_like(m)], dim=1)
+
+
+def test_mia_auc_reports_a_leak_when_members_score_lower() -> None:
+    from hardener.data import FaceDataset
+
+    rng = np.random.default_rng(3)
+    def faces(low: int, high: int) -> FaceDataset:
+        images = rng.integers(low, high, (40, 4, 4, 3)).astype(np.uint8)
+        return FaceDataset(images, np.zeros(40, np.int64), None, f"{low}-{high}")
+
+    members, non_members = faces(0, 100), faces(150, 256)  # the model is LESS confident on its "members"
+    result = mia_auc(_Brightness(), members, non_members)
+    assert all(a["auc"] == 0.0 for a in result["attacks"].values())  # raw AUCs kept
+    assert result["max_auc"] == 1.0 and "1 - auc" in result["max_auc_note"]
+    assert ">= 0.5 by construction" in result["balanced_accuracy_note"]
+
+
+def test_model_logits_restores_each_module_mode() -> None:
+    from hardener.io import build_model
+
+    model = build_model("resnet", "resnet18", 3, 32)
+    model.train()
+    frozen = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    frozen.eval()  # as train_mode_except_frozen leaves frozen normalisation layers
+    before = [m.training for m in model.modules()]
+    logits = model_logits(model, np.zeros((3, 32, 32, 3), np.uint8))
+    assert logits.shape == (3, 3) and logits.dtype == np.float64
+    assert [m.training for m in model.modules()] == before and not frozen.training and model.training
+    assert next(model.parameters()).device.type == "cpu"
+
+
+def test_shadow_halves_need_two_images_of_two_identities() -> None:
+    from hardener.data import FaceDataset
+
+    pool = FaceDataset(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 0, 1, 1]), None, "pool")
+    check_shadow_halves(pool, np.array([[True, False, True, False], [False, True, False, True]]))
+    with pytest.raises(InputError, match="shadow 2 of 2 would train on 2 image.* of 1 identity"):
+        check_shadow_halves(pool, np.array([[False, True, True, False], [True, True, False, False]]))
+    with pytest.raises(InputError, match="--reference"):
+        check_shadow_halves(pool, np.array([[True, True, True, False], [False, False, False, True]]))
+
+
+def test_shadow_lr_must_be_finite(tmp_path: Path) -> None:
+    for lr in (float("inf"), float("nan"), 0.0):
+        job = AuditMiaJob(model=tmp_path / "m", members="x", non_members="y", out=tmp_path / "o", shadows=2,
+                          shadow_config=TrainConfig(lr=lr))
+        with pytest.raises(InputError, match="finite learning rate"):
+            run_audit_mia(job)  # refused before any file is read
+
+
+def test_diverged_shadow_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hardener.train
+    from hardener.data.synthetic import synthetic_faces
+    from hardener.io import build_model
+
+    def diverge(model, train, **kwargs):  # what a too-high learning rate does to the weights
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(float("nan"))
+
+    monkeypatch.setattr(hardener.train, "train_classifier", diverge)
+    pool = synthetic_faces(2, 4, image_size=32, seed=0)
+    target = build_model("resnet", "resnet18", 2, 32)
+    with pytest.raises(InputError, match="shadow 1 of 2 diverged .*lower --shadow-lr"):
+        shadow_phis(target, pool, shadow_masks(len(pool), 2, seed=0), len(pool), TrainConfig(epochs=1, lr=5.0))
 
 
 # ---- tiny real models ----------------------------------------------------------------------------
@@ -222,3 +314,20 @@ def test_cli_refuses_overlap_and_one_shadow(world: dict) -> None:
                            world["train_path"], *common), "overlap: 30")
     _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
                            world["held_small_path"], "--shadows", 1, *common), "at least 2 shadow models")
+
+
+def test_cli_refuses_infinite_lr_and_a_pool_too_small_for_shadows(world: dict, tmp_path: Path) -> None:
+    from hardener.data import subset
+    from hardener.data.export_split import save_npz
+
+    common = ("--out", tmp_path / "out", "--device", "cpu")
+    _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+                           world["held_small_path"], "--shadows", 2, "--shadow-lr", "inf", *common),
+                      "finite learning rate")
+    train = world["train"]
+    two_ids = subset(train, np.array([0, int(np.flatnonzero(train.labels != train.labels[0])[0])]))
+    members = save_npz(two_ids, tmp_path / "m.npz")
+    non_members = save_npz(subset(world["held_a"], np.arange(1)), tmp_path / "n.npz")  # pool of 3: a shadow gets <= 1
+    _assert_bad_input(_cli(world["model_path"], "--members", members, "--non-members", non_members,
+                           "--shadows", 2, *common), "would train on")
+    assert not (tmp_path / "out").exists()  # refused before writing anything or training a shadow

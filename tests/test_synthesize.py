@@ -13,7 +13,7 @@ from hardener.cli.app import app
 from hardener.data import load_dataset, to_model_input
 from hardener.data.export_split import save_npz
 from hardener.data.synthetic import synthetic_faces
-from hardener.defenses.vae_mp import laplace_noise, synthesize
+from hardener.defenses.vae_mp import SECRET_NOISE_SEED, laplace_noise, synthesize
 from hardener.errors import InputError, ModelFormatError
 from hardener.vae import VAE, decode, encode_mean, load_vae, save_vae, train_vae
 
@@ -92,10 +92,19 @@ def test_noise_is_reproducible_from_the_seed() -> None:
     assert noise(100, 16, 3.0).dtype == torch.float32 and noise(100, 16, 3.0).shape == (100, 16)
 
 
-@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("inf"), float("nan")])
+@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("inf"), float("nan"), 1e-300, 5e-324])
 def test_noise_refuses_bad_epsilon(epsilon: float) -> None:
     with pytest.raises(InputError, match="epsilon"):
         noise(10, 4, epsilon)
+
+
+def test_noise_is_finite_down_to_the_smallest_allowed_epsilon() -> None:
+    from hardener.defenses.vae_mp import MAX_NOISE_RADIUS
+
+    sample = noise(1_000, 64, 64 / MAX_NOISE_RADIUS)
+    assert bool(torch.isfinite(sample).all())
+    with pytest.raises(InputError, match="--epsilon"):
+        noise(10, 64, 64 / MAX_NOISE_RADIUS / 10)
 
 
 # --- the VAE -------------------------------------------------------------------------------------
@@ -115,6 +124,23 @@ def test_vae_training_is_deterministic(faces) -> None:
     a, b = train_vae(faces, **options), train_vae(faces, **options)
     for (name, p), q in zip(a.vae.state_dict().items(), b.vae.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_encode_and_decode_restore_the_vaes_mode_and_device(trained) -> None:
+    vae = trained.vae
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        vae.train()
+        codes = encode_mean(vae, x, device=device)
+        assert vae.training and next(vae.parameters()).device.type == "cpu"
+        assert decode(vae, codes, device=device).shape == x.shape
+        assert vae.training and next(vae.parameters()).device.type == "cpu"
+        vae.eval()
+        decode(vae, codes, device=device)
+        assert not vae.training
+    finally:
+        vae.eval()
 
 
 def test_vae_bundle_round_trip(trained, faces, tmp_path: Path) -> None:
@@ -164,9 +190,15 @@ def test_synthesize_does_not_depend_on_batch_size(trained, faces) -> None:
 @pytest.fixture(scope="module")
 def first_run(faces_file: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("vae_mp_run") / "eps5"
-    result = run("synthesize", faces_file, "--epsilon", "5", *CLI_TRAIN, "--device", "cpu", "--out", out)
+    result = run("synthesize", faces_file, "--epsilon", "5", *CLI_TRAIN, "--noise-seed", "0", "--device", "cpu",
+                 "--out", out)
     assert result.exit_code == 0, result.output
     assert "epoch 10/10" in result.output
+    # One warning line each: the VAE must stay private; a known noise seed makes the set not private.
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "vae.safetensors was trained on the private data" in warnings[0] and "never release" in warnings[0]
+    assert "--noise-seed 0" in warnings[1] and "not be treated as private" in warnings[1]
     return out
 
 
@@ -185,6 +217,8 @@ def test_cli_writes_dataset_vae_report_and_grid(first_run: Path, faces) -> None:
     assert m["mse_original_vs_synthetic"] > m["reconstruction_mse"]
     assert report["vae"]["trained"] and report["vae"]["epochs"] == 10
     assert report["seeds"] == {"noise": 0, "vae_training": 0} and "torch" in report["versions"]
+    assert len(report["warnings"]) == 2 and "never release" in report["warnings"][0]
+    assert "--noise-seed 0" in report["warnings"][1]
     from PIL import Image
 
     with Image.open(first_run / "grid.png") as grid:
@@ -193,21 +227,49 @@ def test_cli_writes_dataset_vae_report_and_grid(first_run: Path, faces) -> None:
 
 def test_cli_reuses_a_vae_without_training(first_run: Path, faces_file: Path, tmp_path: Path) -> None:
     vae = first_run / "vae.safetensors"
-    same = run("synthesize", faces_file, "--epsilon", "5", "--vae", vae, "--out", tmp_path / "same", "--json")
+    same = run("synthesize", faces_file, "--epsilon", "5", "--vae", vae, "--noise-seed", "0", "--out",
+               tmp_path / "same", "--json")
     assert same.exit_code == 0, same.output
-    report = json.loads(same.output)
+    report = json.loads(same.stdout)
     assert report["vae"]["trained"] is False and report["vae"]["path"] == str(vae)
     assert not (tmp_path / "same" / "vae.safetensors").exists()
-    # Same VAE, epsilon and seed: the very same synthetic images as the run that trained it.
+    # Same VAE, epsilon and noise seed: the very same synthetic images as the run that trained it.
     assert np.array_equal(load_dataset(tmp_path / "same" / "synthetic.npz").images,
                           load_dataset(first_run / "synthetic.npz").images)
     more = run("synthesize", faces_file, "--epsilon", "500", "--vae", vae, "--out", tmp_path / "more", "--json")
     assert more.exit_code == 0, more.output
-    assert (json.loads(more.output)["metrics"]["mse_original_vs_synthetic"]
+    assert (json.loads(more.stdout)["metrics"]["mse_original_vs_synthetic"]
             < report["metrics"]["mse_original_vs_synthetic"])
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_cli_noise_is_secret_by_default(first_run: Path, faces_file: Path, tmp_path: Path, monkeypatch) -> None:
+    import secrets
+
+    vae = first_run / "vae.safetensors"
+    a = run("synthesize", faces_file, "--epsilon", "5", "--vae", vae, "--out", tmp_path / "a", "--json")
+    assert a.exit_code == 0, a.output
+    drawn = []
+
+    def known_randbits(k: int) -> int:  # a recognisable "secret", to check it is written nowhere
+        drawn.append(k)
+        return 918_273_645_546_372_819
+
+    monkeypatch.setattr(secrets, "randbits", known_randbits)
+    b = run("synthesize", faces_file, "--epsilon", "5", "--vae", vae, "--out", tmp_path / "b", "--json")
+    assert b.exit_code == 0, b.output
+    assert drawn == [63]
+    assert not np.array_equal(load_dataset(tmp_path / "a" / "synthetic.npz").images,
+                              load_dataset(tmp_path / "b" / "synthetic.npz").images)
+    for result, out in ((a, tmp_path / "a"), (b, tmp_path / "b")):
+        report = json.loads(result.stdout)
+        assert report["seeds"]["noise"] == SECRET_NOISE_SEED == "secret, not recorded"
+        assert not any("--noise-seed" in w for w in report["warnings"])
+        assert "never release" in report["warnings"][0]
+        assert "noise-seed" not in result.stderr
+    assert "918273645546372819" not in b.output + (tmp_path / "b" / "report.json").read_text()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e-300", "5e-324"])
 def test_cli_refuses_bad_epsilon(faces_file: Path, tmp_path: Path, value: str) -> None:
     assert_bad_input(run("synthesize", faces_file, "--epsilon", value, "--out", tmp_path / "o"), "--epsilon")
     assert not (tmp_path / "o").exists()
@@ -217,16 +279,25 @@ def test_cli_refuses_bad_options_and_files(first_run: Path, faces_file: Path, tm
     out = tmp_path / "o"
     assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--epochs", "0", "--out", out), "--epochs")
     assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--latent-dim", "0", "--out", out), "--latent-dim")
+    for lr in ("0", "-1e-3", "nan", "inf"):
+        assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--lr", lr, "--out", out), "--lr")
+    assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--image-size", "48", "--out", out),
+                     "--image-size", "32, 64")
+    assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--noise-seed", str(2 ** 64), "--out", out),
+                     "--noise-seed")
     bogus = tmp_path / "bogus.safetensors"
     bogus.write_bytes(b"\x00" * 64)
     assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--vae", bogus, "--out", out), "not a hardener VAE")
     vae = first_run / "vae.safetensors"
     assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--vae", vae, "--image-size", "64", "--out", out),
                      "--image-size 64 does not match")
+    assert_bad_input(run("synthesize", faces_file, "--epsilon", "1e-300", "--vae", vae, "--out", out),
+                     "--epsilon", "latent dim 16")
     assert_bad_input(run("synthesize", tmp_path / "missing.npz", "--epsilon", "1", "--out", out), "dataset not found")
     unreadable = tmp_path / "broken.npz"
     unreadable.write_bytes(b"garbage")
     assert_bad_input(run("synthesize", unreadable, "--epsilon", "1", "--out", out))
+    assert not out.exists()
 
 
 def test_the_released_model_trains_on_the_synthetic_set_and_is_audited_on_real_faces(first_run: Path, faces,
@@ -245,4 +316,7 @@ def test_the_released_model_trains_on_the_synthetic_set_and_is_audited_on_real_f
                 "--out", tmp_path / "audit")
     assert audit.exit_code == 0, audit.output
     report = json.loads((tmp_path / "audit" / "report.json").read_text())
-    assert report["attacks"]["loss"]["members"] == len(faces) and 0.0 <= report["max_auc"] <= 1.0
+    # The audit ran on the real faces (the private members, the unseen photos), not on the synthetic set.
+    assert report["counts"]["members"] == len(faces) and report["counts"]["non_members"] == 8 * 30
+    assert report["attacks"]["loss"]["members"] == len(faces) and report["attacks"]["loss"]["non_members"] == 8 * 30
+    assert Path(report["roc"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

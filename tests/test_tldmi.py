@@ -115,3 +115,44 @@ def test_bad_tldmi_inputs_exit_2(mi_world: dict, tmp_path: Path, extra: list[str
 def test_decoy_method_still_needs_its_inputs(tmp_path: Path) -> None:
     result = runner.invoke(app, ["protect", "--out", str(tmp_path / "o"), "--protect", "1"])
     assert result.exit_code == 2 and "needs MODEL and --gan" in result.output
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(mi_world: dict, tmp_path: Path) -> None:
+    pretrained, train = load_model(mi_world["public"]).model, load_dataset(mi_world["train"])
+    config = TransferConfig(freeze=4, train=TrainConfig(epochs=2, batch_size=32))
+    straight = transfer_learn(pretrained, train, 8, config).model.state_dict()
+    with pytest.raises(_Interrupted):  # stopped right after epoch 1's checkpoint
+        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, run_identity={"pretrained": "a"},
+                       progress=_stop_after_first_epoch)
+    resumed = transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True,
+                             run_identity={"pretrained": "a"})
+    assert resumed.resumed_from_epoch == 1
+    assert all(torch.equal(v, straight[k]) for k, v in resumed.model.state_dict().items())
+    with pytest.raises(InputError, match="pretrained changed"):
+        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True, run_identity={"pretrained": "b"})
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _stop_after_first_epoch(event) -> None:
+    if event.message.startswith("epoch 1/"):
+        raise _Interrupted
+
+
+@pytest.mark.parametrize("extra, phrase", [
+    (["--freeze", "2", "--epochs", "0"], "at least 1"),
+    (["--freeze", "2", "--lr", "-1"], "learning rate"),
+    (["--freeze", "0", "--rounds", "2"], "--rounds does not apply"),
+    (["--freeze", "2", "--force-spec"], "--force-spec does not apply"),
+])
+def test_tldmi_refuses_bad_training_options(mi_world: dict, tmp_path: Path, extra: list[str], phrase: str) -> None:
+    result = runner.invoke(app, tldmi_args(mi_world, tmp_path / "o", *extra))
+    assert result.exit_code == 2 and phrase in result.output and "Traceback" not in result.output, result.output
+
+
+def test_decoy_refuses_tldmi_options_even_when_zero(mi_world: dict, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--protect", "1",
+                                 "--freeze", "0", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--freeze does not apply to --method decoy" in result.output

@@ -11,14 +11,21 @@ Two membership-inference attacks, each scoring every audited image (higher = "me
   one to those that did not ("out"), and the score is the log likelihood ratio of the target model's
   phi under in vs out.
 
+Reported per attack: ROC AUC (raw: below 0.5 means members score lower), the best-threshold balanced
+accuracy (>= 0.5 by construction and optimistic on small sets, see BALANCED_ACCURACY_NOTE) and TPR at
+low FPRs; `max_auc` is the largest max(auc, 1 - auc), since an attacker can flip any threshold.
+
 The math (`confidence_scores`, `logit_confidence`, `lira_scores`, `shadow_masks`) works on plain
 arrays so it can be checked on synthetic numbers; the training and the whole command live below it.
 """
 from __future__ import annotations
 
 import hashlib
+import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -37,6 +44,12 @@ EVAL_BATCH = 256
 TPR_NOTE = ("TPR at a target FPR is the highest TPR among thresholds whose empirical FPR is <= the target "
             "(no interpolation); with M non-members the lowest non-zero FPR is 1/M, so a target below 1/M "
             "is read at FPR 0 (see fpr_reached and lowest_nonzero_fpr)")
+BALANCED_ACCURACY_NOTE = ("balanced_accuracy is the best (TPR + TNR) / 2 over all thresholds, the threshold chosen on "
+                         "the audited sets themselves: it is >= 0.5 by construction and optimistic on small sets (an "
+                         "attack with no signal can show 0.6 on a few dozen images); read it next to the AUC")
+MAX_AUC_NOTE = ("max_auc is the largest max(auc, 1 - auc) over the attacks: an attack whose AUC is below 0.5 leaks as "
+                "much as its mirror image above 0.5, since the attacker only flips the threshold; 0.5 = no leak. The "
+                "attacks' own AUCs are reported raw")
 LIRA_NOTE = ("online LiRA: per example, Gaussians on the shadows' phi = log(p/(1-p)) of the true label, "
              "'in' from shadows trained on it and 'out' from the others; score = log N(target; in) - "
              "log N(target; out). Variance: an example's own once it has >= {min} values on that side, "
@@ -171,20 +184,33 @@ def _log_normal(x: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
 
 # ---- models --------------------------------------------------------------------------------------
 
+@contextmanager
+def evaluating(model: torch.nn.Module, device: torch.device | str) -> Iterator[torch.nn.Module]:
+    """The model in eval mode on `device` for the block; afterwards every module gets back its own mode
+    (a model in training mode can hold eval-mode modules, e.g. frozen BatchNorm layers) and the model its device."""
+    modes = [(module, module.training) for module in model.modules()]
+    tensors = [*model.parameters(), *model.buffers()]
+    home = tensors[0].device if tensors else torch.device("cpu")
+    model.eval().to(device)
+    try:
+        yield model
+    finally:
+        model.to(home)
+        for module, training in modes:
+            module.training = training
+
+
 @torch.no_grad()
 def model_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
                  batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Logits for uint8 NHWC images, batched, in eval mode; restores the model's mode and device."""
+    """Logits (float64, N x classes) for uint8 NHWC images, batched, in eval mode; restores each module's
+    mode and the model's device afterwards (see `evaluating`)."""
     from hardener.data import to_model_input
 
     size = model.spec.image_size
-    was_training, home = model.training, next(model.parameters()).device
-    model.eval().to(device)
-    try:
+    with evaluating(model, device):
         chunks = [model(to_model_input(images[i:i + batch_size], size).to(device)).double().cpu()
                   for i in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training).to(home)
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.num_classes))
 
 
@@ -193,23 +219,43 @@ def threshold_results(model: torch.nn.Module, members: FaceDataset, non_members:
     """ROC of the confidence and -loss attacks, plus the audited logits (members first) for LiRA."""
     logits_m = model_logits(model, members.images, device)
     logits_n = model_logits(model, non_members.images, device)
+    for logits, data in ((logits_m, members), (logits_n, non_members)):
+        bad = ~np.isfinite(logits).all(axis=1)
+        if bad.any():
+            raise InputError(f"the model outputs non-finite logits (NaN or inf) for {int(bad.sum())} of "
+                             f"{len(data)} images", where=data.source,
+                             fix="audit a model whose weights are finite (retrain it with a lower learning rate)")
     results = {name: evaluate(score(logits_m, members.labels), score(logits_n, non_members.labels))
                for name, score in (("confidence", confidence_scores), ("loss", loss_scores))}
     return results, np.concatenate([logits_m, logits_n])
 
 
+def leak_auc(auc: float) -> float:
+    """How far an attack's AUC is from chance in either direction: max(auc, 1 - auc), 0.5 to 1."""
+    return max(auc, 1.0 - auc)
+
+
+def strongest_attack(aucs: dict[str, float]) -> tuple[str, float]:
+    """(name, max(auc, 1 - auc)) of the attack that leaks most; see MAX_AUC_NOTE."""
+    name = max(aucs, key=lambda a: leak_auc(aucs[a]))
+    return name, round(leak_auc(aucs[name]), 6)
+
+
 def mia_auc(model, members: FaceDataset, non_members: FaceDataset, device: torch.device | str = "cpu") -> dict:
     """The threshold attacks' metrics (no shadows) for a release gate: `max_auc` is the strongest attack's
-    AUC, 0.5 meaning the model does not tell its training faces from held-out ones. `model` is a
-    FaceModel or a LoadedModel."""
+    max(auc, 1 - auc) (an AUC below 0.5 leaks too: the attacker flips the threshold), 0.5 meaning the
+    model does not tell its training faces from held-out ones; `max_auc_attack` names that attack and
+    each attack's raw AUC is under `attacks`. `model` is a FaceModel or a LoadedModel."""
     from hardener.io import LoadedModel
 
     model = model.model if isinstance(model, LoadedModel) else model
     check_audit_sets(members, non_members, model.num_classes)
     results, _ = threshold_results(model, members, non_members, device)
     attacks = {name: r.to_dict() for name, r in results.items()}
-    return {"attacks": attacks, "max_auc": max(a["auc"] for a in attacks.values()),
-            "members": len(members), "non_members": len(non_members), "tpr_note": TPR_NOTE}
+    name, max_auc = strongest_attack({a: m["auc"] for a, m in attacks.items()})
+    return {"attacks": attacks, "max_auc": max_auc, "max_auc_attack": name, "max_auc_note": MAX_AUC_NOTE,
+            "members": len(members), "non_members": len(non_members), "tpr_note": TPR_NOTE,
+            "balanced_accuracy_note": BALANCED_ACCURACY_NOTE}
 
 
 def new_shadow(target: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -229,6 +275,7 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
     from hardener.data import subset
     from hardener.train import train_classifier
 
+    check_shadow_halves(pool, masks)
     k = len(masks)
     phis = np.empty((k, audited))
     images, labels = pool.images[:audited], pool.labels[:audited]
@@ -241,6 +288,10 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
                          progress=_renamed(progress, f"shadow {i + 1}/{k}"))
         phis[i] = logit_confidence(model_logits(shadow, images, device), labels)
         del shadow
+        if not np.isfinite(phis[i]).all():
+            raise InputError(f"shadow {i + 1} of {k} diverged (non-finite confidences on "
+                             f"{int((~np.isfinite(phis[i])).sum())} of {audited} images)", where="--shadow-lr",
+                             fix=f"lower --shadow-lr (it is {config.lr:g}; e.g. {config.lr / 10:g})")
         progress(ProgressEvent("shadow models", i + 1, k, message=f"shadow {i + 1}/{k} trained on {len(rows)} images"))
     return phis
 
@@ -282,6 +333,19 @@ def check_audit_sets(members: FaceDataset, non_members: FaceDataset, num_classes
             raise InputError(f"{reused} reference image(s) are also audited members or non-members",
                              where="--reference",
                              fix="reference images only train shadows; remove the audited ones from it")
+
+
+def check_shadow_halves(pool: FaceDataset, masks: np.ndarray) -> None:
+    """Before any shadow trains: each one's share of the pool must hold at least 2 images of at least
+    2 identities, or training it fails (or means nothing)."""
+    for i, row in enumerate(np.asarray(masks, dtype=bool)):
+        images, identities = int(row.sum()), len(np.unique(pool.labels[row]))
+        if images < 2 or identities < 2:
+            raise InputError(f"shadow {i + 1} of {len(masks)} would train on {images} image(s) of {identities} "
+                             f"identit{'y' if identities == 1 else 'ies'}: each shadow trains on about half of the "
+                             f"{len(pool)}-image pool, and needs at least 2 images of at least 2 identities",
+                             where="--shadows", fix="give more members/non-members, or a --reference set of images "
+                             "of the same identities to train shadows on")
 
 
 def image_hashes(images: np.ndarray) -> list[bytes]:
@@ -327,25 +391,36 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     members, non_members = load_dataset(job.members), load_dataset(job.non_members)
     reference = load_dataset(job.reference) if job.reference else None
     check_audit_sets(members, non_members, target.num_classes, reference)
+    pool = masks = None
+    if job.shadows:  # refuse a pool too small for the shadows before writing or training anything
+        pool = _pool([d for d in (members, non_members, reference) if d is not None], target.spec.image_size)
+        masks = shadow_masks(len(pool), job.shadows, seed=job.seed)
+        check_shadow_halves(pool, masks)
     data_paths = tuple(p for p in (job.members, job.non_members, job.reference) if p and Path(p).exists())
     out = prepare_out_dir(job.out, inputs=(job.model, *data_paths))
 
     results, logits = threshold_results(target.model, members, non_members, device)
-    progress(ProgressEvent("threshold attacks", 1, 1, {"auc": max(r.auc for r in results.values())}))
+    progress(ProgressEvent("threshold attacks", 1, 1,
+                           {"auc": strongest_attack({n: r.auc for n, r in results.items()})[1]}))
     config = {"shadows": job.shadows, "seed": job.seed, "device": str(device), "target_fprs": list(TARGET_FPRS)}
     if job.shadows:
-        lira, lira_config = _run_lira(job, target.model, members, non_members, reference, logits, device, progress)
+        lira, lira_config = _run_lira(job, target.model, members, non_members, pool, masks, logits, device, progress)
         results["lira"] = lira
         config["lira"] = lira_config
     roc = roc_png(results, out / "roc.png",
                   title=f"Membership inference: {len(members)} members vs {len(non_members)} non-members")
+    attacks = {name: r.to_dict() for name, r in results.items()}
+    strongest, max_auc = strongest_attack({name: r.auc for name, r in results.items()})
     report = {
         "command": "audit-mia",
-        "attacks": {name: r.to_dict() for name, r in results.items()},
-        "max_auc": round(max(r.auc for r in results.values()), 6),
+        "attacks": attacks,
+        "max_auc": max_auc,
+        "max_auc_attack": strongest,
+        "max_auc_note": MAX_AUC_NOTE,
         "counts": {"members": len(members), "non_members": len(non_members),
                    "reference": len(reference) if reference is not None else 0},
         "tpr_note": TPR_NOTE,
+        "balanced_accuracy_note": BALANCED_ACCURACY_NOTE,
         "config": config,
         "target": model_summary(target),
         "data": {"members": members.source, "non_members": non_members.source,
@@ -363,17 +438,17 @@ def _check_options(job: AuditMiaJob) -> None:
                          "an example against shadows trained without it", where="--shadows",
                          fix="use --shadows 0 (threshold attacks only) or 2 and more (16+ gives steadier scores)")
     c = job.shadow_config
-    if job.shadows and (c.epochs < 1 or c.batch_size < 1 or not c.lr > 0):
-        raise InputError("shadow training needs epochs >= 1, batch size >= 1 and a positive learning rate",
-                         where="--shadow-epochs/--shadow-batch-size/--shadow-lr", fix="e.g. --shadow-epochs 10")
+    if job.shadows and (c.epochs < 1 or c.batch_size < 1 or not (math.isfinite(c.lr) and c.lr > 0)):
+        raise InputError("shadow training needs epochs >= 1, batch size >= 1 and a positive, finite learning rate "
+                         f"(got {c.epochs} epochs, batch size {c.batch_size}, lr {c.lr:g})",
+                         where="--shadow-epochs/--shadow-batch-size/--shadow-lr",
+                         fix="e.g. --shadow-epochs 10 --shadow-batch-size 64 --shadow-lr 1e-3")
 
 
 def _run_lira(job: AuditMiaJob, target: torch.nn.Module, members: FaceDataset, non_members: FaceDataset,
-              reference: FaceDataset | None, logits: np.ndarray, device: torch.device,
+              pool: FaceDataset, masks: np.ndarray, logits: np.ndarray, device: torch.device,
               progress: ProgressFn) -> tuple[RocResult, dict]:
     audited = len(members) + len(non_members)
-    pool = _pool([d for d in (members, non_members, reference) if d is not None], target.spec.image_size)
-    masks = shadow_masks(len(pool), job.shadows, seed=job.seed)
     config = replace(job.shadow_config, seed=job.seed)
     phis = shadow_phis(target, pool, masks, audited, config, device, progress)
     labels = np.concatenate([members.labels, non_members.labels])
@@ -396,7 +471,11 @@ def _pool(datasets: list[FaceDataset], size: int) -> FaceDataset:
     if len(shapes) == 1:
         images = np.concatenate([d.images for d in datasets])
     else:
-        images = np.concatenate([(to_model_input(d.images, size).permute(0, 2, 3, 1) * 255).round().byte().numpy()
-                                 for d in datasets])
+        images = np.concatenate([_to_uint8(to_model_input(d.images, size)) for d in datasets])
     labels = np.concatenate([d.labels for d in datasets])
     return FaceDataset(images, labels, datasets[0].names, "audit-mia pool")
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float [0, 1] NCHW -> uint8 NHWC (the same rounding as hardener.gan.samples.tile)."""
+    return (x.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -78,7 +78,10 @@ def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> tuple[float, 
 
 
 def balanced_accuracy(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """The best (TPR + TNR) / 2 over all thresholds: the attack's accuracy on a balanced member/non-member mix."""
+    """The best (TPR + TNR) / 2 over all thresholds: the attack's accuracy on a balanced member/non-member mix.
+    The threshold is picked on the scored sets themselves, so this is >= 0.5 by construction (the all-"member"
+    threshold gives exactly 0.5) and optimistic on small sets: scores with no signal often reach 0.55-0.6 on a
+    few dozen examples. Read it next to the AUC, not alone."""
     return float(np.max((tpr + 1.0 - fpr) / 2.0))
 
 

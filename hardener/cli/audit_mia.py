@@ -29,6 +29,9 @@ def audit_mia(
     """Membership-inference audit: loss/confidence threshold attacks and (with --shadows) online LiRA.
 
     Reports ROC AUC, balanced accuracy and TPR at 0.1% and 1% FPR per attack, and draws roc.png.
+    max_auc is the strongest attack's max(AUC, 1 - AUC): an AUC below 0.5 leaks too (flip the threshold).
+    Balanced accuracy uses the best threshold on the audited sets, so it is >= 50% by construction and
+    optimistic on small sets; judge the leak by AUC and TPR at low FPR.
     """
     from hardener.audit.mia import AuditMiaJob, run_audit_mia
     from hardener.cli.progress import progress_bar
@@ -45,11 +48,15 @@ def audit_mia(
     counts = report["counts"]
     table = Table(title=f"Membership inference on {model} ({counts['members']} members, "
                         f"{counts['non_members']} non-members)",
-                  caption=f"TPR@FPR read without interpolation; lowest non-zero FPR here is 1/{counts['non_members']}")
+                  caption=f"TPR@FPR read without interpolation; lowest non-zero FPR here is 1/{counts['non_members']}. "
+                          "Balanced acc. uses the best threshold on these sets: >= 50% by construction, optimistic "
+                          "on small sets")
     for column in ("attack", "AUC", "balanced acc", "TPR@0.1%FPR", "TPR@1%FPR"):
         table.add_column(column, justify="right")
     for name, m in report["attacks"].items():
         table.add_row(name, f"{m['auc']:.3f}", f"{m['balanced_accuracy']:.1%}", f"{m['tpr_at_fpr']['0.001']:.1%}",
                       f"{m['tpr_at_fpr']['0.01']:.1%}")
     console.print(table)
+    console.print(f"max AUC {report['max_auc']:.3f} ({report['max_auc_attack']}; max(AUC, 1 - AUC): an AUC below 0.5 "
+                  "leaks too)", highlight=False)
     console.print(f"roc: {report['roc']}  report: {out / 'report.json'}", highlight=False)

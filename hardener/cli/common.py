@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hardener.errors import HardenerError
 
@@ -39,7 +40,7 @@ def handles_errors(command: F) -> F:
         except HardenerError as exc:
             if _state["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc.line()}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(exc.line())}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]")
@@ -48,7 +49,7 @@ def handles_errors(command: F) -> F:
             if _state["debug"]:
                 raise
             first = str(exc).splitlines()[0] if str(exc) else ""
-            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {first[:300]} "
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(first[:300])} "
                               "- rerun with --debug for the traceback and report it", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_INTERNAL) from None
 
@@ -57,7 +58,7 @@ def handles_errors(command: F) -> F:
 
 def print_warnings(lines: list[str]) -> None:
     for line in lines:
-        err_console.print(f"[bold yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

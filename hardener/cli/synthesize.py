@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from hardener.cli.common import JsonOption, console, handles_errors, print_json
+from hardener.cli.common import JsonOption, console, handles_errors, print_json, print_warnings
 
 
 @handles_errors
@@ -20,19 +20,23 @@ def synthesize(
     width: int = typer.Option(None, "--width", help="VAE base channel width (default 32)."),
     batch_size: int = typer.Option(64, "--batch-size", help="VAE training batch size."),
     lr: float = typer.Option(1e-3, "--lr", help="VAE Adam learning rate."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the VAE's training and for the privacy noise."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the VAE's training only (the privacy noise has its own seed)."),
+    noise_seed: int = typer.Option(None, "--noise-seed", help="Make the privacy noise reproducible (tests, benchmarks). Default: a secret seed that is never recorded. Anyone who knows this seed can remove the noise: a set made with it is not private."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a VAE on private faces and write one synthetic image per original (label kept) from its
     noisy latent code; then train the released model on synthetic.npz."""
     from hardener.cli.progress import progress_bar
-    from hardener.defenses.vae_mp import SynthesizeJob, run_synthesize
+    from hardener.defenses.vae_mp import SynthesizeJob, check_job, run_synthesize
 
     job = SynthesizeJob(data=data, epsilon=epsilon, out=out, vae=vae, epochs=epochs, latent_dim=latent_dim,
-                        image_size=image_size, width=width, batch_size=batch_size, lr=lr, seed=seed, device=device)
+                        image_size=image_size, width=width, batch_size=batch_size, lr=lr, seed=seed,
+                        noise_seed=noise_seed, device=device)
+    check_job(job)  # bad options: one error line, before the progress bar draws anything
     with progress_bar(enabled=not as_json) as progress:
         report = run_synthesize(job, progress)
+    print_warnings(report["warnings"])  # one line each on stderr: keep the VAE private; a known --noise-seed
     if as_json:
         print_json(report)
         return
@@ -46,6 +50,7 @@ def synthesize(
     console.print(f"epsilon {report['epsilon']:g}: noise radius {m['noise_radius']['measured_mean']:.3g} "
                   f"(expected {m['noise_radius']['expected_mean']:.3g}); original vs synthetic MSE "
                   f"{m['mse_original_vs_synthetic']:.4f}", highlight=False)
+    console.print(f"noise seed: {report['seeds']['noise']}", highlight=False)
     console.print(f"{report['synthetic']['images']} synthetic images -> {report['synthetic']['path']}; "
                   f"grid {report['grid']}", highlight=False)
     console.print(f"next: {report['next_step']}", highlight=False)

@@ -1,4 +1,4 @@
 """Face datasets: loading (npz, ImageFolder, embedded synthetic faces), splits, model input."""
-from hardener.data.datasets import FaceDataset, load_dataset, require_identities, subset, to_model_input
+from hardener.data.datasets import FaceDataset, fingerprint, load_dataset, require_identities, subset, to_model_input
 
-__all__ = ["FaceDataset", "load_dataset", "require_identities", "subset", "to_model_input"]
+__all__ = ["FaceDataset", "fingerprint", "load_dataset", "require_identities", "subset", "to_model_input"]

@@ -75,6 +75,16 @@ def subset(data: FaceDataset, rows: np.ndarray, *, relabel: bool = False, note: 
     return FaceDataset(images, labels, names, data.source + (f"[{note}]" if note else ""))
 
 
+def fingerprint(data: FaceDataset) -> str:
+    """Identifies the images (and their labels), so a checkpoint is never resumed on other data."""
+    import hashlib
+
+    digest = hashlib.sha256(str(data.images.shape).encode())
+    digest.update(np.ascontiguousarray(data.images).data)
+    digest.update(np.ascontiguousarray(data.labels).data)
+    return digest.hexdigest()
+
+
 def _load_synthetic(text: str) -> FaceDataset:
     from hardener.data.synthetic import synthetic_faces
 

@@ -54,18 +54,19 @@ def frozen_parameter_names(model: FaceModel, freeze: int) -> list[str]:
 
 def transfer_learn(pretrained: FaceModel, train: FaceDataset, num_classes: int, config: TransferConfig, *,
                    val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                   resume: bool = False, progress: ProgressFn = no_progress) -> TrainResult:
-    """A new private model from `pretrained` (left untouched): first `config.freeze` groups frozen, new head."""
+                   resume: bool = False, run_identity: dict | None = None,
+                   progress: ProgressFn = no_progress) -> TrainResult:
+    """A new private model from `pretrained` (left untouched): first `config.freeze` groups frozen, new head.
+    `run_identity` (e.g. the pretrained file's hash) must match for `resume` to continue a checkpoint."""
     model = copy.deepcopy(pretrained).cpu()
-    groups = model.layer_groups()
-    if not 0 <= config.freeze < len(groups):
-        raise InputError(f"cannot freeze {config.freeze} of {len(groups)} layer groups", fix=f"use 0..{len(groups) - 1}")
+    freeze_depth(model, config.freeze, None)
     torch.manual_seed(config.train.seed)
     model.reset_classifier(num_classes)
-    for _, modules in model.layer_groups()[:config.freeze]:
-        for module in modules:
-            module.requires_grad_(False)
-    result = train_classifier(model, train, val=val, config=config.train, device=device,
-                              checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
+    frozen = [module for _, modules in model.layer_groups()[:config.freeze] for module in modules]
+    for module in frozen:
+        module.requires_grad_(False)
+    identity = {"freeze": config.freeze, **(run_identity or {})}
+    result = train_classifier(model, train, val=val, config=config.train, device=device, checkpoint_dir=checkpoint_dir,
+                              resume=resume, frozen=frozen, run_identity=identity, progress=progress)
     model.requires_grad_(True)  # the released model is an ordinary model again (frozen only while training)
     return result

@@ -10,10 +10,16 @@ The mechanism is the multivariate Laplace mechanism in R^d: noise density propor
 exp(-epsilon * ||noise||_2), drawn as r * u with u uniform on the unit sphere and r ~ Gamma(d, 1/epsilon),
 so E[r] = d / epsilon. Since d is an integer, r is drawn exactly as a sum of d exponentials with rate
 epsilon, from a seeded torch.Generator (the same seed gives the same noise on every device).
+
+The guarantee assumes the adversary does not know the noise, so `hardener synthesize` draws it from a
+secret seed (`secrets.randbits`) that is never written anywhere; `--noise-seed` makes it reproducible for
+tests and benchmarks, with a warning that such a synthetic set is not private. `--seed` seeds only the
+VAE's training.
 """
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,15 @@ MECHANISM = ("multivariate Laplace mechanism (metric d_chi privacy, Euclidean di
              "density proportional to exp(-epsilon * ||noise||_2)")
 GRID_IDENTITIES = 8
 GRID_IMAGES_PER_IDENTITY = 3
+# Largest mean noise radius d/epsilon drawn. Latent codes have norms of order sqrt(d); far below this
+# limit every synthetic image is already pure noise, and far above it float32 overflows (inf noise, NaN images).
+MAX_NOISE_RADIUS = 1e12
+SECRET_NOISE_SEED = "secret, not recorded"
+VAE_PRIVATE_WARNING = ("{path} was trained on the private data: keep it private and never release it "
+                       "(release only a model trained on synthetic.npz)")
+NOISE_SEED_WARNING = ("--noise-seed {seed} makes the privacy noise reproducible: anyone who knows the seed can "
+                      "regenerate and subtract the noise, so this synthetic set must not be treated as private "
+                      "(leave --noise-seed out for a secret seed)")
 
 
 def check_epsilon(epsilon: float) -> float:
@@ -42,17 +57,34 @@ def check_epsilon(epsilon: float) -> float:
     return float(epsilon)
 
 
+def check_noise_scale(epsilon: float, d: int) -> float:
+    """Refuse an epsilon so small that the noise radius d/epsilon cannot be computed in float32 (inf
+    noise, NaN images) or is absurdly larger than any latent code. Returns d/epsilon."""
+    epsilon = check_epsilon(epsilon)
+    radius = d / epsilon if d >= 1 else 0.0
+    if not math.isfinite(radius) or radius > MAX_NOISE_RADIUS:
+        raise InputError(f"epsilon {epsilon:g} with latent dim {d} gives a mean noise radius d/epsilon of {radius:.3g}, "
+                         f"above the limit of {MAX_NOISE_RADIUS:g} (inf in float32, or images of pure noise)",
+                         where="--epsilon", fix=f"use --epsilon {d / MAX_NOISE_RADIUS:.3g} or more; e.g. --epsilon 10")
+    return radius
+
+
 def laplace_noise(n: int, d: int, epsilon: float, generator: torch.Generator) -> torch.Tensor:
     """n draws (float32, CPU) of the d-dimensional Laplace mechanism for metric privacy at `epsilon`."""
     check_epsilon(epsilon)
     if n < 0 or d < 1:
         raise InputError(f"cannot draw {n} noise vectors of dimension {d}", fix="use n >= 0 and d >= 1")
+    check_noise_scale(epsilon, d)
     direction = torch.randn(n, d, generator=generator, dtype=torch.float64)
     direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-300)
     # Gamma(d, 1/epsilon) with integer shape d: the sum of d Exp(epsilon) draws, each -log(1 - U) / epsilon.
     uniforms = torch.rand(n, d, generator=generator, dtype=torch.float64)
     radius = -torch.log1p(-uniforms).sum(dim=1, keepdim=True) / epsilon
-    return (radius * direction).float()
+    noise = (radius * direction).float()
+    if not bool(torch.isfinite(noise).all()):  # a Gamma tail past float32: refuse rather than write NaN images
+        raise InputError(f"epsilon {epsilon:g} gives noise too large for float32 (latent dim {d})", where="--epsilon",
+                         fix=f"use a larger --epsilon, e.g. {10 * d / MAX_NOISE_RADIUS:.3g} or more")
+    return noise
 
 
 @dataclass
@@ -65,11 +97,13 @@ class SynthesisResult:
     metrics: dict = field(default_factory=dict)
 
 
-def synthesize(vae: VAE, data: FaceDataset, epsilon: float, *, seed: int = 0, device: torch.device | str = "cpu",
+def synthesize(vae: VAE, data: FaceDataset, epsilon: float, *, seed: int, device: torch.device | str = "cpu",
                batch_size: int = 256, progress: ProgressFn = no_progress) -> SynthesisResult:
     """One synthetic image per image of `data`: decode(encode_mean(x) + Laplace noise at `epsilon`).
-    The noise for all images is drawn at once from `seed`, so batching and device never change it."""
+    The noise for all images is drawn at once from `seed`, so batching and device never change it. The
+    privacy guarantee holds only while `seed` stays secret: pass e.g. secrets.randbits(63) and do not keep it."""
     epsilon = check_epsilon(epsilon)
+    check_noise_scale(epsilon, vae.latent_dim)
     x = to_model_input(data.images, vae.image_size)
     codes = encode_mean(vae, x, device=device, batch_size=batch_size)
     noise = laplace_noise(len(codes), vae.latent_dim, epsilon, torch.Generator().manual_seed(seed))
@@ -127,18 +161,29 @@ class SynthesizeJob:
     width: int | None = None  # default DEFAULT_WIDTH; only when training
     batch_size: int = 64
     lr: float = 1e-3
-    seed: int = 0
+    seed: int = 0  # the VAE's training only
+    noise_seed: int | None = None  # None: a secret seed, never recorded; an int makes the noise reproducible
     device: str = "auto"
 
 
 DEFAULT_EPOCHS = 20
 DEFAULT_LATENT_DIM = 64
 DEFAULT_WIDTH = 32
+SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1  # what torch.Generator.manual_seed takes
 
 
 def check_job(job: SynthesizeJob) -> None:
     """Refuse bad options before any data is read or any folder made."""
+    from hardener.vae import SUPPORTED_SIZES, check_lr
+
     check_epsilon(job.epsilon)
+    check_lr(job.lr)
+    if job.image_size is not None and job.image_size not in SUPPORTED_SIZES:
+        raise InputError(f"image size {job.image_size} is not supported", where="--image-size",
+                         fix=f"use one of: {', '.join(map(str, SUPPORTED_SIZES))}")
+    for option, seed in (("--seed", job.seed), ("--noise-seed", job.noise_seed)):
+        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
+            raise InputError(f"{option} {seed} is out of range for a torch seed", where=option, fix=f"e.g. {option} 0")
     if job.epochs is not None and job.epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {job.epochs}", where="--epochs", fix="e.g. --epochs 20")
     if job.latent_dim is not None and job.latent_dim < 1:
@@ -149,7 +194,9 @@ def check_job(job: SynthesizeJob) -> None:
     if job.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {job.batch_size}", where="--batch-size",
                          fix="e.g. --batch-size 64")
-    if job.vae is not None:
+    if job.vae is None:  # with --vae the latent dim is the file's: checked once the file is read
+        check_noise_scale(job.epsilon, job.latent_dim or DEFAULT_LATENT_DIM)
+    else:
         training_only = [name for name, value in (("--epochs", job.epochs), ("--width", job.width)) if value is not None]
         if training_only:
             raise InputError(f"{' and '.join(training_only)} only apply when a VAE is trained, not with --vae",
@@ -167,6 +214,8 @@ def run_synthesize(job: SynthesizeJob, progress: ProgressFn = no_progress) -> di
     check_job(job)
     device = resolve_device(job.device)
     loaded = _load_vae_option(job)
+    if loaded is not None:
+        check_noise_scale(job.epsilon, loaded.latent_dim)
     data = load_dataset(job.data)
     inputs = tuple(p for p in (job.data, job.vae) if p is not None and Path(p).exists())
     out = prepare_out_dir(job.out, inputs=inputs)
@@ -175,7 +224,13 @@ def run_synthesize(job: SynthesizeJob, progress: ProgressFn = no_progress) -> di
         vae_report, vae = _train_and_save(job, data, out, inputs, device, progress)
     else:
         vae_report, vae = _reused_report(loaded), loaded.vae
-    result = synthesize(vae, data, job.epsilon, seed=job.seed, device=device, batch_size=256, progress=progress)
+    secret = job.noise_seed is None
+    noise_seed = secrets.randbits(63) if secret else job.noise_seed
+    result = synthesize(vae, data, job.epsilon, seed=noise_seed, device=device, batch_size=256, progress=progress)
+    # A secret noise_seed goes nowhere from here (report, file, screen): the guarantee assumes nobody knows the noise.
+    warnings = [VAE_PRIVATE_WARNING.format(path=vae_report["path"])]
+    if not secret:
+        warnings.append(NOISE_SEED_WARNING.format(seed=job.noise_seed))
     target = out / "synthetic.npz"
     refuse_input_overwrite(target, inputs)
     save_npz(FaceDataset(result.images, data.labels.astype(np.int64), data.names, f"synthetic from {data.source}"),
@@ -194,7 +249,8 @@ def run_synthesize(job: SynthesizeJob, progress: ProgressFn = no_progress) -> di
         "data": {"source": data.source, "images": len(data), "identities": int(len(np.unique(data.labels))),
                  "image_size": int(data.images.shape[1])},
         "synthetic": {"path": str(target), "images": len(result.images), "labels_kept": True},
-        "seeds": {"noise": job.seed, "vae_training": vae_report.get("seed")},
+        "seeds": {"noise": SECRET_NOISE_SEED if secret else job.noise_seed, "vae_training": vae_report.get("seed")},
+        "warnings": warnings,
         "device": str(device),
         "seconds": round(time.perf_counter() - started, 2),
         "grid": str(grid),

@@ -8,7 +8,6 @@ uninterrupted one.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from hardener.data.datasets import MIN_IMAGE_SIZE, FaceDataset, to_model_input
+from hardener.data.datasets import MIN_IMAGE_SIZE, FaceDataset, fingerprint, to_model_input
 from hardener.device import resolve_device
 from hardener.errors import InputError
 from hardener.files import atomic_output, require_file
@@ -79,7 +78,7 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
 
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if checkpoint is not None:
-        config["data_sha256"] = _fingerprint(dataset)
+        config["data_sha256"] = fingerprint(dataset)
     start_epoch, step, history, resumed_from = 0, 0, [], None
     if resume:
         if checkpoint is None:
@@ -214,13 +213,6 @@ def _check_options(dataset: FaceDataset, **opts: Any) -> None:
     if not opts["lr"] > 0 or not opts["gp_weight"] >= 0:
         raise InputError(f"lr {opts['lr']} must be > 0 and gp_weight {opts['gp_weight']} >= 0",
                          fix="GMI uses lr 2e-4 and gp_weight 10")
-
-
-def _fingerprint(dataset: FaceDataset) -> str:
-    """Identifies the training images, so a checkpoint is not resumed on other data."""
-    digest = hashlib.sha256(str(dataset.images.shape).encode())
-    digest.update(np.ascontiguousarray(dataset.images).data)
-    return digest.hexdigest()
 
 
 def _write_checkpoint(path: Path, *, config: dict, epoch: int, step: int, history: list, generator: Generator,
