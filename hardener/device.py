@@ -1,5 +1,9 @@
-"""`--device auto|cpu|cuda|cuda:N` resolved once, with a clear error instead of a CUDA traceback."""
+"""`--device auto|cpu|cuda|cuda:N` resolved once, with a clear error instead of a CUDA traceback, and
+`evaluating`: a model borrowed for inference on a device and handed back as it was."""
 from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
@@ -21,3 +25,21 @@ def resolve_device(name: str = "auto") -> torch.device:
                              fix="use cuda:0 .. cuda:N-1")
         return torch.device(name)
     raise InputError(f"unknown --device {name!r}", fix="use auto, cpu, cuda or cuda:N")
+
+
+@contextmanager
+def evaluating(model: torch.nn.Module, device: torch.device | str) -> Iterator[torch.nn.Module]:
+    """The model in eval mode on `device`, without autograd, for the block; afterwards every module gets back
+    its own mode (a model in training mode can hold eval-mode modules, e.g. frozen BatchNorm layers) and the
+    model its device."""
+    modes = [(module, module.training) for module in model.modules()]
+    first = next(iter([*model.parameters(), *model.buffers()]), None)
+    home = first.device if first is not None else torch.device("cpu")
+    model.eval().to(device)
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.to(home)
+        for module, training in modes:
+            module.training = training

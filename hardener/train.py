@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset, fingerprint, require_identities, to_model_input
+from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.files import atomic_output
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -127,27 +128,22 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     return result
 
 
-@torch.no_grad()
 def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",
              batch_size: int = 256, top: int = 1, classes: list[int] | None = None) -> float:
     """Top-k accuracy of `model` on float [0, 1] images, optionally only on images of `classes`
-    (eval mode; restores the previous mode)."""
+    (eval mode; every module's mode and the device are restored)."""
     if classes is not None:
         keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
         x, y = x[keep], y[keep]
         if len(y) == 0:
             raise InputError(f"the data has no image of class {classes[0]}" + (" or the others" if len(classes) > 1 else ""),
                              fix="pass data that includes the protected identities")
-    was_training, home = model.training, next(model.parameters()).device
-    model.eval().to(device)
     hits = 0
-    try:
+    with evaluating(model, device):
         for start in range(0, len(y), batch_size):
             logits = model(x[start:start + batch_size].to(device))
             best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
             hits += int((best == y[start:start + batch_size, None]).any(1).sum())
-    finally:
-        model.train(was_training).to(home)
     return hits / max(len(y), 1)
 
 

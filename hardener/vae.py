@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hardener.data import FaceDataset, to_model_input
+from hardener.device import evaluating
 from hardener.errors import InputError, ModelFormatError
 from hardener.files import atomic_output, require_file, sha256_file
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -183,7 +182,7 @@ def encode_mean(vae: VAE, images: torch.Tensor, *, device: torch.device | str = 
     the privacy mechanism perturbs (sampling q(z|x) would add noise nobody accounts for). Runs in eval
     mode on `device`; the VAE goes back to its previous device and mode afterwards."""
     _check_images(vae, images)
-    with _on_device(vae, device):
+    with evaluating(vae, device):
         codes = [vae.encode(images[i:i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(codes) if codes else torch.zeros(0, vae.latent_dim)
 
@@ -195,20 +194,9 @@ def decode(vae: VAE, codes: torch.Tensor, *, device: torch.device | str = "cpu",
     if codes.ndim != 2 or codes.shape[1] != vae.latent_dim:
         raise InputError(f"codes have shape {tuple(codes.shape)}, the VAE takes (N, {vae.latent_dim})",
                          fix="encode with the same VAE")
-    with _on_device(vae, device):
+    with evaluating(vae, device):
         images = [vae(codes[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(codes), batch_size)]
     return torch.cat(images) if images else torch.zeros(0, 3, vae.image_size, vae.image_size)
-
-
-@contextmanager
-def _on_device(vae: VAE, device: torch.device | str) -> Iterator[VAE]:
-    """The VAE in eval mode on `device` for the block, then back on its own device in its own mode."""
-    was_training, home = vae.training, next(vae.parameters()).device
-    vae.eval().to(device)
-    try:
-        yield vae
-    finally:
-        vae.train(was_training).to(home)
 
 
 def _check_images(vae: VAE, images: torch.Tensor) -> None:

@@ -24,6 +24,7 @@ from torch import nn
 
 from hardener.arch import FaceModel
 from hardener.data.datasets import FaceDataset, to_model_input
+from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.inversion import InversionResult
 
@@ -90,7 +91,7 @@ def attack_metrics(result: InversionResult, eval_model: FaceModel, private: Face
     private_rows = np.flatnonzero(np.isin(labels, classes))
     private_labels = torch.from_numpy(labels[private_rows])
 
-    with _frozen(eval_model, device):
+    with evaluating(eval_model, device):
         features, logits = _reconstruction_outputs(eval_model, images, size, device, batch_size)
         private_features = _private_features(eval_model, private.images, private_rows, size, device, batch_size)
 
@@ -226,28 +227,6 @@ def _check_private(private: FaceDataset, num_classes: int) -> np.ndarray:
                          where=private.source,
                          fix="use an evaluation model trained on this private dataset, with its labels")
     return labels.astype(np.int64)
-
-
-class _frozen:
-    """Eval mode on `device` for the duration, no autograd; restores each module's mode and the device."""
-
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
-        self.model, self.device = model, device
-        self.modes = [(m, m.training) for m in model.modules()]
-        first = next(iter([*model.parameters(), *model.buffers()]), None)
-        self.home = first.device if first is not None else None
-        self.no_grad = torch.no_grad()
-
-    def __enter__(self) -> None:
-        self.model.eval().to(self.device)
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.no_grad.__exit__(*exc)
-        for module, mode in self.modes:
-            module.training = mode
-        if self.home is not None and self.home != self.device:
-            self.model.to(self.home)
 
 
 def _reconstruction_outputs(model: FaceModel, images: torch.Tensor, size: int, device: torch.device,

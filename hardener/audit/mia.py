@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from hardener.audit.roc import TARGET_FPRS, RocResult, evaluate
 from hardener.data import FaceDataset
+from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.train import TrainConfig
@@ -183,22 +182,6 @@ def _log_normal(x: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
 
 
 # ---- models --------------------------------------------------------------------------------------
-
-@contextmanager
-def evaluating(model: torch.nn.Module, device: torch.device | str) -> Iterator[torch.nn.Module]:
-    """The model in eval mode on `device` for the block; afterwards every module gets back its own mode
-    (a model in training mode can hold eval-mode modules, e.g. frozen BatchNorm layers) and the model its device."""
-    modes = [(module, module.training) for module in model.modules()]
-    tensors = [*model.parameters(), *model.buffers()]
-    home = tensors[0].device if tensors else torch.device("cpu")
-    model.eval().to(device)
-    try:
-        yield model
-    finally:
-        model.to(home)
-        for module, training in modes:
-            module.training = training
-
 
 @torch.no_grad()
 def model_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
