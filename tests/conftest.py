@@ -8,6 +8,16 @@ import torch
 import torchvision
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks gain nothing from more threads, and on a busy 2-core machine two OpenMP threads
+    spin-wait for seconds per forward; one never does. Modules opt in with `usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")

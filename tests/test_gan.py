@@ -39,13 +39,7 @@ PUBLISHED_CRITIC = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from more threads, and on a busy machine extra threads stall badly."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def blobs(count: int, size: int, seed: int) -> np.ndarray:

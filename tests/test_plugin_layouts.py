@@ -59,13 +59,7 @@ def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return _shapes_of(model.state_dict())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two OpenMP threads on a busy 2-core machine spin-wait for seconds per forward; one never does."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

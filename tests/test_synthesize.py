@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from hardener.cli.app import app
+from cli_helpers import assert_bad_input, run
 from hardener.data import load_dataset, to_model_input
 from hardener.data.export_split import save_npz
 from hardener.data.synthetic import synthetic_faces
@@ -17,18 +16,12 @@ from hardener.defenses.vae_mp import SECRET_NOISE_SEED, laplace_noise, synthesiz
 from hardener.errors import InputError, ModelFormatError
 from hardener.vae import VAE, decode, encode_mean, load_vae, save_vae, train_vae
 
-runner = CliRunner()
 # Small enough for ~1 s of training on one thread, long enough to beat the mean image clearly.
 TRAIN = {"image_size": 32, "latent_dim": 16, "epochs": 10, "width": 16, "batch_size": 16, "lr": 2e-3, "seed": 0}
 CLI_TRAIN = ["--epochs", "10", "--width", "16", "--latent-dim", "16", "--batch-size", "16", "--lr", "2e-3"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +37,6 @@ def trained(faces):
 @pytest.fixture(scope="module")
 def faces_file(faces, tmp_path_factory) -> Path:
     return save_npz(faces, tmp_path_factory.mktemp("vae_mp") / "private.npz")
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_bad_input(result, *phrases: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    for phrase in phrases:
-        assert phrase in result.output, result.output
 
 
 # --- the mechanism -------------------------------------------------------------------------------
