@@ -46,9 +46,6 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
     device = resolve_device(job.device)
     pretrained = load_model(job.pretrained, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     warnings = list(pretrained.warnings)
-    if job.arch is not None and job.arch != pretrained.arch:
-        raise InputError(f"the pretrained model is {pretrained.arch}/{pretrained.variant}, not --arch {job.arch}",
-                         where=str(job.pretrained), fix="pretrain the architecture you release, or drop --arch")
     baseline = load_model(job.model, job.arch, allow_pickle=job.allow_pickle) if job.model else None
     if baseline is not None:
         _require_same_architecture(baseline, pretrained, job)
@@ -85,7 +82,8 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
         natural = {"hardened": accuracy(model, x, y, device=device), "data": val.source}
         if baseline is not None:
             natural["baseline"] = accuracy(baseline.model, x, y, device=device)
-    trainable = sum(p.numel() for name, p in model.named_parameters() if name not in set(frozen_keys))
+    frozen_set = set(frozen_keys)
+    trainable = sum(p.numel() for name, p in model.named_parameters() if name not in frozen_set)
     report = {
         "command": "protect",
         "method": "tl-dmi (Ho et al., CVPR 2024): public pretraining, first layer groups frozen, the rest trained on private data",

@@ -49,8 +49,8 @@ def verify(
     job = VerifyJob(hardened=hardened, baseline=baseline, data=data, gan=gan, eval_model=eval_model,
                     protect=protect_classes, out=out, critic=critic, presets=tuple(preset or DEFAULT_PRESETS),
                     steps=steps, restarts=restarts, seed=seed, max_acc_drop=max_acc_drop,
-                    max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, members=members, max_mia_auc=max_mia_auc,
-                    device=device,
+                    max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, members=members,
+                    max_mia_auc=max_mia_auc, device=device,
                     spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
                     arch=arch, allow_pickle=allow_pickle)
     with progress_bar(enabled=not as_json) as progress:

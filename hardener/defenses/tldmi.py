@@ -7,8 +7,8 @@ private data. Fewer layers then carry private information, which is what an inve
 from __future__ import annotations
 
 import copy
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 
 import torch
 
