@@ -151,6 +151,7 @@ def measure_row(row: str, model_path: Path, world: dict, args: argparse.Namespac
               "gmi_steps": steps, "mia_auc": best["auc"], "mia_tpr_at_1pct_fpr": best["tpr_at_fpr"]["0.01"],
               "mia_attack": strongest, "mia": mia, "seconds": round(time.perf_counter() - started, 1),
               "model": str(model_path)}
+    cached.parent.mkdir(parents=True, exist_ok=True)
     write_json(cached, result)
     return result
 
