@@ -10,9 +10,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from hardener.audit.mia import (AuditMiaJob, check_audit_sets, check_shadow_halves, confidence_scores, lira_scores,
-                                logit_confidence, loss_scores, mia_auc, model_logits, run_audit_mia, shadow_masks,
-                                shadow_phis, strongest_attack)
+from hardener.audit.lira import check_shadow_halves, lira_scores, shadow_masks, shadow_phis
+from hardener.audit.mia import (check_audit_sets, confidence_scores, logit_confidence, loss_scores, mia_auc,
+                                model_logits, strongest_attack)
+from hardener.audit.mia_job import AuditMiaJob, run_audit_mia
 from hardener.audit.roc import auc, balanced_accuracy, evaluate, roc_curve, roc_png, tpr_at_fpr
 from hardener.errors import InputError
 from hardener.train import TrainConfig

@@ -106,6 +106,11 @@ def to_model_input(images: np.ndarray, size: int) -> torch.Tensor:
     return x.clamp_(0.0, 1.0)
 
 
+def to_dataset_images(x: torch.Tensor) -> np.ndarray:
+    """float [0, 1] NCHW -> uint8 NHWC RGB: the inverse of `to_model_input` at the same size."""
+    return (x.detach().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
 def _as_rgb(images: np.ndarray, where: str) -> np.ndarray:
     if images.dtype != np.uint8:
         raise InputError(f"images are {images.dtype}, expected uint8", where=where, fix="store pixels as uint8 0-255")

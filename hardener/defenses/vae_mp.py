@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hardener.data import FaceDataset, to_model_input
+from hardener.data import FaceDataset, to_dataset_images, to_model_input
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.vae import VAE, decode, encode_mean
@@ -115,7 +115,7 @@ def synthesize(vae: VAE, data: FaceDataset, epsilon: float, *, seed: int, device
         recon = decode(vae, codes[start:stop], device=device, batch_size=batch_size)
         sums["synthetic"] += float(((synthetic - x[start:stop]) ** 2).sum())
         sums["reconstruction"] += float(((recon - x[start:stop]) ** 2).sum())
-        pixels.append(to_uint8(synthetic))
+        pixels.append(to_dataset_images(synthetic))
         progress(ProgressEvent(TASK, min(stop, len(x)), len(x), {"epsilon": epsilon}))
     radius = noise.norm(dim=1)
     count = max(x.numel(), 1)
@@ -129,11 +129,6 @@ def synthesize(vae: VAE, data: FaceDataset, epsilon: float, *, seed: int, device
     }
     images = np.concatenate(pixels) if pixels else np.zeros((0, vae.image_size, vae.image_size, 3), np.uint8)
     return SynthesisResult(images, codes, radius, metrics)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float [0, 1] NCHW -> uint8 NHWC, the dataset format."""
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def _norm_summary(codes: torch.Tensor) -> dict:

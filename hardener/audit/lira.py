@@ -1,0 +1,185 @@
+"""LiRA, the online variant (Carlini et al. 2022): shadow models trained on random halves of a pool,
+and per example a likelihood ratio between the shadows that trained on it and those that did not.
+
+The math (`shadow_masks`, `lira_scores`) works on plain arrays so it can be checked on synthetic numbers;
+`shadow_phis` trains the shadows. `hardener.audit.mia_job` runs it for `hardener audit-mia`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from hardener.audit.mia import logit_confidence, model_logits
+from hardener.data import FaceDataset
+from hardener.errors import InputError
+from hardener.progress import ProgressEvent, ProgressFn, no_progress
+from hardener.train import TrainConfig
+
+# Per-example variances need many shadows to be trustworthy; Carlini et al. switch to one global
+# variance below 64 shadows. We use an example's own variance once it has this many values on that side.
+PER_EXAMPLE_VARIANCE_MIN = 16
+VARIANCE_FLOOR = 1e-4  # phi is in logit units; keeps the Gaussians proper when shadows agree exactly
+LIRA_NOTE = ("online LiRA: per example, Gaussians on the shadows' phi = log(p/(1-p)) of the true label, "
+             "'in' from shadows trained on it and 'out' from the others; score = log N(target; in) - "
+             "log N(target; out). Variance: an example's own once it has >= {min} values on that side, "
+             "else the pooled within-example variance of that side over all examples (a global variance, "
+             "as LiRA does for few shadows), or, when no example has two values on that side (K = 2), "
+             "the variance of all that side's values. A missing in (or out) mean is imputed as the "
+             "out (in) mean plus (minus) the average in-out gap.")
+
+
+@dataclass
+class LiraScores:
+    """LiRA's scores plus how often it had to fall back, for the report."""
+
+    scores: np.ndarray
+    own_variance_in: int = 0  # examples whose "in" variance was their own
+    own_variance_out: int = 0
+    imputed_in_mean: int = 0  # examples no shadow trained on
+    imputed_out_mean: int = 0  # examples every shadow trained on
+    global_std_in: float = 0.0
+    global_std_out: float = 0.0
+
+    def summary(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items() if k != "scores"}
+
+
+def shadow_masks(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """(k, n) bool, row i = the examples shadow i trains on. Balanced as in LiRA's code: every example is
+    in k//2 shadows (k even), or alternately k//2 and k//2 + 1 (k odd), so each shadow gets about half."""
+    if k < 2:
+        raise ValueError("LiRA needs at least 2 shadow models")
+    rng = np.random.default_rng(seed)
+    ranks = np.argsort(rng.random((k, n)), axis=0).argsort(axis=0)  # a random permutation of 0..k-1 per column
+    k_in = np.full(n, k // 2)
+    if k % 2:
+        k_in[rng.permutation(n)[: n // 2]] += 1
+    return ranks < k_in[None, :]
+
+
+def lira_scores(shadow_phi: np.ndarray, in_mask: np.ndarray, target_phi: np.ndarray, *,
+                per_example_min: int = PER_EXAMPLE_VARIANCE_MIN) -> LiraScores:
+    """Online LiRA from a (K, N) matrix of shadow phis, the (K, N) mask of which shadow trained on which
+    example, and the target model's (N,) phis. See LIRA_NOTE for the fallbacks."""
+    phi = np.asarray(shadow_phi, dtype=np.float64)
+    mask = np.asarray(in_mask, dtype=bool)
+    target = np.asarray(target_phi, dtype=np.float64).reshape(-1)
+    if phi.ndim != 2 or phi.shape != mask.shape or phi.shape[1] != len(target):
+        raise ValueError(f"shapes do not fit: phi {phi.shape}, mask {mask.shape}, target {target.shape}")
+    if not (np.isfinite(phi).all() and np.isfinite(target).all()):
+        raise ValueError("phi values must be finite")
+    mu_in, n_in = _side_means(phi, mask)
+    mu_out, n_out = _side_means(phi, ~mask)
+    both = (n_in > 0) & (n_out > 0)
+    if not both.any():
+        raise ValueError("no example has both shadows that trained on it and shadows that did not")
+    gap = float(np.mean(mu_in[both] - mu_out[both]))
+    mu_in = np.where(n_in > 0, mu_in, mu_out + gap)
+    mu_out = np.where(n_out > 0, mu_out, mu_in - gap)
+    var_in, own_in, global_in = _side_variances(phi, mask, n_in, per_example_min)
+    var_out, own_out, global_out = _side_variances(phi, ~mask, n_out, per_example_min)
+    scores = _log_normal(target, mu_in, var_in) - _log_normal(target, mu_out, var_out)
+    return LiraScores(scores, int(own_in.sum()), int(own_out.sum()), int((n_in == 0).sum()), int((n_out == 0).sum()),
+                      float(np.sqrt(global_in)), float(np.sqrt(global_out)))
+
+
+def _side_means(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    count = mask.sum(axis=0)
+    total = np.where(mask, phi, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+
+def _side_variances(phi: np.ndarray, mask: np.ndarray, count: np.ndarray,
+                    per_example_min: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(variance per example, which used their own, the global variance)."""
+    mean = np.where(mask, phi, 0.0).sum(axis=0) / np.maximum(count, 1)
+    squares = np.where(mask, (phi - mean) ** 2, 0.0).sum(axis=0)
+    own = np.maximum(squares / np.maximum(count - 1, 1), VARIANCE_FLOOR)
+    several = count >= 2
+    if several.any():  # pooled within-example variance
+        global_var = float(squares[several].sum() / (count[several] - 1).sum())
+    elif mask.sum() >= 2:  # one value per example: the spread of all of them (LiRA's reference code)
+        global_var = float(np.var(phi[mask]))
+    else:
+        global_var = 1.0
+    global_var = max(global_var, VARIANCE_FLOOR)
+    use_own = count >= max(per_example_min, 2)
+    return np.where(use_own, own, global_var), use_own, global_var
+
+
+def _log_normal(x: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    return -0.5 * (np.log(2 * np.pi * var) + (x - mu) ** 2 / var)
+
+
+def new_shadow(target: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """An untrained model like the target: same architecture, variant, classes, input size and spec."""
+    from hardener.io import build_model
+
+    torch.manual_seed(seed)
+    shadow = build_model(target.arch, target.variant, target.num_classes, target.spec.image_size)
+    shadow.set_spec(target.spec)
+    return shadow
+
+
+def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, audited: int, config: TrainConfig,
+                device: torch.device | str = "cpu", progress: ProgressFn = no_progress) -> np.ndarray:
+    """Train one shadow per mask row on those pool images; return (K, audited) phis of the first
+    `audited` pool images. Each shadow is dropped once scored, so memory stays at one model."""
+    from hardener.data import subset
+    from hardener.train import train_classifier
+
+    check_shadow_halves(pool, masks)
+    k = len(masks)
+    phis = np.empty((k, audited))
+    images, labels = pool.images[:audited], pool.labels[:audited]
+    progress(ProgressEvent("shadow models", 0, k))
+    for i in range(k):
+        rows = np.flatnonzero(masks[i])
+        shadow = new_shadow(target, config.seed + i)
+        train_classifier(shadow, subset(pool, rows, note=f"shadow {i + 1}"),
+                         config=replace(config, seed=config.seed + i), device=device,
+                         progress=_renamed(progress, f"shadow {i + 1}/{k}"))
+        phis[i] = logit_confidence(model_logits(shadow, images, device), labels)
+        del shadow
+        if not np.isfinite(phis[i]).all():
+            raise InputError(f"shadow {i + 1} of {k} diverged (non-finite confidences on "
+                             f"{int((~np.isfinite(phis[i])).sum())} of {audited} images)", where="--shadow-lr",
+                             fix=f"lower --shadow-lr (it is {config.lr:g}; e.g. {config.lr / 10:g})")
+        progress(ProgressEvent("shadow models", i + 1, k, message=f"shadow {i + 1}/{k} trained on {len(rows)} images"))
+    return phis
+
+
+def _renamed(progress: ProgressFn, task: str) -> ProgressFn:
+    def forward(event: ProgressEvent) -> None:
+        progress(replace(event, task=task, message=""))
+
+    return forward
+
+
+def check_shadow_halves(pool: FaceDataset, masks: np.ndarray) -> None:
+    """Before any shadow trains: each one's share of the pool must hold at least 2 images of at least
+    2 identities, or training it fails (or means nothing)."""
+    for i, row in enumerate(np.asarray(masks, dtype=bool)):
+        images, identities = int(row.sum()), len(np.unique(pool.labels[row]))
+        if images < 2 or identities < 2:
+            raise InputError(f"shadow {i + 1} of {len(masks)} would train on {images} image(s) of {identities} "
+                             f"identit{'y' if identities == 1 else 'ies'}: each shadow trains on about half of the "
+                             f"{len(pool)}-image pool, and needs at least 2 images of at least 2 identities",
+                             where="--shadows", fix="give more members/non-members, or a --reference set of images "
+                             "of the same identities to train shadows on")
+
+
+def shadow_pool(datasets: list[FaceDataset], size: int) -> FaceDataset:
+    """Audited sets first (members, non-members), then reference images, as one dataset. Sets of
+    different pixel sizes are brought to the model's input size (the model would resize them anyway)."""
+    from hardener.data import to_dataset_images, to_model_input
+
+    shapes = {d.images.shape[1:] for d in datasets}
+    if len(shapes) == 1:
+        images = np.concatenate([d.images for d in datasets])
+    else:
+        images = np.concatenate([to_dataset_images(to_model_input(d.images, size)) for d in datasets])
+    labels = np.concatenate([d.labels for d in datasets])
+    return FaceDataset(images, labels, datasets[0].names, "audit-mia pool")
