@@ -4,8 +4,8 @@ Checks: natural accuracy (overall and on the protected classes) on held-out data
 attack accuracy on the protected classes under each preset with fresh seeds (never those protect used),
 judged by the independent evaluation model; ONNX parity of the exported file. Decoy hit rate and the
 baseline's own attack accuracy are reported beside them for information. With `members` (the private
-training images; `data` are the non-members) the membership-inference threshold attacks are run too, and
-gate on `max_mia_auc` when it is set.
+training images; `data` are the non-members) the membership-inference threshold attacks are run too (and
+LiRA with `mia_shadows` shadow models), and gate on `max_mia_auc` when it is set.
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ class VerifyJob:
     max_attack_acc: float = 5.0
     members: str | None = None  # the private training images: enables the membership-inference check
     max_mia_auc: float | None = None
+    mia_shadows: int = 0  # LiRA shadow models (0: threshold attacks only); trained like `mia_shadow_epochs`
+    mia_shadow_epochs: int = 10
     device: str = "auto"
     spec_changes: dict = field(default_factory=dict)
     force_spec: bool = False
@@ -52,7 +54,9 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     """Returns (GateResult, report dict); writes report.json, junit.xml and summary.md into job.out."""
     from hardener.attacks.presets import get_attack
     from hardener.audit.metrics import attack_metrics
-    from hardener.audit.mia import check_audit_sets, mia_auc
+    from hardener.audit.lira import check_shadow_options, plan_shadows, run_lira
+    from hardener.audit.mia import check_audit_sets, mia_auc, strongest_attack
+    from hardener.train import TrainConfig
     from hardener.classes import label
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import decoy_hits
@@ -89,12 +93,15 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if job.max_mia_auc is not None and not 0.5 <= job.max_mia_auc <= 1.0:
         raise InputError(f"--max-mia-auc {job.max_mia_auc:g} is not an AUC between 0.5 (chance) and 1",
                          where="--max-mia-auc", fix="e.g. --max-mia-auc 0.6 (a fraction, not a percentage)")
-    if job.max_mia_auc is not None and job.members is None:
-        raise InputError("--max-mia-auc needs the training images to test membership of", where="--members",
-                         fix="pass --members PRIVATE_TRAIN (--data is the non-member set)")
+    if (job.max_mia_auc is not None or job.mia_shadows) and job.members is None:
+        raise InputError("--max-mia-auc and --mia-shadows need the training images to test membership of",
+                         where="--members", fix="pass --members PRIVATE_TRAIN (--data is the non-member set)")
+    shadow_config = TrainConfig(epochs=job.mia_shadow_epochs, seed=VERIFY_SEED_OFFSET + job.seed)
+    check_shadow_options(job.mia_shadows, shadow_config, "--mia-shadows", "--mia-shadow-epochs")
     members = load_dataset(job.members) if job.members else None
     if members is not None:  # overlap or foreign labels are bad input: say so before any attack runs
         check_audit_sets(members, data, hardened.num_classes)
+    plan = plan_shadows(hardened.model, members, data, None, job.mia_shadows, shadow_config.seed) if job.mia_shadows else None
     if Path(job.out).resolve() == Path(job.hardened).resolve():
         raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
                          fix="choose another --out")
@@ -137,10 +144,17 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if members is not None:
         mia = {name: mia_auc(m.model, members, data, device=device) for name, m in (("hardened", hardened),
                                                                                     ("baseline", baseline))}
+        if plan is not None:
+            lira, details = run_lira(hardened.model, members, data, plan, shadow_config, device, progress)
+            attacks = mia["hardened"]["attacks"]
+            attacks["lira"] = lira.to_dict()
+            mia["hardened"]["lira"] = details
+            (mia["hardened"]["max_auc_attack"], mia["hardened"]["max_auc"]) = strongest_attack(
+                {name: a["auc"] for name, a in attacks.items()})
         auc = mia["hardened"]["max_auc"]
         strongest = mia["hardened"]["max_auc_attack"]
         limit = job.max_mia_auc
-        checks.append(Check("membership inference AUC (threshold attacks, strongest)",
+        checks.append(Check(f"membership inference AUC ({'threshold attacks and LiRA' if plan else 'threshold attacks'}, strongest)",
                             limit is None or auc <= limit, round(auc, 4), limit, "",
                             f"{strongest}; baseline {mia['baseline']['max_auc']:.3f}; {len(members)} members, "
                             f"{len(data)} non-members", informational=limit is None))

@@ -76,21 +76,28 @@ def test_cli_writes_a_bundle_verify_can_gate(mi_world: dict, tmp_path: Path) -> 
                                "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
                                "--preset", "gmi", "--steps", "5", "--restarts", "1", "--max-acc-drop", "100",
                                "--max-protected-acc-drop", "100", "--max-attack-acc", "100", "--members",
-                               str(mi_world["train"]), "--max-mia-auc", "1.0", "--out", str(tmp_path / "v")])
+                               str(mi_world["train"]), "--max-mia-auc", "1.0", "--mia-shadows", "2",
+                               "--mia-shadow-epochs", "1", "--out", str(tmp_path / "v")])
     assert gate.exit_code == 0, gate.output
     summary = (tmp_path / "v" / "summary.md").read_text()
     assert "ONNX parity" in summary and "membership inference AUC" in summary
     mia = json.loads((tmp_path / "v" / "report.json").read_text())["membership_inference"]
-    assert 0.0 <= mia["hardened"]["max_auc"] <= 1.0 and mia["hardened"]["members"] == len(load_dataset(mi_world["train"]))
+    assert mia["hardened"]["members"] == len(load_dataset(mi_world["train"]))
+    assert set(mia["hardened"]["attacks"]) == {"confidence", "loss", "lira"} and "lira" not in mia["baseline"]["attacks"]
+    assert sum(mia["hardened"]["lira"]["shadow_train_sizes"]) == 240  # K=2: each of 192 + 48 images in exactly one
 
 
-@pytest.mark.parametrize("members, phrase", [(None, "--max-mia-auc needs"), ("test", "overlap")])
-def test_verify_mia_gate_refuses_bad_member_sets(mi_world: dict, tmp_path: Path, members, phrase: str) -> None:
+@pytest.mark.parametrize("extra, phrase", [
+    ([], "need the training images"),
+    (["--members", "test"], "overlap"),
+    (["--members", "train", "--mia-shadows", "1"], "at least 2 shadow models"),
+    (["--members", "train", "--max-mia-auc", "60"], "not an AUC between 0.5"),
+])
+def test_verify_mia_gate_refuses_bad_member_sets(mi_world: dict, tmp_path: Path, extra: list[str], phrase: str) -> None:
     args = ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
             "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
-            "--max-mia-auc", "0.6", "--out", str(tmp_path / "v")]
-    if members:
-        args += ["--members", str(mi_world[members])]
+            "--max-mia-auc", "0.6", "--out", str(tmp_path / "v"),
+            *[str(mi_world[e]) if e in ("train", "test") else e for e in extra]]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and phrase in result.output and "Traceback" not in result.output, result.output
 

@@ -6,12 +6,14 @@ The math (`shadow_masks`, `lira_scores`) works on plain arrays so it can be chec
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 
 from hardener.audit.mia import logit_confidence, model_logits
+from hardener.audit.roc import RocResult, evaluate
 from hardener.data import FaceDataset
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -183,3 +185,52 @@ def shadow_pool(datasets: list[FaceDataset], size: int) -> FaceDataset:
         images = np.concatenate([to_dataset_images(to_model_input(d.images, size)) for d in datasets])
     labels = np.concatenate([d.labels for d in datasets])
     return FaceDataset(images, labels, datasets[0].names, "audit-mia pool")
+
+
+@dataclass
+class ShadowPlan:
+    """The pool the shadows train on (audited images first) and which half each one gets."""
+
+    pool: FaceDataset
+    masks: np.ndarray  # (K, len(pool)) bool
+
+
+def check_shadow_options(shadows: int, config: TrainConfig, option: str = "--shadows",
+                         training_options: str = "--shadow-epochs/--shadow-batch-size/--shadow-lr") -> None:
+    """K = 0 (no LiRA) or at least 2, and a shadow training that can run; one clear line otherwise."""
+    if shadows == 1 or shadows < 0:
+        raise InputError(f"LiRA needs at least 2 shadow models, got {shadows}: it compares shadows trained with "
+                         "an example against shadows trained without it", where=option,
+                         fix=f"use {option} 0 (threshold attacks only) or 2 and more (16+ gives steadier scores)")
+    if shadows and (config.epochs < 1 or config.batch_size < 1 or not (math.isfinite(config.lr) and config.lr > 0)):
+        raise InputError("shadow training needs epochs >= 1, batch size >= 1 and a positive, finite learning rate "
+                         f"(got {config.epochs} epochs, batch size {config.batch_size}, lr {config.lr:g})",
+                         where=training_options, fix="e.g. 10 epochs, batch size 64, lr 1e-3")
+
+
+def plan_shadows(target: torch.nn.Module, members: FaceDataset, non_members: FaceDataset,
+                 reference: FaceDataset | None, shadows: int, seed: int) -> ShadowPlan:
+    """Pool and halves, checked before anything is written or trained (a pool too small is bad input)."""
+    pool = shadow_pool([d for d in (members, non_members, reference) if d is not None], target.spec.image_size)
+    masks = shadow_masks(len(pool), shadows, seed=seed)
+    check_shadow_halves(pool, masks)
+    return ShadowPlan(pool, masks)
+
+
+def run_lira(target: torch.nn.Module, members: FaceDataset, non_members: FaceDataset, plan: ShadowPlan,
+             config: TrainConfig, device: torch.device | str = "cpu",
+             progress: ProgressFn = no_progress) -> tuple[RocResult, dict]:
+    """Train the planned shadows like `config` and score members against non-members; returns the ROC result
+    and what the report should say about how it was computed."""
+    audited = len(members) + len(non_members)
+    phis = shadow_phis(target, plan.pool, plan.masks, audited, config, device, progress)
+    labels = np.concatenate([members.labels, non_members.labels])
+    target_phi = logit_confidence(model_logits(target, plan.pool.images[:audited], device), labels)
+    lira = lira_scores(phis, plan.masks[:, :audited], target_phi)
+    result = evaluate(lira.scores[:len(members)], lira.scores[len(members):])
+    details = {"variant": "online", "pool": len(plan.pool), "shadow_training": asdict(config),
+               "shadow_seeds": [config.seed + i for i in range(len(plan.masks))],
+               "shadow_train_sizes": [int(n) for n in plan.masks.sum(axis=1)],
+               "per_example_variance_min": PER_EXAMPLE_VARIANCE_MIN,
+               "fallbacks": lira.summary(), "method": LIRA_NOTE.format(min=PER_EXAMPLE_VARIANCE_MIN)}
+    return result, details

@@ -29,6 +29,8 @@ def verify(
     max_attack_acc: float = typer.Option(5.0, "--max-attack-acc", help="Largest allowed attack top-1 accuracy on protected classes, in %."),
     members: str = typer.Option(None, "--members", help="Private TRAINING images: adds the membership-inference check (--data are the non-members)."),
     max_mia_auc: float = typer.Option(None, "--max-mia-auc", help="Largest allowed membership-inference AUC (0.5 = chance); needs --members."),
+    mia_shadows: int = typer.Option(0, "--mia-shadows", help="Add LiRA with K shadow models of the hardened model's architecture (0: threshold attacks only; slow: K trainings)."),
+    mia_shadow_epochs: int = typer.Option(10, "--mia-shadow-epochs", help="Epochs per shadow: train them as the released model was trained."),
     seed: int = typer.Option(0, "--seed", help="Selects the fresh attack seeds (never those protect used)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     force_spec: bool = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong."),
@@ -50,7 +52,7 @@ def verify(
                     protect=protect_classes, out=out, critic=critic, presets=tuple(preset or DEFAULT_PRESETS),
                     steps=steps, restarts=restarts, seed=seed, max_acc_drop=max_acc_drop,
                     max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, members=members,
-                    max_mia_auc=max_mia_auc, device=device,
+                    max_mia_auc=max_mia_auc, mia_shadows=mia_shadows, mia_shadow_epochs=mia_shadow_epochs, device=device,
                     spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
                     arch=arch, allow_pickle=allow_pickle)
     with progress_bar(enabled=not as_json) as progress:
