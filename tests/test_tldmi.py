@@ -163,3 +163,14 @@ def test_decoy_refuses_tldmi_options_even_when_zero(mi_world: dict, tmp_path: Pa
     result = runner.invoke(app, ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--protect", "1",
                                  "--freeze", "0", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--freeze does not apply to --method decoy" in result.output
+
+
+def test_without_model_the_classes_come_from_the_data(mi_world: dict, tmp_path: Path) -> None:
+    args = tldmi_args(mi_world, tmp_path / "o", "--freeze", "5", "--epochs", "1")
+    del args[1]  # no MODEL: a new private model from the public one alone
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    hardened, train = load_model(tmp_path / "o" / "hardened.safetensors"), load_dataset(mi_world["train"])
+    assert hardened.num_classes == train.num_classes and hardened.class_names == list(train.names)
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["trained_groups"] == ["head"] and report["baseline"] is None
