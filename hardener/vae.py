@@ -175,7 +175,6 @@ def _epoch_line(row: dict, epochs: int) -> str:
             f"KL {row['kl']:.1f}), pixel MSE {row['mse']:.4f}")
 
 
-@torch.no_grad()
 def encode_mean(vae: VAE, images: torch.Tensor, *, device: torch.device | str = "cpu",
                 batch_size: int = 256) -> torch.Tensor:
     """Posterior means of float [0, 1] NCHW images at the VAE's size, on the CPU: the deterministic code
@@ -187,7 +186,6 @@ def encode_mean(vae: VAE, images: torch.Tensor, *, device: torch.device | str = 
     return torch.cat(codes) if codes else torch.zeros(0, vae.latent_dim)
 
 
-@torch.no_grad()
 def decode(vae: VAE, codes: torch.Tensor, *, device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
     """Codes (N, latent_dim) -> float [0, 1] NCHW images on the CPU (eval mode on `device`; the VAE goes
     back to its previous device and mode afterwards)."""

@@ -54,9 +54,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     """Returns (GateResult, report dict); writes report.json, junit.xml and summary.md into job.out."""
     from hardener.attacks.presets import get_attack
     from hardener.audit.metrics import attack_metrics
-    from hardener.audit.lira import check_shadow_options, plan_shadows, run_lira
+    from hardener.audit.lira import VERIFY_OPTIONS, check_shadow_options, plan_shadows, run_lira
     from hardener.audit.mia import check_audit_sets, mia_auc, strongest_attack
-    from hardener.train import TrainConfig
     from hardener.classes import label
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import decoy_hits
@@ -68,7 +67,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.io import load_model
     from hardener.protect import check_declared_spec, parse_distinct
     from hardener.report import provenance
-    from hardener.train import accuracy
+    from hardener.train import TrainConfig, accuracy
 
     device = resolve_device(job.device)
     attacks = [get_attack(p) for p in job.presets]
@@ -97,11 +96,12 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         raise InputError("--max-mia-auc and --mia-shadows need the training images to test membership of",
                          where="--members", fix="pass --members PRIVATE_TRAIN (--data is the non-member set)")
     shadow_config = TrainConfig(epochs=job.mia_shadow_epochs, seed=VERIFY_SEED_OFFSET + job.seed)
-    check_shadow_options(job.mia_shadows, shadow_config, "--mia-shadows", "--mia-shadow-epochs")
+    check_shadow_options(job.mia_shadows, shadow_config, VERIFY_OPTIONS)
     members = load_dataset(job.members) if job.members else None
     if members is not None:  # overlap or foreign labels are bad input: say so before any attack runs
         check_audit_sets(members, data, hardened.num_classes)
-    plan = plan_shadows(hardened.model, members, data, None, job.mia_shadows, shadow_config.seed) if job.mia_shadows else None
+    plan = (plan_shadows(hardened.model, members, data, None, job.mia_shadows, shadow_config.seed, VERIFY_OPTIONS)
+            if job.mia_shadows else None)
     if Path(job.out).resolve() == Path(job.hardened).resolve():
         raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
                          fix="choose another --out")
@@ -146,17 +146,17 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                                                                                     ("baseline", baseline))}
         if plan is not None:
             lira, details = run_lira(hardened.model, members, data, plan, shadow_config, device, progress)
-            attacks = mia["hardened"]["attacks"]
-            attacks["lira"] = lira.to_dict()
+            mia_attacks = mia["hardened"]["attacks"]
+            mia_attacks["lira"] = lira.to_dict()
             mia["hardened"]["lira"] = details
             (mia["hardened"]["max_auc_attack"], mia["hardened"]["max_auc"]) = strongest_attack(
-                {name: a["auc"] for name, a in attacks.items()})
+                {name: a["auc"] for name, a in mia_attacks.items()})
         auc = mia["hardened"]["max_auc"]
         strongest = mia["hardened"]["max_auc_attack"]
         limit = job.max_mia_auc
         checks.append(Check(f"membership inference AUC ({'threshold attacks and LiRA' if plan else 'threshold attacks'}, strongest)",
                             limit is None or auc <= limit, round(auc, 4), limit, "",
-                            f"{strongest}; baseline {mia['baseline']['max_auc']:.3f}; {len(members)} members, "
+                            f"{strongest}; baseline {mia['baseline']['max_auc']:.3f} (threshold attacks); {len(members)} members, "
                             f"{len(data)} non-members", informational=limit is None))
     if onnx_file is not None:
         parity = max(p.relative for p in measure_parity(hardened.model, onnx_file)[0])

@@ -12,13 +12,7 @@ from hardener.data.synthetic import synthetic_faces
 from hardener.errors import InputError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is fastest, and avoids thrashing when CPU cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _by_identity(data: FaceDataset, num_identities: int, per_identity: int) -> np.ndarray:

@@ -32,6 +32,22 @@ LIRA_NOTE = ("online LiRA: per example, Gaussians on the shadows' phi = log(p/(1
              "out (in) mean plus (minus) the average in-out gap.")
 
 
+@dataclass(frozen=True)
+class ShadowOptions:
+    """The command-line names an error message should point at (audit-mia and verify name them differently)."""
+
+    shadows: str = "--shadows"
+    training: str = "--shadow-epochs/--shadow-batch-size/--shadow-lr"
+    lower_lr: str = "lower --shadow-lr"
+    more_data: str = "give more members/non-members, or a --reference set of images of the same identities"
+
+
+AUDIT_MIA_OPTIONS = ShadowOptions()
+VERIFY_OPTIONS = ShadowOptions("--mia-shadows", "--mia-shadow-epochs",
+                               "verify trains shadows at lr 1e-3; audit with `hardener audit-mia --shadow-lr` instead",
+                               "give more --members and --data images")
+
+
 @dataclass
 class LiraScores:
     """LiRA's scores plus how often it had to fall back, for the report."""
@@ -126,13 +142,14 @@ def new_shadow(target: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, audited: int, config: TrainConfig,
-                device: torch.device | str = "cpu", progress: ProgressFn = no_progress) -> np.ndarray:
+                device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
+                options: ShadowOptions = AUDIT_MIA_OPTIONS) -> np.ndarray:
     """Train one shadow per mask row on those pool images; return (K, audited) phis of the first
     `audited` pool images. Each shadow is dropped once scored, so memory stays at one model."""
     from hardener.data import subset
     from hardener.train import train_classifier
 
-    check_shadow_halves(pool, masks)
+    check_shadow_halves(pool, masks, options)
     k = len(masks)
     phis = np.empty((k, audited))
     images, labels = pool.images[:audited], pool.labels[:audited]
@@ -147,8 +164,8 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
         del shadow
         if not np.isfinite(phis[i]).all():
             raise InputError(f"shadow {i + 1} of {k} diverged (non-finite confidences on "
-                             f"{int((~np.isfinite(phis[i])).sum())} of {audited} images)", where="--shadow-lr",
-                             fix=f"lower --shadow-lr (it is {config.lr:g}; e.g. {config.lr / 10:g})")
+                             f"{int((~np.isfinite(phis[i])).sum())} of {audited} images, lr {config.lr:g})",
+                             where=options.shadows, fix=options.lower_lr)
         progress(ProgressEvent("shadow models", i + 1, k, message=f"shadow {i + 1}/{k} trained on {len(rows)} images"))
     return phis
 
@@ -160,7 +177,7 @@ def _renamed(progress: ProgressFn, task: str) -> ProgressFn:
     return forward
 
 
-def check_shadow_halves(pool: FaceDataset, masks: np.ndarray) -> None:
+def check_shadow_halves(pool: FaceDataset, masks: np.ndarray, options: ShadowOptions = AUDIT_MIA_OPTIONS) -> None:
     """Before any shadow trains: each one's share of the pool must hold at least 2 images of at least
     2 identities, or training it fails (or means nothing)."""
     for i, row in enumerate(np.asarray(masks, dtype=bool)):
@@ -169,8 +186,7 @@ def check_shadow_halves(pool: FaceDataset, masks: np.ndarray) -> None:
             raise InputError(f"shadow {i + 1} of {len(masks)} would train on {images} image(s) of {identities} "
                              f"identit{'y' if identities == 1 else 'ies'}: each shadow trains on about half of the "
                              f"{len(pool)}-image pool, and needs at least 2 images of at least 2 identities",
-                             where="--shadows", fix="give more members/non-members, or a --reference set of images "
-                             "of the same identities to train shadows on")
+                             where=options.shadows, fix=options.more_data)
 
 
 def shadow_pool(datasets: list[FaceDataset], size: int) -> FaceDataset:
@@ -189,32 +205,35 @@ def shadow_pool(datasets: list[FaceDataset], size: int) -> FaceDataset:
 
 @dataclass
 class ShadowPlan:
-    """The pool the shadows train on (audited images first) and which half each one gets."""
+    """The pool the shadows train on (audited images first), which half each one gets, the seed that drew
+    the halves, and the option names errors should point at."""
 
     pool: FaceDataset
     masks: np.ndarray  # (K, len(pool)) bool
+    seed: int
+    options: ShadowOptions = AUDIT_MIA_OPTIONS
 
 
-def check_shadow_options(shadows: int, config: TrainConfig, option: str = "--shadows",
-                         training_options: str = "--shadow-epochs/--shadow-batch-size/--shadow-lr") -> None:
+def check_shadow_options(shadows: int, config: TrainConfig, options: ShadowOptions = AUDIT_MIA_OPTIONS) -> None:
     """K = 0 (no LiRA) or at least 2, and a shadow training that can run; one clear line otherwise."""
     if shadows == 1 or shadows < 0:
         raise InputError(f"LiRA needs at least 2 shadow models, got {shadows}: it compares shadows trained with "
-                         "an example against shadows trained without it", where=option,
-                         fix=f"use {option} 0 (threshold attacks only) or 2 and more (16+ gives steadier scores)")
+                         "an example against shadows trained without it", where=options.shadows,
+                         fix=f"use {options.shadows} 0 (threshold attacks only) or 2 and more (16+ gives steadier scores)")
     if shadows and (config.epochs < 1 or config.batch_size < 1 or not (math.isfinite(config.lr) and config.lr > 0)):
         raise InputError("shadow training needs epochs >= 1, batch size >= 1 and a positive, finite learning rate "
                          f"(got {config.epochs} epochs, batch size {config.batch_size}, lr {config.lr:g})",
-                         where=training_options, fix="e.g. 10 epochs, batch size 64, lr 1e-3")
+                         where=options.training, fix="e.g. 10 epochs, batch size 64, lr 1e-3")
 
 
 def plan_shadows(target: torch.nn.Module, members: FaceDataset, non_members: FaceDataset,
-                 reference: FaceDataset | None, shadows: int, seed: int) -> ShadowPlan:
+                 reference: FaceDataset | None, shadows: int, seed: int,
+                 options: ShadowOptions = AUDIT_MIA_OPTIONS) -> ShadowPlan:
     """Pool and halves, checked before anything is written or trained (a pool too small is bad input)."""
     pool = shadow_pool([d for d in (members, non_members, reference) if d is not None], target.spec.image_size)
     masks = shadow_masks(len(pool), shadows, seed=seed)
-    check_shadow_halves(pool, masks)
-    return ShadowPlan(pool, masks)
+    check_shadow_halves(pool, masks, options)
+    return ShadowPlan(pool, masks, seed, options)
 
 
 def run_lira(target: torch.nn.Module, members: FaceDataset, non_members: FaceDataset, plan: ShadowPlan,
@@ -223,14 +242,14 @@ def run_lira(target: torch.nn.Module, members: FaceDataset, non_members: FaceDat
     """Train the planned shadows like `config` and score members against non-members; returns the ROC result
     and what the report should say about how it was computed."""
     audited = len(members) + len(non_members)
-    phis = shadow_phis(target, plan.pool, plan.masks, audited, config, device, progress)
+    phis = shadow_phis(target, plan.pool, plan.masks, audited, config, device, progress, plan.options)
     labels = np.concatenate([members.labels, non_members.labels])
     target_phi = logit_confidence(model_logits(target, plan.pool.images[:audited], device), labels)
     lira = lira_scores(phis, plan.masks[:, :audited], target_phi)
     result = evaluate(lira.scores[:len(members)], lira.scores[len(members):])
     details = {"variant": "online", "pool": len(plan.pool), "shadow_training": asdict(config),
                "shadow_seeds": [config.seed + i for i in range(len(plan.masks))],
-               "shadow_train_sizes": [int(n) for n in plan.masks.sum(axis=1)],
+               "shadow_train_sizes": [int(n) for n in plan.masks.sum(axis=1)], "mask_seed": plan.seed,
                "per_example_variance_min": PER_EXAMPLE_VARIANCE_MIN,
                "fallbacks": lira.summary(), "method": LIRA_NOTE.format(min=PER_EXAMPLE_VARIANCE_MIN)}
     return result, details

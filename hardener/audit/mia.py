@@ -83,7 +83,6 @@ def _labels(labels: np.ndarray, n: int) -> np.ndarray:
 
 # ---- models --------------------------------------------------------------------------------------
 
-@torch.no_grad()
 def model_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
                  batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Logits (float64, N x classes) for uint8 NHWC images, batched, in eval mode; restores each module's
@@ -98,8 +97,8 @@ def model_logits(model: torch.nn.Module, images: np.ndarray, device: torch.devic
 
 
 def threshold_results(model: torch.nn.Module, members: FaceDataset, non_members: FaceDataset,
-                      device: torch.device | str = "cpu") -> tuple[dict[str, RocResult], np.ndarray]:
-    """ROC of the confidence and -loss attacks, plus the audited logits (members first) for LiRA."""
+                      device: torch.device | str = "cpu") -> dict[str, RocResult]:
+    """ROC of the confidence and -loss attacks (refusing a model whose logits are not finite)."""
     logits_m = model_logits(model, members.images, device)
     logits_n = model_logits(model, non_members.images, device)
     for logits, data in ((logits_m, members), (logits_n, non_members)):
@@ -110,7 +109,7 @@ def threshold_results(model: torch.nn.Module, members: FaceDataset, non_members:
                              fix="audit a model whose weights are finite (retrain it with a lower learning rate)")
     results = {name: evaluate(score(logits_m, members.labels), score(logits_n, non_members.labels))
                for name, score in (("confidence", confidence_scores), ("loss", loss_scores))}
-    return results, np.concatenate([logits_m, logits_n])
+    return results
 
 
 def leak_auc(auc: float) -> float:
@@ -133,7 +132,7 @@ def mia_auc(model, members: FaceDataset, non_members: FaceDataset, device: torch
 
     model = model.model if isinstance(model, LoadedModel) else model
     check_audit_sets(members, non_members, model.num_classes)
-    results, _ = threshold_results(model, members, non_members, device)
+    results = threshold_results(model, members, non_members, device)
     attacks = {name: r.to_dict() for name, r in results.items()}
     name, max_auc = strongest_attack({a: m["auc"] for a, m in attacks.items()})
     return {"attacks": attacks, "max_auc": max_auc, "max_auc_attack": name, "max_auc_note": MAX_AUC_NOTE,

@@ -53,7 +53,7 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     data_paths = tuple(p for p in (job.members, job.non_members, job.reference) if p and Path(p).exists())
     out = prepare_out_dir(job.out, inputs=(job.model, *data_paths))
 
-    results, _ = threshold_results(target.model, members, non_members, device)
+    results = threshold_results(target.model, members, non_members, device)
     progress(ProgressEvent("threshold attacks", 1, 1,
                            {"auc": strongest_attack({n: r.auc for n, r in results.items()})[1]}))
     config = {"shadows": job.shadows, "seed": job.seed, "device": str(device), "target_fprs": list(TARGET_FPRS)}

@@ -30,7 +30,7 @@ def verify(
     members: str = typer.Option(None, "--members", help="Private TRAINING images: adds the membership-inference check (--data are the non-members)."),
     max_mia_auc: float = typer.Option(None, "--max-mia-auc", help="Largest allowed membership-inference AUC (0.5 = chance); needs --members."),
     mia_shadows: int = typer.Option(0, "--mia-shadows", help="Add LiRA with K shadow models of the hardened model's architecture (0: threshold attacks only; slow: K trainings)."),
-    mia_shadow_epochs: int = typer.Option(10, "--mia-shadow-epochs", help="Epochs per shadow: train them as the released model was trained."),
+    mia_shadow_epochs: int = typer.Option(10, "--mia-shadow-epochs", help="Epochs per shadow (batch 64, lr 1e-3, augmentation, from scratch: an approximation for fine-tuned models; `hardener audit-mia` sets all of it)."),
     seed: int = typer.Option(0, "--seed", help="Selects the fresh attack seeds (never those protect used)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     force_spec: bool = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong."),
