@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from cli_helpers import assert_bad_input, run
 from hardener.audit.lira import check_shadow_halves, lira_scores, shadow_masks, shadow_phis
 from hardener.audit.mia import (check_audit_sets, confidence_scores, logit_confidence, loss_scores, mia_auc,
                                 model_logits, strongest_attack)
@@ -276,15 +276,7 @@ def test_lira_end_to_end_on_overfit_model(world: dict) -> None:
 # ---- CLI -----------------------------------------------------------------------------------------
 
 def _cli(*args: object):
-    from hardener.cli.app import app
-
-    return CliRunner().invoke(app, ["audit-mia", *(str(a) for a in args)])
-
-
-def _assert_bad_input(result, phrase: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and phrase in result.output and "Traceback" not in result.output, result.output
+    return run("audit-mia", *args)
 
 
 def test_cli_writes_report_and_png(world: dict) -> None:
@@ -311,9 +303,9 @@ def test_cli_writes_report_and_png(world: dict) -> None:
 
 def test_cli_refuses_overlap_and_one_shadow(world: dict) -> None:
     common = ("--out", world["root"] / "bad", "--device", "cpu")
-    _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+    assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
                            world["train_path"], *common), "overlap: 30")
-    _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+    assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
                            world["held_small_path"], "--shadows", 1, *common), "at least 2 shadow models")
 
 
@@ -322,13 +314,13 @@ def test_cli_refuses_infinite_lr_and_a_pool_too_small_for_shadows(world: dict, t
     from hardener.data.export_split import save_npz
 
     common = ("--out", tmp_path / "out", "--device", "cpu")
-    _assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+    assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
                            world["held_small_path"], "--shadows", 2, "--shadow-lr", "inf", *common),
                       "finite learning rate")
     train = world["train"]
     two_ids = subset(train, np.array([0, int(np.flatnonzero(train.labels != train.labels[0])[0])]))
     members = save_npz(two_ids, tmp_path / "m.npz")
     non_members = save_npz(subset(world["held_a"], np.arange(1)), tmp_path / "n.npz")  # pool of 3: a shadow gets <= 1
-    _assert_bad_input(_cli(world["model_path"], "--members", members, "--non-members", non_members,
+    assert_bad_input(_cli(world["model_path"], "--members", members, "--non-members", non_members,
                            "--shadows", 2, *common), "would train on")
     assert not (tmp_path / "out").exists()  # refused before writing anything or training a shadow
