@@ -144,19 +144,22 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if members is not None:
         mia = {name: mia_auc(m.model, members, data, device=device) for name, m in (("hardened", hardened),
                                                                                     ("baseline", baseline))}
-        if plan is not None:
-            lira, details = run_lira(hardened.model, members, data, plan, shadow_config, device, progress)
-            mia_attacks = mia["hardened"]["attacks"]
-            mia_attacks["lira"] = lira.to_dict()
-            mia["hardened"]["lira"] = details
-            (mia["hardened"]["max_auc_attack"], mia["hardened"]["max_auc"]) = strongest_attack(
-                {name: a["auc"] for name, a in mia_attacks.items()})
+        if plan is not None:  # one set of shadows scores both models, so they compare like for like
+            lira, details = run_lira({"hardened": hardened.model, "baseline": baseline.model}, members, data, plan,
+                                     shadow_config, device, progress)
+            for name, result in lira.items():
+                mia_attacks = mia[name]["attacks"]
+                mia_attacks["lira"] = result.to_dict()
+                (mia[name]["max_auc_attack"], mia[name]["max_auc"]) = strongest_attack(
+                    {attack: a["auc"] for attack, a in mia_attacks.items()})
+            mia["lira"] = details
         auc = mia["hardened"]["max_auc"]
         strongest = mia["hardened"]["max_auc_attack"]
         limit = job.max_mia_auc
-        checks.append(Check(f"membership inference AUC ({'threshold attacks and LiRA' if plan else 'threshold attacks'}, strongest)",
+        attacks_run = "threshold attacks and LiRA" if plan else "threshold attacks"
+        checks.append(Check(f"membership inference AUC ({attacks_run}, strongest)",
                             limit is None or auc <= limit, round(auc, 4), limit, "",
-                            f"{strongest}; baseline {mia['baseline']['max_auc']:.3f} (threshold attacks); {len(members)} members, "
+                            f"{strongest}; baseline {mia['baseline']['max_auc']:.3f}; {len(members)} members, "
                             f"{len(data)} non-members", informational=limit is None))
     if onnx_file is not None:
         parity = max(p.relative for p in measure_parity(hardened.model, onnx_file)[0])

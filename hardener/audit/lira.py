@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -236,20 +237,26 @@ def plan_shadows(target: torch.nn.Module, members: FaceDataset, non_members: Fac
     return ShadowPlan(pool, masks, seed, options)
 
 
-def run_lira(target: torch.nn.Module, members: FaceDataset, non_members: FaceDataset, plan: ShadowPlan,
-             config: TrainConfig, device: torch.device | str = "cpu",
-             progress: ProgressFn = no_progress) -> tuple[RocResult, dict]:
-    """Train the planned shadows like `config` and score members against non-members; returns the ROC result
-    and what the report should say about how it was computed."""
+def run_lira(targets: Mapping[str, torch.nn.Module], members: FaceDataset, non_members: FaceDataset,
+             plan: ShadowPlan, config: TrainConfig, device: torch.device | str = "cpu",
+             progress: ProgressFn = no_progress) -> tuple[dict[str, RocResult], dict]:
+    """Train the planned shadows like `config` (architecture of the first target) and score members against
+    non-members for every target with the same shadows, so several models compare like for like; returns the
+    ROC result per target and what the report should say about how they were computed."""
     audited = len(members) + len(non_members)
-    phis = shadow_phis(target, plan.pool, plan.masks, audited, config, device, progress, plan.options)
+    first = next(iter(targets.values()))
+    phis = shadow_phis(first, plan.pool, plan.masks, audited, config, device, progress, plan.options)
     labels = np.concatenate([members.labels, non_members.labels])
-    target_phi = logit_confidence(model_logits(target, plan.pool.images[:audited], device), labels)
-    lira = lira_scores(phis, plan.masks[:, :audited], target_phi)
-    result = evaluate(lira.scores[:len(members)], lira.scores[len(members):])
+    results, fallbacks = {}, {}
+    for name, target in targets.items():
+        target_phi = logit_confidence(model_logits(target, plan.pool.images[:audited], device), labels)
+        lira = lira_scores(phis, plan.masks[:, :audited], target_phi)
+        results[name] = evaluate(lira.scores[:len(members)], lira.scores[len(members):])
+        fallbacks[name] = lira.summary()
     details = {"variant": "online", "pool": len(plan.pool), "shadow_training": asdict(config),
                "shadow_seeds": [config.seed + i for i in range(len(plan.masks))],
                "shadow_train_sizes": [int(n) for n in plan.masks.sum(axis=1)], "mask_seed": plan.seed,
                "per_example_variance_min": PER_EXAMPLE_VARIANCE_MIN,
-               "fallbacks": lira.summary(), "method": LIRA_NOTE.format(min=PER_EXAMPLE_VARIANCE_MIN)}
-    return result, details
+               "fallbacks": next(iter(fallbacks.values())) if len(fallbacks) == 1 else fallbacks,
+               "method": LIRA_NOTE.format(min=PER_EXAMPLE_VARIANCE_MIN)}
+    return results, details

@@ -58,9 +58,9 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
                            {"auc": strongest_attack({n: r.auc for n, r in results.items()})[1]}))
     config = {"shadows": job.shadows, "seed": job.seed, "device": str(device), "target_fprs": list(TARGET_FPRS)}
     if job.shadows:
-        lira, lira_config = run_lira(target.model, members, non_members, plan, replace(job.shadow_config, seed=job.seed),
-                                     device, progress)
-        results["lira"] = lira
+        lira, lira_config = run_lira({"target": target.model}, members, non_members, plan,
+                                     replace(job.shadow_config, seed=job.seed), device, progress)
+        results["lira"] = lira["target"]
         config["lira"] = lira_config
     roc = roc_png(results, out / "roc.png",
                   title=f"Membership inference: {len(members)} members vs {len(non_members)} non-members")
