@@ -34,6 +34,21 @@ class AttackJob:
     allow_pickle: bool = False
 
 
+def load_attack_tools(gan_path: Path, critic_path: Path | None, eval_path: Path, target, *, allow_pickle: bool = False):
+    """The GAN that inverts `target` and the evaluation model that judges the result, both checked against
+    it (image size, classes): attack and verify load them the same way. Returns (LoadedGAN, LoadedModel)."""
+    from hardener.gan import check_gan_matches, load_gan
+    from hardener.io import load_model
+
+    gan = load_gan(gan_path, critic_path)
+    check_gan_matches(gan, target, str(gan_path))
+    evaluator = load_model(eval_path, allow_pickle=allow_pickle)
+    if evaluator.num_classes != target.num_classes:
+        raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the target {target.num_classes}",
+                         where=str(eval_path), fix="train the evaluation model on the same private identities")
+    return gan, evaluator
+
+
 def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     """Load everything, check it fits together, attack, measure, write report.json and grid.png."""
     from hardener.attacks.presets import get_attack
@@ -42,7 +57,6 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, write_json
-    from hardener.gan import check_gan_matches, load_gan
     from hardener.inversion import with_overrides
     from hardener.io import load_model
     from hardener.report import class_grid, provenance, save_png
@@ -51,12 +65,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     attack = get_attack(job.preset)
     device = resolve_device(job.device)
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
-    gan = load_gan(job.gan, job.critic)
-    check_gan_matches(gan, target.model, str(job.gan))
-    evaluator = load_model(job.eval_model, allow_pickle=job.allow_pickle)
-    if evaluator.num_classes != target.num_classes:
-        raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the target {target.num_classes}",
-                         where=str(job.eval_model), fix="train the evaluation model on the same private identities")
+    gan, evaluator = load_attack_tools(job.gan, job.critic, job.eval_model, target.model, allow_pickle=job.allow_pickle)
     private = load_dataset(job.data)
     classes = parse_classes(job.classes, target.num_classes, target.class_names, "--classes")
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic,

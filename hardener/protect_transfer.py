@@ -69,8 +69,8 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
                             run_identity={"pretrained_sha256": pretrained.source_sha256}, progress=progress)
     model = result.model.cpu().eval()
     frozen_keys = frozen_parameter_names(model, freeze)
-    before = pretrained.model.state_dict()
-    changed = [k for k in frozen_keys if not torch.equal(model.state_dict()[k], before[k])]
+    before, after = pretrained.model.state_dict(), model.state_dict()
+    changed = [k for k in frozen_keys if not torch.equal(after[k], before[k])]
     if changed:  # a guarantee of the method, so a broken freeze must never ship silently
         raise RuntimeError(f"frozen tensor {changed[0]} changed during training")
     exported = export_model(model, out, stem="hardened", class_names=names, source_sha256=pretrained.source_sha256,

@@ -62,7 +62,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.device import resolve_device
     from hardener.export import PARITY_TOLERANCE, measure_parity
     from hardener.files import prepare_out_dir
-    from hardener.gan import check_gan_matches, load_gan
+    from hardener.attack import load_attack_tools
     from hardener.gate import Check, GateResult, write_gate_reports
     from hardener.io import load_model
     from hardener.protect import check_declared_spec, parse_distinct
@@ -78,12 +78,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         raise InputError(f"the hardened model ({hardened.arch}, {hardened.num_classes} classes) is not a version of the "
                          f"baseline ({baseline.arch}, {baseline.num_classes} classes)", where=str(job.baseline),
                          fix="pass the model protect started from as --baseline")
-    gan = load_gan(job.gan, job.critic)
-    check_gan_matches(gan, hardened.model, str(job.gan))
-    evaluator = load_model(job.eval_model, allow_pickle=job.allow_pickle)
-    if evaluator.num_classes != hardened.num_classes:
-        raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the model {hardened.num_classes}",
-                         where=str(job.eval_model), fix="train the evaluation model on the same private identities")
+    gan, evaluator = load_attack_tools(job.gan, job.critic, job.eval_model, hardened.model,
+                                       allow_pickle=job.allow_pickle)
     data = load_dataset(job.data)
     warnings = [w for w in [check_declared_spec(baseline, data, job.force_spec, device)] if w] + gan.warnings
     if not hardened.spec.declared:
