@@ -160,9 +160,15 @@ def test_larger_epsilon_gives_images_closer_to_the_originals(trained, faces) -> 
 
 
 def test_synthesize_does_not_depend_on_batch_size(trained, faces) -> None:
+    """The noise is drawn once from the seed, so it is bit-identical whatever the batching. The decoded
+    images are not promised bit-exact: CPU kernels may pick another algorithm for another batch shape, so
+    the floats differ in the last bits and a pixel may round to the neighbouring uint8 level."""
     a = synthesize(trained.vae, faces, 5.0, seed=3, batch_size=256)
     b = synthesize(trained.vae, faces, 5.0, seed=3, batch_size=37)
-    assert np.array_equal(a.images, b.images)
+    assert torch.equal(a.noise_radius, b.noise_radius)
+    assert torch.allclose(a.codes, b.codes, atol=1e-5)
+    diff = np.abs(a.images.astype(np.int16) - b.images.astype(np.int16))
+    assert diff.max() <= 1, diff.max()
 
 
 # --- the command ---------------------------------------------------------------------------------
