@@ -1,11 +1,23 @@
 """Shared fixtures: small real model files in the layouts users bring (built once per session)."""
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 import torchvision
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n 2`) every worker is a torch process of its own: one OpenMP thread each, or
+    two workers with two threads each on 2 cores spin-wait and run 5-10x slower. Set before any test
+    starts, so thread-count-sensitive results (bit-exact resume) compare runs under the same count."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +48,30 @@ def resnet_state_dict_file(files: Path, tv_resnet18: torch.nn.Module) -> Path:
     return path
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict]) -> dict:
+    """Under pytest-xdist every worker is a session of its own, so a session fixture would be built once per
+    worker. Build expensive files once per run instead, in the run's shared temporary root under a file lock:
+    the first worker builds, the others wait and read the same paths."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, index = root / name, root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if index.exists():
+            return {key: Path(value) for key, value in json.loads(index.read_text()).items()}
+        folder.mkdir(exist_ok=True)
+        paths = build(folder)
+        index.write_text(json.dumps({key: str(value) for key, value in paths.items()}))
+        return paths
+
+
 @pytest.fixture(scope="session")
 def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return built_once(tmp_path_factory, "mi_world", _build_mi_world)
+
+
+def _build_mi_world(root: Path) -> dict:
     """A small model-inversion setting on synthetic faces, trained once per test session (~40 s on 2 cores):
     8 private identities (target and evaluation model, both ResNet-18 at 32 px, different seeds) and 8
     other public identities (a 32 px GAN, width 16, with its public classifier), saved as files."""
@@ -49,7 +83,6 @@ def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from hardener.io import build_model, save_bundle
     from hardener.train import TrainConfig, train_classifier
 
-    root = tmp_path_factory.mktemp("mi_world")
     private = synthetic_faces(8, 30, 32, seed=0)
     public = synthetic_faces(8, 30, 32, seed=0, identity_offset=100)
     train_rows, test_rows = split_by_image(private.labels, 0.2, seed=0)
