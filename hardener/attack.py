@@ -69,7 +69,8 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     private = load_dataset(job.data)
     classes = parse_classes(job.classes, target.num_classes, target.class_names, "--classes")
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic,
-                                                            job.fid_weights) if p))
+                                                            job.fid_weights) if p),
+                          outputs=("report.json", "grid.png"))
 
     result = attack.run(gan.generator, gan.critic, target.model, classes, latent_dim=gan.latent_dim, seed=job.seed,
                         steps=job.steps, restarts=job.restarts, device=device, progress=progress)

@@ -8,8 +8,8 @@ from hardener.errors import InputError
 from hardener.files import require_file
 
 
-def read_class_names(path: str | Path, num_classes: int) -> list[str]:
-    """One name per line, in label order; the count must equal the model's class count."""
+def read_names_file(path: str | Path) -> list[str]:
+    """The names in a UTF-8 text file, one per line, trailing blank lines dropped."""
     path = require_file(path, "class names file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -18,6 +18,20 @@ def read_class_names(path: str | Path, num_classes: int) -> list[str]:
     names = [line.strip() for line in lines]
     while names and not names[-1]:
         names.pop()
+    return names
+
+
+def read_class_names_any(path: str | Path) -> list[str]:
+    """A names file without a fixed count (used to pick identities by name)."""
+    names = [n for n in read_names_file(path) if n]
+    if not names:
+        raise InputError("the class names file is empty", where=str(path), fix="one identity name per line")
+    return names
+
+
+def read_class_names(path: str | Path, num_classes: int) -> list[str]:
+    """One name per line, in label order; the count must equal the model's class count."""
+    names = read_names_file(path)
     if len(names) != num_classes:
         raise InputError(f"{len(names)} class names for a model with {num_classes} classes", where=str(path),
                          fix="write one name per line, in label order, one line per class")

@@ -58,6 +58,10 @@ class Check:
                     except (TypeError, ValueError):
                         raise ValueError(f"check {self.name!r}: {attr} must be a number or None, got {v!r}") from None
                 setattr(self, attr, float(v))
+        if self.value is not None and not math.isfinite(self.value):
+            # NaN compares false against every limit, so a caller's `value <= limit` could not catch it.
+            self.passed = False
+            self.detail = f"{self.detail}; not a finite number" if self.detail else "not a finite number"
 
     @property
     def gating(self) -> bool:

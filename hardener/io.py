@@ -78,7 +78,7 @@ def load_model(path: str | Path, arch: str | None = None, *, variant: str | None
         source_format += f", '{stripped}' prefix stripped"
 
     if metadata.get("hardener.format") == BUNDLE_FORMAT:
-        plugin, detection, stored_spec = _from_metadata(metadata, arch)
+        plugin, detection, stored_spec = _from_metadata(metadata, arch, str(path))
     else:
         plugin, detection = _detect(state_dict, arch, path)
         stored_spec = None
@@ -134,20 +134,39 @@ def cpu_tensors(state_dict: Mapping[str, torch.Tensor], prefix: str = "") -> dic
 def model_from_metadata(metadata: Mapping[str, str], state_dict: dict[str, torch.Tensor], where: str) -> FaceModel:
     """Rebuild a FaceModel from bundle metadata and its weights (also used for models embedded in
     other bundles, e.g. the public classifier inside a GAN bundle)."""
-    plugin, detection, spec = _from_metadata(metadata, None)
+    plugin, detection, spec = _from_metadata(metadata, None, where)
     model = plugin.build(detection.variant, detection.num_classes, spec.image_size)
     model.set_spec(spec)
     _load_model_strict(model, state_dict, Path(where))
     return model.eval()
 
 
-def _from_metadata(metadata: Mapping[str, str], arch: str | None) -> tuple[ArchitecturePlugin, Detection, InputSpec]:
+def _from_metadata(metadata: Mapping[str, str], arch: str | None,
+                   where: str) -> tuple[ArchitecturePlugin, Detection, InputSpec]:
     try:
         plugin = registry.get(arch or metadata["arch"])
         spec = InputSpec.from_json(metadata["input_spec"])
-        return plugin, Detection(metadata["variant"], int(metadata["num_classes"]), spec.image_size), spec
+        return plugin, Detection(metadata["variant"], stored_class_count(metadata["num_classes"]), spec.image_size), spec
     except (KeyError, ValueError) as exc:
-        raise ModelFormatError(f"incomplete bundle metadata ({exc})", fix="re-create the bundle with hardener") from exc
+        raise ModelFormatError(f"incomplete bundle metadata ({exc})", where=where,
+                               fix="re-create the bundle with hardener") from exc
+    except InputError as exc:
+        if exc.where is None:
+            exc.where = where
+            exc.args = (exc.line(),)
+        raise
+
+
+MAX_CLASSES = 1_000_000  # more identities than any face set; a larger stored count is a corrupt file
+
+
+def stored_class_count(text: str) -> int:
+    """A class count read from a file, checked before anything of that size is allocated."""
+    count = int(text)
+    if not 2 <= count <= MAX_CLASSES:
+        raise ModelFormatError(f"the bundle says the model has {count} classes (allowed 2 to {MAX_CLASSES:,})",
+                               fix="the metadata is corrupt; re-create the bundle with `hardener import`")
+    return count
 
 
 def model_metadata(model: FaceModel, *, class_names: list[str] | None = None, source_sha256: str | None = None,
@@ -209,7 +228,8 @@ def _read_state_dict(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Te
                                    fix="re-export it, or save the state_dict instead") from exc
         # Traced hardener models carry their preprocessing buffers; they are rebuilt from the spec.
         weights = {k: v for k, v in module.state_dict().items() if not k.startswith("preprocess.")}
-        return weights, {}, "TorchScript", []
+        return weights, {}, "TorchScript", [f"{path}: loaded a TorchScript archive because --allow-pickle was given; "
+                                            "its code was compiled and could run"]
     obj, notes = torch_load_checked(path, allow_pickle)
     state_dict, container = extract_state_dict(obj, path)
     fmt = "torch state_dict" if container is None else f"torch checkpoint ['{container}']"
@@ -345,8 +365,18 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, wh
         detail = "; ".join(f"{len(items)} {name}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
                            for name, items in problems)
         raise ModelFormatError(f"the weights do not fit {what} ({detail})", where=where, fix=fix)
+    require_finite(state_dict, where=where)
     full = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state_dict}
     module.load_state_dict(full, strict=True)
+
+
+def require_finite(state_dict: Mapping[str, torch.Tensor], *, where: str) -> None:
+    """NaN or Inf weights make every output NaN, and NaN compares false against any limit, so a check
+    downstream would pass it: refuse such a file where it is read."""
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelFormatError(f"{len(bad)} weight tensor(s) hold NaN or Inf values (first: {', '.join(bad[:3])})",
+                               where=where, fix="the model diverged or the file is corrupt; use an earlier checkpoint")
 
 
 def _load_model_strict(model: FaceModel, state_dict: dict[str, torch.Tensor], path: Path) -> None:

@@ -64,7 +64,9 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     if not target.spec.declared:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
                         "declare it with `hardener import` or the spec options if the model was trained otherwise")
-    out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p))
+    out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p),
+                          outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
+                                   "checkpoints"))
 
     result = protect_decoy(target.model, gan.generator, gan.critic, public, protect, decoys,
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,

@@ -62,7 +62,9 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
         warnings.append(f"{job.pretrained}: input spec assumed from the plugin default ({pretrained.spec.describe()}); "
                         "the private model inherits it, declare it if the public model was trained otherwise")
     inputs = tuple(p for p in (job.pretrained, job.model) if p)
-    out = prepare_out_dir(job.out, inputs=inputs + tuple(d for d in (job.data, job.val) if d and Path(d).exists()))
+    out = prepare_out_dir(job.out, inputs=inputs + tuple(d for d in (job.data, job.val) if d and Path(d).exists()),
+                          outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
+                                   "checkpoints"))
 
     result = transfer_learn(pretrained.model, data, num_classes, TransferConfig(freeze, job.config), val=val,
                             device=device, checkpoint_dir=out / "checkpoints", resume=job.resume,

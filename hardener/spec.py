@@ -6,6 +6,7 @@ value range, mean/std); the spec is stored in bundle metadata so it travels with
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 
 from hardener.errors import InputError
@@ -19,6 +20,7 @@ NORMALIZE_PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 CHANNEL_ORDERS = ("rgb", "bgr")
 INPUT_RANGES = {"0-1": 1.0, "0-255": 255.0}
+MAX_IMAGE_SIZE = 1024  # face crops are 64-224 px; a larger stored or requested size is a corrupt file or a typo
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,11 @@ class InputSpec:
 
 def validate_spec(spec: InputSpec) -> None:
     """Reject specs that would silently corrupt every number computed on the model."""
-    if not isinstance(spec.image_size, int) or spec.image_size < 8:
+    if not isinstance(spec.image_size, int) or isinstance(spec.image_size, bool) or spec.image_size < 8:
         raise InputError(f"image size {spec.image_size!r} is too small", fix="use --image-size of at least 8 (32-224 are typical)")
+    if spec.image_size > MAX_IMAGE_SIZE:
+        raise InputError(f"image size {spec.image_size} is above the limit of {MAX_IMAGE_SIZE} px",
+                         fix="use --image-size between 32 and 224 (face crops); a stored size this large means a corrupt file")
     if spec.channels not in (1, 3):
         raise InputError(f"{spec.channels} channels are not supported", fix="use 1 (grayscale) or 3 (colour)")
     if spec.channel_order not in CHANNEL_ORDERS:
@@ -74,6 +79,9 @@ def validate_spec(spec: InputSpec) -> None:
         if len(values) != spec.channels:
             raise InputError(f"--{name} has {len(values)} values but the model has {spec.channels} channels",
                              fix=f"give {spec.channels} comma-separated values")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise InputError(f"--{name} {','.join(map(str, values))} has a value that is not a finite number",
+                             fix=f"give finite numbers, e.g. --{name} 0.5,0.5,0.5")
     if any(s == 0 for s in spec.std):
         raise InputError("--std contains a zero", fix="every std value must be non-zero")
 

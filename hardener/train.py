@@ -25,6 +25,13 @@ from hardener.progress import ProgressEvent, ProgressFn, no_progress
 CHECKPOINT_NAME = "classifier_checkpoint.pt"
 
 
+MAX_LR = 10.0  # far above any useful rate; beyond it Adam's step overflows float32 inside torch
+
+
+def valid_lr(lr: float) -> bool:
+    return math.isfinite(lr) and 0 < lr <= MAX_LR
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 30
@@ -62,8 +69,9 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
                          where=train.source, fix="build the model with as many classes as the data has")
     if config.epochs < 1 or config.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1", fix="e.g. --epochs 20 --batch-size 64")
-    if not (math.isfinite(config.lr) and config.lr > 0):
-        raise InputError(f"the learning rate must be a positive number, got {config.lr}", where="--lr", fix="e.g. --lr 1e-3")
+    if not valid_lr(config.lr):
+        raise InputError(f"the learning rate must be a positive number up to {MAX_LR:g}, got {config.lr}", where="--lr",
+                         fix="e.g. --lr 1e-3")
     device = torch.device(device)
     size = model.spec.image_size
     x_train, y_train = to_model_input(train.images, size), torch.from_numpy(train.labels)
@@ -217,6 +225,7 @@ class ClassifierJob:
 
 def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -> dict:
     """Load and split the data, build the model, train with checkpoints, write the bundle and report.json."""
+    from hardener.classes import read_class_names_any
     from hardener.data import load_dataset, subset
     from hardener.data.splits import split_by_image
     from hardener.device import resolve_device
@@ -235,7 +244,7 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
         train, val = subset(data, train_rows, note="train"), subset(data, val_rows, note="held-out")
     else:
         train, val = data, None
-    out = prepare_out_dir(job.out)
+    out = prepare_out_dir(job.out, outputs=("model.safetensors", "report.json", "checkpoints"))
     torch.manual_seed(job.config.seed)
     model = build_model(job.arch, job.variant, int(data.labels.max()) + 1, job.image_size)
     result = train_classifier(model, train, val=val, config=job.config, device=device,
@@ -257,14 +266,6 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
     }
     write_json(out / "report.json", report)
     return report
-
-
-def read_class_names_any(path: Path) -> list[str]:
-    """A names file without a fixed count (used to pick identities by name)."""
-    names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not names:
-        raise InputError("the class names file is empty", where=str(path), fix="one identity name per line")
-    return names
 
 
 def _restrict_to_names(data: FaceDataset, names: list[str], where: Path) -> FaceDataset:

@@ -18,7 +18,7 @@ from hardener.audit.roc import RocResult, evaluate
 from hardener.data import FaceDataset
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
-from hardener.train import TrainConfig
+from hardener.train import TrainConfig, valid_lr
 
 # Per-example variances need many shadows to be trustworthy; Carlini et al. switch to one global
 # variance below 64 shadows. We use an example's own variance once it has this many values on that side.
@@ -221,8 +221,8 @@ def check_shadow_options(shadows: int, config: TrainConfig, options: ShadowOptio
         raise InputError(f"LiRA needs at least 2 shadow models, got {shadows}: it compares shadows trained with "
                          "an example against shadows trained without it", where=options.shadows,
                          fix=f"use {options.shadows} 0 (threshold attacks only) or 2 and more (16+ gives steadier scores)")
-    if shadows and (config.epochs < 1 or config.batch_size < 1 or not (math.isfinite(config.lr) and config.lr > 0)):
-        raise InputError("shadow training needs epochs >= 1, batch size >= 1 and a positive, finite learning rate "
+    if shadows and (config.epochs < 1 or config.batch_size < 1 or not valid_lr(config.lr)):
+        raise InputError("shadow training needs epochs >= 1, batch size >= 1 and a positive, finite learning rate up to 10 "
                          f"(got {config.epochs} epochs, batch size {config.batch_size}, lr {config.lr:g})",
                          where=options.training, fix="e.g. 10 epochs, batch size 64, lr 1e-3")
 

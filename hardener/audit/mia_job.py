@@ -51,7 +51,7 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     check_audit_sets(members, non_members, target.num_classes, reference)
     plan = plan_shadows(target.model, members, non_members, reference, job.shadows, job.seed) if job.shadows else None
     data_paths = tuple(p for p in (job.members, job.non_members, job.reference) if p and Path(p).exists())
-    out = prepare_out_dir(job.out, inputs=(job.model, *data_paths))
+    out = prepare_out_dir(job.out, inputs=(job.model, *data_paths), outputs=("report.json", "roc.png"))
 
     results = threshold_results(target.model, members, non_members, device)
     progress(ProgressEvent("threshold attacks", 1, 1,

@@ -1,7 +1,15 @@
 """The Typer app. Commands import torch lazily so `hardener --help` stays fast."""
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.24 vendors click; older releases use the click package
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exceptions
 
 from hardener import __version__
 from hardener.cli.attack import attack
@@ -18,7 +26,35 @@ from hardener.cli.synthesize import synthesize
 from hardener.cli.train import train_app
 from hardener.cli.verify import verify
 
+
+class OneLineUsageErrors(TyperGroup):
+    """Usage errors (an option that does not parse, a missing argument) as one red line and exit 2, like
+    every other bad input, instead of click's framed box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click_exceptions.UsageError as exc:
+            from rich.markup import escape
+
+            from hardener.cli.common import err_console
+
+            command = exc.ctx.command_path if exc.ctx is not None else "hardener"
+            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())} - see `{escape(command)} --help`",
+                              highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     name="hardener",
     help="Harden face-recognition models against model inversion, prove it, and export them for serving.\n\n"
          "Exit codes: 0 success, 1 a release gate failed, 2 bad input or usage, 3 internal error.",
@@ -54,7 +90,3 @@ app.command()(verify)
 app.command()(demo)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
-
-
-def main() -> None:
-    app()

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 import sys
+import warnings
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -11,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from hardener.errors import HardenerError
+from hardener.cli.signals import interrupts_raise
+from hardener.files import guarding_inputs
 
 console = Console()
 err_console = Console(stderr=True)
@@ -33,27 +38,70 @@ def handles_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except HardenerError as exc:
-            if _state["debug"]:
+        with warnings.catch_warnings(record=True) as caught:  # held back: an error must stay one line
+            try:
+                check_numbers(kwargs)
+                with interrupts_raise(), guarding_inputs():
+                    result = command(*args, **kwargs)
+            except (typer.Exit, typer.Abort, SystemExit) as exc:
+                if getattr(exc, "exit_code", 0) in (0, 1):
+                    _replay(caught)
                 raise
-            err_console.print(f"[bold red]error:[/] {escape(exc.line())}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("[red]interrupted[/]")
-            raise typer.Exit(130) from None
-        except Exception as exc:  # a bug of ours: still one line, never a traceback without --debug
-            if _state["debug"]:
-                raise
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(first[:300])} "
-                              "- rerun with --debug for the traceback and report it", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_INTERNAL) from None
+            except HardenerError as exc:
+                if _state["debug"]:
+                    _replay(caught)
+                    raise
+                _error_line(f"[bold red]error:[/] {escape(plain(exc.line()))}")
+                raise typer.Exit(exc.exit_code) from None
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli/signals.py): temporaries already removed
+                code = getattr(exc, "exit_code", 130)
+                _error_line(f"[red]interrupted ({'SIGTERM' if code == 143 else 'Ctrl-C'})[/]: nothing half-written "
+                            "is left in --out; commands with --resume continue from their last checkpoint")
+                raise typer.Exit(code) from None
+            except Exception as exc:  # a bug of ours: still one line, never a traceback without --debug
+                if _state["debug"]:
+                    _replay(caught)
+                    raise
+                first = plain(str(exc)).splitlines()[0] if str(exc).strip() else ""
+                _error_line(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(first[:300])} "
+                            "- rerun with --debug for the traceback and report it")
+                raise typer.Exit(EXIT_INTERNAL) from None
+            _replay(caught)
+            return result
 
     return wrapper  # type: ignore[return-value]
+
+
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain(text: str) -> str:
+    """Text from a library (torch's refusals carry ANSI colour codes) made safe for one terminal line."""
+    return _CONTROL.sub("", text)
+
+
+def _error_line(markup: str) -> None:
+    err_console.print(markup, highlight=False, soft_wrap=True)
+
+
+def _replay(caught: list[warnings.WarningMessage]) -> None:
+    """Warnings of a run that did not end in an error, shown as they would have been."""
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+MAX_SEED = 2**31 - 1  # seeds are combined with offsets inside; this keeps every derived seed in range
+
+
+def check_numbers(options: dict[str, Any]) -> None:
+    """Refuse, for every command at once, what click's type checks let through: a NaN or infinite float
+    option (NaN passes every min/max comparison) and a seed outside 0..2**31-1."""
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise HardenerError(f"{flag} is {value}, not a finite number", fix=f"give {flag} a finite value")
+        if (name == "seed" or name.endswith("_seed")) and isinstance(value, int) and not 0 <= value <= MAX_SEED:
+            raise HardenerError(f"{flag} {value} is outside 0..{MAX_SEED}", fix=f"use e.g. {flag} 0")
 
 
 def print_warnings(lines: list[str]) -> None:
@@ -67,7 +115,7 @@ def print_json(data: Any) -> None:
 
 ArchOption = typer.Option(None, "--arch", help="Architecture name (see `hardener plugins`); inferred from the file when left out.")
 VariantOption = typer.Option(None, "--variant", help="Architecture variant, e.g. resnet18; inferred when left out.")
-ImageSizeOption = typer.Option(None, "--image-size", help="Input size in pixels; from the bundle or the plugin default when left out.")
+ImageSizeOption = typer.Option(None, "--image-size", min=8, max=1024, help="Input size in pixels; from the bundle or the plugin default when left out.")
 AllowPickleOption = typer.Option(False, "--allow-pickle", help="DANGEROUS: load pickled Python objects, which can run code. Only for files you trust.")
 JsonOption = typer.Option(False, "--json", help="Print the report as JSON on stdout instead of a table.")
 

@@ -28,10 +28,12 @@ def import_model(
 ) -> None:
     """Write a hardener bundle that records the model's real input spec, class names and source sha256."""
     from hardener.classes import read_class_names
-    from hardener.files import refuse_input_overwrite
+    from hardener.files import prepare_out_dir, refuse_input_overwrite
     from hardener.io import load_model, save_bundle
 
     changes = declared_spec(mean, std, normalize, channel_order, input_range)
+    if out.is_dir():
+        raise InputError("--out names an existing folder", where=str(out), fix="name the file, e.g. --out DIR/model.safetensors")
     if out.suffix != ".safetensors":
         raise InputError("--out must name a .safetensors file", where=str(out), fix="e.g. --out model.safetensors")
     loaded = load_model(model, arch, variant=variant, image_size=image_size, spec_changes=changes,
@@ -39,7 +41,7 @@ def import_model(
     print_warnings(loaded.warnings)
     names = read_class_names(class_names, loaded.num_classes) if class_names else loaded.class_names
     refuse_input_overwrite(out, tuple(p for p in (model, class_names) if p))
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out.parent)
     save_bundle(loaded.model, out, class_names=names, source_sha256=loaded.source_sha256, produced_by="hardener import")
     console.print(f"wrote {out}: {loaded.arch}/{loaded.variant}, {loaded.num_classes} classes, "
                   f"input spec {loaded.model.spec.describe()}" + (", with class names" if names else ""), highlight=False)

@@ -16,7 +16,7 @@ def synthesize(
     vae: Path = typer.Option(None, "--vae", help="Reuse this trained VAE (a vae.safetensors from an earlier run) instead of training one."),
     epochs: int = typer.Option(None, "--epochs", help="VAE training epochs (default 20)."),
     latent_dim: int = typer.Option(None, "--latent-dim", help="VAE latent dimension d (default 64)."),
-    image_size: int = typer.Option(None, "--image-size", help="32 or 64 (default: the data's size if 32 or 64, else 64)."),
+    image_size: int = typer.Option(None, "--image-size", min=8, max=1024, help="32 or 64 (default: the data's size if 32 or 64, else 64)."),
     width: int = typer.Option(None, "--width", help="VAE base channel width (default 32)."),
     batch_size: int = typer.Option(64, "--batch-size", help="VAE training batch size."),
     lr: float = typer.Option(1e-3, "--lr", help="VAE Adam learning rate."),

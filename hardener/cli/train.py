@@ -30,7 +30,7 @@ def classifier(
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule)."),
     val: str = typer.Option(None, "--val", help="Held-out data; default: --val-fraction of each identity's images."),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of each identity held out when --val is not given (0: none)."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9, help="Share of each identity held out when --val is not given (0: none)."),
     classes_from: Path = typer.Option(None, "--classes-from", help="Text file of identity names (one per line): train on those only."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip/shift augmentation."),
     seed: int = SeedOption,
@@ -70,7 +70,7 @@ def classifier(
 def gan(
     data: str = DataArgument,
     out: Path = typer.Option(..., "--out", help="Output folder: gan.safetensors, samples/, checkpoints/, report.json."),
-    image_size: int = typer.Option(64, "--image-size", help="32 or 64 (the GMI layout is 64)."),
+    image_size: int = typer.Option(64, "--image-size", min=8, max=1024, help="32 or 64 (the GMI layout is 64)."),
     epochs: int = typer.Option(10, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     width: int = typer.Option(64, "--width", help="Base channel width; 64 is GMI's size, 16 trains fast on a CPU."),

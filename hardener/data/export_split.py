@@ -28,7 +28,8 @@ def write_split(source: str, out: Path, *, by: str, scheme: str = "parity", test
     `image` (train.npz / test.npz, labels unchanged); `split.json` records indices and options."""
     data = load_dataset(source, skip_bad_images=skip_bad_images)
     require_identities(data)
-    out = prepare_out_dir(out, inputs=(source,) if Path(source).exists() else ())
+    out = prepare_out_dir(out, inputs=(source,) if Path(source).exists() else (),
+                          outputs=(*(f"{part}.npz" for part in ("train", "test", "private", "public")), "split.json"))
     if by == "identity":
         private, public = split_by_identity(data.labels, scheme, private_fraction, seed)
         parts = {"private": rows_of(data.labels, private), "public": rows_of(data.labels, public)}

@@ -213,7 +213,7 @@ def run_synthesize(job: SynthesizeJob, progress: ProgressFn = no_progress) -> di
         check_noise_scale(job.epsilon, loaded.latent_dim)
     data = load_dataset(job.data)
     inputs = tuple(p for p in (job.data, job.vae) if p is not None and Path(p).exists())
-    out = prepare_out_dir(job.out, inputs=inputs)
+    out = prepare_out_dir(job.out, inputs=inputs, outputs=("synthetic.npz", "vae.safetensors", "report.json", "grid.png"))
     started = time.perf_counter()
     if loaded is None:
         vae_report, vae = _train_and_save(job, data, out, inputs, device, progress)

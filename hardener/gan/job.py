@@ -41,7 +41,8 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
 
     device = resolve_device(job.device)
     data = load_dataset(job.data, skip_bad_images=job.skip_bad_images)
-    out = prepare_out_dir(job.out)
+    out = prepare_out_dir(job.out, outputs=("gan.safetensors", "report.json", "checkpoints", "samples",
+                                                  "public_classifier"))
     samples = out / "samples"
     samples.mkdir(exist_ok=True)
 

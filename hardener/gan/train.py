@@ -18,7 +18,7 @@ import torch
 
 from hardener.data.datasets import MIN_IMAGE_SIZE, FaceDataset, fingerprint, to_model_input
 from hardener.device import resolve_device
-from hardener.errors import InputError
+from hardener.errors import InputError, PickleRefusedError
 from hardener.files import atomic_output, require_file
 from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
 from hardener.io import torch_load_checked
@@ -230,8 +230,12 @@ def _read_checkpoint(path: Path, config: dict) -> dict:
     if not path.exists():
         raise InputError("there is no GAN checkpoint to resume", where=str(path),
                          fix="drop resume to start a new run, or point to the folder of the interrupted run")
-    require_file(path, "GAN checkpoint")
-    state, _ = torch_load_checked(path, allow_pickle=False)
+    require_file(path, "GAN checkpoint", is_input=False)
+    try:
+        state, _ = torch_load_checked(path, allow_pickle=False)
+    except PickleRefusedError:
+        raise InputError("the GAN checkpoint holds pickled Python objects, which hardener never writes", where=str(path),
+                         fix="this file was replaced; delete it and start again without --resume") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError("not a hardener GAN training checkpoint", where=str(path),
                          fix="point to the folder of an interrupted hardener GAN run, or start without resume")

@@ -1,0 +1,50 @@
+"""What SIGINT (Ctrl-C) and SIGTERM do, in two phases. Before a command runs nothing is written yet, so a
+signal ends the process at once with one line. While a command runs, both raise KeyboardInterrupt (SIGTERM
+as its subclass `Terminated`) so that every `finally` removes its temporaries, and the command's error
+handler prints one line. Exit codes: 130 for SIGINT, 143 for SIGTERM."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that cleanup runs before the exit."""
+
+    exit_code = 143
+
+
+def _exit_at_once(signum: int, frame) -> None:
+    sys.stderr.write(f"interrupted ({signal.Signals(signum).name}) before the command started; nothing was written\n")
+    sys.stderr.flush()
+    os._exit(EXIT_CODES.get(signum, 1))
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def exit_at_once_on_signals() -> None:
+    """For the console script's start-up (imports, option parsing)."""
+    for sig in EXIT_CODES:
+        signal.signal(sig, _exit_at_once)
+
+
+@contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """While a command runs; the previous handlers come back afterwards. A no-op off the main thread."""
+    try:
+        previous = {sig: signal.signal(sig, _raise_interrupt) for sig in EXIT_CODES}
+    except ValueError:  # signal handlers can only be set from the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
