@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,20 @@ def test_help_and_version() -> None:
     result = run("--help")
     assert result.exit_code == 0 and "export" in result.output and "info" in result.output
     assert run("--version").output.startswith("hardener ")
+
+
+def test_help_imports_neither_matplotlib_nor_sklearn() -> None:
+    """`hardener --help` stays fast: the plotting and ROC libraries load inside the commands that use them.
+    Importing the ROC module afterwards shows the check sees an import (sklearn) when one happens."""
+    code = ("import sys, contextlib, io, hardener.cli.app\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    sys.argv = ['hardener', '--help']; hardener.cli.app.main()\n"
+            "print(sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules))\n"
+            "import hardener.audit.roc\n"
+            "print(sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "['sklearn']"]
 
 
 def test_plugins_table_and_json() -> None:

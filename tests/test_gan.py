@@ -11,7 +11,7 @@ from PIL import Image
 from hardener.data.datasets import FaceDataset, to_model_input
 from hardener.errors import InputError, ModelFormatError, PickleRefusedError
 from hardener.gan import (CHECKPOINT_NAME, Critic, Generator, check_gan_matches, load_gan, sample_grid,
-                          save_gan_bundle, save_png, train_gan)
+                          save_gan_bundle, save_png, tile, train_gan)
 from hardener.io import build_model
 
 # The published GMI face GAN (64 px, dim 64, z 100): every key and shape, written out by hand.
@@ -307,6 +307,19 @@ def test_training_refuses_bad_inputs(bad: dict, match: str) -> None:
 
 
 # --- sample images --------------------------------------------------------------------------------------
+
+def test_tile_places_every_image_in_reading_order() -> None:
+    levels = [20, 60, 100, 140, 180]  # uint8 levels, one per image
+    images = (torch.tensor(levels) / 255.0)[:, None, None, None].expand(5, 3, 4, 6).clone()
+    grid = tile(images, columns=3, padding=2)
+    assert grid.shape == (2 * (4 + 2) + 2, 3 * (6 + 2) + 2, 3)
+    for i, level in enumerate(levels):
+        top, left = 2 + (i // 3) * 6, 2 + (i % 3) * 8
+        assert (grid[top:top + 4, left:left + 6] == level).all()
+    assert grid.astype(int).sum() == sum(levels) * 4 * 6 * 3  # black everywhere else, the sixth cell included
+    lone = tile(images[:1], padding=3)  # one image keeps its border too
+    assert lone.shape == (4 + 6, 6 + 6, 3) and (lone[3:7, 3:9] == 20).all() and lone.astype(int).sum() == 20 * 72
+
 
 def test_sample_grid_and_png(tmp_path: Path) -> None:
     torch.manual_seed(0)

@@ -40,6 +40,46 @@ def test_hand_checked_roc() -> None:
     assert report["tpr_at_fpr"] == {"0.001": 0.5, "0.01": 0.5}
 
 
+def _brute_force(members: np.ndarray, non_members: np.ndarray, target: float) -> dict:
+    """The documented conventions spelled out: a threshold t says "member" for scores >= t, one threshold per
+    distinct score plus one above them all; AUC as the Mann-Whitney probability with ties counting half."""
+    points = [(0.0, 0.0)] + [((non_members >= t).mean(), (members >= t).mean())
+                             for t in sorted(set(members) | set(non_members), reverse=True)]
+    allowed = [(f, t) for f, t in points if f <= target]
+    best_tpr = max(t for _, t in allowed)
+    above, tied = members[:, None] > non_members[None, :], members[:, None] == non_members[None, :]
+    return {"points": np.array(points), "tpr": best_tpr, "fpr": min(f for f, t in allowed if t == best_tpr),
+            "auc": float((above + 0.5 * tied).mean()),
+            "balanced_accuracy": max((t + 1.0 - f) / 2.0 for f, t in points)}
+
+
+@pytest.mark.parametrize("kind", ["continuous", "tied", "coarse", "infinite"])
+def test_roc_matches_a_brute_force_reference(kind: str) -> None:
+    rng = np.random.default_rng(["continuous", "tied", "coarse", "infinite"].index(kind))
+    for _ in range(25):
+        m, k = (int(v) for v in rng.integers(1, 120, 2))
+        if kind == "continuous":
+            members, non_members = rng.normal(0.5, 1, m), rng.normal(0, 1, k)
+        elif kind == "tied":  # a handful of distinct scores: most thresholds move both rates at once
+            members, non_members = rng.integers(0, 4, m).astype(float), rng.integers(0, 3, k).astype(float)
+        elif kind == "coarse":  # confidences rounded like an API returns them
+            members, non_members = np.round(rng.random(m) ** 0.5, 2), np.round(rng.random(k), 2)
+        else:  # saturated scores: tied infinities are one threshold
+            members, non_members = rng.normal(1, 1, m), rng.normal(0, 1, k)
+            members[rng.random(m) < 0.3], non_members[rng.random(k) < 0.1] = np.inf, -np.inf
+            non_members[0] = np.inf
+        fpr, tpr, thresholds = roc_curve(members, non_members)
+        for target in (0.001, 0.01, 0.1, 0.37):
+            reference = _brute_force(members, non_members, target)
+            np.testing.assert_allclose(np.c_[fpr, tpr], reference["points"], rtol=0, atol=1e-12)
+            result = evaluate(members, non_members, targets=(target,))
+            assert result.auc == pytest.approx(reference["auc"], abs=1e-12)
+            assert result.balanced_accuracy == pytest.approx(reference["balanced_accuracy"], abs=1e-12)
+            assert result.tpr_at_fpr[target] == pytest.approx(reference["tpr"], abs=1e-12)
+            assert result.fpr_reached[target] == pytest.approx(reference["fpr"], abs=1e-12)
+        assert thresholds[0] == np.inf and np.all(np.diff(thresholds[1:]) < 0)  # one per distinct score
+
+
 def test_auc_of_identical_and_separated_distributions() -> None:
     rng = np.random.default_rng(0)
     same = evaluate(rng.normal(size=4000), rng.normal(size=4000))
@@ -108,6 +148,8 @@ def test_roc_png(tmp_path: Path) -> None:
         pixels = np.asarray(im.convert("RGB"))
     assert im.format == "PNG" and pixels.shape[1] > 800
     assert ((pixels == (31, 119, 180)).all(-1)).sum() > 100  # the first curve's colour is drawn
+    assert ((pixels == (214, 39, 40)).all(-1)).sum() > 100  # and the second's
+    assert [p.name for p in tmp_path.iterdir()] == ["roc.png"]  # written in place, no temporary left behind
 
 
 def test_max_auc_counts_an_attack_whose_members_score_lower() -> None:

@@ -1,4 +1,5 @@
-"""ROC analysis of a membership-inference attack, and the ROC plot. Torch-free (numpy + PIL).
+"""ROC analysis of a membership-inference attack, and the ROC plot. Torch-free: the curve and its area
+come from scikit-learn, the plot from matplotlib (imported only when a plot is drawn).
 
 Convention: an attack gives every audited example a score, higher meaning "more likely a member";
 members are the positives. A threshold t predicts "member" for scores >= t.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from sklearn import metrics
 
 TARGET_FPRS = (0.001, 0.01)
 CURVE_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
@@ -49,24 +51,14 @@ class RocResult:
 
 
 def roc_curve(member_scores: np.ndarray, non_member_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) for every distinct score, from (0, 0) to (1, 1); ties move both rates at once."""
-    pos, neg = _scores(member_scores, "member"), _scores(non_member_scores, "non-member")
-    scores = np.concatenate([pos, neg])
-    is_member = np.concatenate([np.ones(len(pos), bool), np.zeros(len(neg), bool)])
-    order = np.argsort(-scores, kind="mergesort")
-    scores, is_member = scores[order], is_member[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(scores) != 0), len(scores) - 1]
-    tp = np.cumsum(is_member)[last_of_tie]
-    fp = np.cumsum(~is_member)[last_of_tie]
-    tpr = np.r_[0.0, tp / len(pos)]
-    fpr = np.r_[0.0, fp / len(neg)]
-    thresholds = np.r_[np.inf, scores[last_of_tie]]
-    return fpr, tpr, thresholds
+    """(fpr, tpr, thresholds) for every distinct score, from (0, 0) to (1, 1); ties move both rates at once.
+    Every threshold is kept (sklearn drops collinear ones by default), so the TPR@FPR reading sees them all."""
+    return _curve(*_ranked(member_scores, non_member_scores))
 
 
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """Area under the ROC by the trapezoid rule (equals the Mann-Whitney probability, ties counting half)."""
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    """Area under a drawn ROC by the trapezoid rule (equals the Mann-Whitney probability, ties counting half)."""
+    return float(metrics.auc(fpr, tpr))
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> tuple[float, float]:
@@ -88,12 +80,26 @@ def balanced_accuracy(fpr: np.ndarray, tpr: np.ndarray) -> float:
 def evaluate(member_scores: np.ndarray, non_member_scores: np.ndarray,
              targets: Sequence[float] = TARGET_FPRS) -> RocResult:
     """Everything a report needs about one attack's scores."""
-    fpr, tpr, thresholds = roc_curve(member_scores, non_member_scores)
-    result = RocResult(fpr, tpr, thresholds, auc(fpr, tpr), balanced_accuracy(fpr, tpr),
-                       members=len(member_scores), non_members=len(non_member_scores))
+    labels, ranks, values = _ranked(member_scores, non_member_scores)
+    fpr, tpr, thresholds = _curve(labels, ranks, values)
+    result = RocResult(fpr, tpr, thresholds, float(metrics.roc_auc_score(labels, ranks)),
+                       balanced_accuracy(fpr, tpr), members=len(member_scores), non_members=len(non_member_scores))
     for target in targets:
         result.tpr_at_fpr[target], result.fpr_reached[target] = tpr_at_fpr(fpr, tpr, target)
     return result
+
+
+def _ranked(member_scores: np.ndarray, non_member_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, ranks, distinct scores): members labelled 1 (the positives), and each score replaced by its rank
+    among the distinct scores. The ROC depends on the order alone, and sklearn refuses infinite scores."""
+    pos, neg = _scores(member_scores, "member"), _scores(non_member_scores, "non-member")
+    values, ranks = np.unique(np.concatenate([pos, neg]), return_inverse=True)
+    return np.r_[np.ones(len(pos), np.int8), np.zeros(len(neg), np.int8)], ranks, values
+
+
+def _curve(labels: np.ndarray, ranks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    fpr, tpr, at = metrics.roc_curve(labels, ranks, drop_intermediate=False)
+    return fpr, tpr, np.r_[np.inf, values[at[1:].astype(np.intp)]]
 
 
 def _scores(values: np.ndarray, what: str) -> np.ndarray:
@@ -105,82 +111,58 @@ def _scores(values: np.ndarray, what: str) -> np.ndarray:
     return values
 
 
-# ---- the plot: PIL only --------------------------------------------------------------------------
+# ---- the plot: matplotlib, imported only here ------------------------------------------------------
 
-PANEL = 420  # plot area side in pixels
-MARGIN_LEFT, MARGIN_TOP, MARGIN_BOTTOM, GAP = 64, 60, 56, 80
 LOG_FLOOR = 1e-3  # the log panel shows FPR and TPR from 0.1% up
 
 
 def roc_png(curves: Mapping[str, RocResult], path: str | Path, title: str = "Membership inference ROC") -> Path:
     """Draw every attack's ROC twice, linear axes (left) and log-log (right, where low-FPR behaviour
-    shows), with the chance diagonal and a legend giving each AUC; written atomically as PNG."""
-    from PIL import Image, ImageDraw
+    shows), with the chance diagonal and a legend giving each AUC and TPR@1%FPR; written atomically as PNG.
+    matplotlib is imported here, not at module level, so the CLI starts without it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    from hardener.report import save_png
+    from hardener.files import atomic_output
 
-    width = MARGIN_LEFT + PANEL + GAP + PANEL + 24
-    height = MARGIN_TOP + PANEL + MARGIN_BOTTOM + 18 * max(len(curves), 1) + 12
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    font = _font(13)
-    draw.text((MARGIN_LEFT, 10), title, fill="black", font=_font(16))
-    left = (MARGIN_LEFT, MARGIN_TOP)
-    right = (MARGIN_LEFT + PANEL + GAP, MARGIN_TOP)
-    _panel(draw, left, curves, log=False, font=font)
-    _panel(draw, right, curves, log=True, font=font)
-    legend_y = MARGIN_TOP + PANEL + MARGIN_BOTTOM - 6
-    for i, (name, result) in enumerate(curves.items()):
-        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
-        y = legend_y + 18 * i
-        draw.line([(MARGIN_LEFT, y + 7), (MARGIN_LEFT + 28, y + 7)], fill=colour, width=4)
-        draw.text((MARGIN_LEFT + 36, y), f"{name}  (AUC {result.auc:.3f}, "
-                  f"TPR@1%FPR {result.tpr_at_fpr.get(0.01, float('nan')):.3f})", fill="black", font=font)
-    return save_png(np.asarray(image, dtype=np.uint8), path)
+    figure = Figure(figsize=(10, 5.2 + 0.25 * len(curves)), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)  # the Agg backend, without pyplot's global state
+    figure.suptitle(title, fontsize=14)
+    axes = figure.subplots(1, 2)
+    for ax, log in zip(axes, (False, True)):
+        _panel(ax, curves, log=log)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=1, frameon=False, fontsize=10)
+    with atomic_output(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return Path(path)
 
 
-def _panel(draw, origin: tuple[int, int], curves: Mapping[str, RocResult], *, log: bool, font) -> None:
-    x0, y0 = origin
-    ticks = (1e-3, 1e-2, 1e-1, 1.0) if log else (0.0, 0.25, 0.5, 0.75, 1.0)
-    for t in ticks:
-        px, py = _to_px(t, t, origin, log)
-        draw.line([(px, y0 + PANEL), (px, y0 + PANEL + 5)], fill="black")
-        draw.line([(x0 - 5, py), (x0, py)], fill="black")
-        draw.line([(px, y0 + 1), (px, y0 + PANEL - 1)], fill=(232, 232, 232))
-        draw.line([(x0 + 1, py), (x0 + PANEL - 1, py)], fill=(232, 232, 232))
-        text = f"{t:g}"
-        draw.text((px - 4 * len(text), y0 + PANEL + 8), text, fill="black", font=font)
-        draw.text((x0 - 10 - 8 * len(text), py - 8), text, fill="black", font=font)
+def _panel(ax, curves: Mapping[str, RocResult], *, log: bool) -> None:
     scale = "log" if log else "linear"
-    draw.text((x0 + PANEL // 2 - 90, y0 + PANEL + 28), f"false positive rate ({scale})", fill="black", font=font)
-    draw.text((x0, y0 - 18), f"true positive rate ({scale})", fill="black", font=font)
-    diagonal = np.geomspace(LOG_FLOOR, 1.0, 50) if log else np.array([0.0, 1.0])
-    _polyline(draw, diagonal, diagonal, origin, log, fill=(150, 150, 150), width=1)
-    for i, result in enumerate(curves.values()):  # earlier curves wider, so identical curves stay visible
-        _polyline(draw, result.fpr, result.tpr, origin, log, fill=CURVE_COLOURS[i % len(CURVE_COLOURS)],
-                  width=2 + 2 * (len(curves) - 1 - i))
-    draw.rectangle((x0, y0, x0 + PANEL, y0 + PANEL), outline="black")
-
-
-def _polyline(draw, fpr: np.ndarray, tpr: np.ndarray, origin: tuple[int, int], log: bool, **style) -> None:
-    """Join the ROC points (consecutive points differ in one rate only, or both for tied scores)."""
-    points = [_to_px(float(x), float(y), origin, log) for x, y in zip(fpr, tpr)]
-    if len(points) >= 2:
-        draw.line(points, joint="curve", **style)
-
-
-def _to_px(x: float, y: float, origin: tuple[int, int], log: bool) -> tuple[float, float]:
+    floor = LOG_FLOOR if log else 0.0
+    ax.plot([floor, 1.0], [floor, 1.0], color="0.6", linewidth=1, linestyle="--", label="chance (AUC 0.500)")
+    for i, (name, result) in enumerate(curves.items()):  # earlier curves wider, so identical curves stay visible
+        fpr, tpr = result.fpr, result.tpr
+        if log:  # zero rates sit on the panel's edge, as before
+            fpr, tpr = np.maximum(fpr, LOG_FLOOR), np.maximum(tpr, LOG_FLOOR)
+        ax.plot(fpr, tpr, color=_hex(CURVE_COLOURS[i % len(CURVE_COLOURS)]),
+                linewidth=1.5 + 1.5 * (len(curves) - 1 - i), clip_on=False,  # a curve along an edge stays whole
+                label=f"{name}  (AUC {result.auc:.3f}, TPR@1%FPR {result.tpr_at_fpr.get(0.01, float('nan')):.3f})")
+    ticks = [1e-3, 1e-2, 1e-1, 1.0] if log else [0.0, 0.25, 0.5, 0.75, 1.0]
     if log:
-        span = -np.log10(LOG_FLOOR)
-        x = (np.log10(max(x, LOG_FLOOR)) + span) / span
-        y = (np.log10(max(y, LOG_FLOOR)) + span) / span
-    return origin[0] + x * PANEL, origin[1] + (1.0 - y) * PANEL
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.minorticks_off()
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(floor, 1.0)
+    ax.set_ylim(floor, 1.0)
+    ax.set_box_aspect(1)
+    ax.grid(True, color="0.9")
+    ax.set_xlabel(f"false positive rate ({scale})")
+    ax.set_ylabel(f"true positive rate ({scale})")
 
 
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
-        return ImageFont.load_default()
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{c:02x}" for c in rgb)

@@ -32,17 +32,17 @@ def sample_grid(generator: Generator, n: int = 16, seed: int = 0, *, columns: in
 
 
 def tile(images: torch.Tensor, *, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """(N, 3, H, W) floats in [0, 1] -> one uint8 (rows*H, columns*W, 3) grid on a black background."""
-    count, _, height, width = images.shape
-    columns = columns or math.ceil(math.sqrt(count))
-    rows = math.ceil(count / columns)
-    pixels = (images.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    grid = np.zeros((rows * (height + padding) + padding, columns * (width + padding) + padding, 3), dtype=np.uint8)
-    for i, image in enumerate(pixels):
-        top = padding + (i // columns) * (height + padding)
-        left = padding + (i % columns) * (width + padding)
-        grid[top:top + height, left:left + width] = image
-    return grid
+    """(N, 3, H, W) floats in [0, 1] -> one uint8 (rows*H, columns*W, 3) grid on a black background, with
+    `padding` pixels around every image (torchvision's make_grid, which also caps columns at N)."""
+    from torchvision.utils import make_grid
+
+    images = images.detach().float().cpu().clamp(0.0, 1.0)
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    if len(images) == 1:  # make_grid returns a single image as it is, without the border
+        grid = torch.nn.functional.pad(images[0], (padding,) * 4)
+    else:
+        grid = make_grid(images, nrow=columns, padding=padding, pad_value=0.0)
+    return (grid * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
