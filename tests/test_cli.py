@@ -21,9 +21,9 @@ def test_help_and_version() -> None:
 def test_help_imports_neither_matplotlib_nor_sklearn() -> None:
     """`hardener --help` stays fast: the plotting and ROC libraries load inside the commands that use them.
     Importing the ROC module afterwards shows the check sees an import (sklearn) when one happens."""
-    code = ("import sys, contextlib, io, hardener.cli.app\n"
+    code = ("import sys, contextlib, io, hardener.cli.entry\n"
             "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-            "    sys.argv = ['hardener', '--help']; hardener.cli.app.main()\n"
+            "    sys.argv = ['hardener', '--help']; hardener.cli.entry.main()\n"
             "print(sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules))\n"
             "import hardener.audit.roc\n"
             "print(sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules))")
