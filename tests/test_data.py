@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli_helpers import assert_bad_input
 from hardener.cli.app import app
 from hardener.data import load_dataset, require_identities, to_model_input
 from hardener.data.splits import split_by_identity, split_by_image
@@ -116,7 +117,7 @@ def test_bad_datasets(case: str, phrase: str, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=phrase):
         load_dataset(path)
     result = invoke("data", "split", path, "--by", "image", "--out", tmp_path / "out")
-    assert result.exit_code == 2 and phrase in result.output and "Traceback" not in result.output
+    assert_bad_input(result, phrase)
 
 
 def test_single_identity_is_refused(tmp_path: Path) -> None:
@@ -124,7 +125,7 @@ def test_single_identity_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="1 identity"):
         require_identities(data)
     result = invoke("train", "classifier", tmp_path / "one.npz", "--out", tmp_path / "o", "--epochs", "1")
-    assert result.exit_code == 2 and "at least 2" in result.output
+    assert_bad_input(result, "at least 2")
 
 
 def test_data_split_cli_round_trips(tmp_path: Path) -> None:
