@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator
 
+from hardener import ranks
 from hardener.errors import InputError
 
 # The inputs the running command has read. Every output goes through `atomic_output`, which refuses a
@@ -126,6 +127,8 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
         yield tmp
+        if not ranks.is_main():  # under torchrun every rank computes the same result; rank 0 writes it
+            return
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # some writers create 0600 files; outputs get normal permissions

@@ -8,12 +8,14 @@ in eval mode, so a row's trajectory does not depend on which other rows share it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields, replace
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from hardener import ranks
 from hardener.attacks.losses import IDENTITY_LOSSES, PRIORS
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -92,6 +94,10 @@ def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module
     """
     config.validate()
     classes = [int(c) for c in targets]
+    if ranks.active() and not _within_shard.get():
+        return _invert_across_ranks(generator, critic, classifier, classes, config=config, latent_dim=latent_dim,
+                                    seed=seed, device=device, progress=progress, task=task,
+                                    max_batch_rows=max_batch_rows)
     limit = max_batch_rows or _rows_that_fit(torch.device(device))
     per_batch = max(1, limit // config.restarts) if limit else len(classes)
     if per_batch < len(classes):
@@ -101,6 +107,34 @@ def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module
         return _concatenate(parts, classes, config)
     return _invert_batch(generator, critic, classifier, classes, config, latent_dim, seed, torch.device(device),
                          progress, task)
+
+
+_within_shard: ContextVar[bool] = ContextVar("hardener_within_shard", default=False)
+
+
+def _invert_across_ranks(generator, critic, classifier, classes: list[int], **options) -> "InversionResult":
+    """Each rank inverts its share of the classes; every rank gets all rows back in the one-process order."""
+    mine = ranks.shard(classes)
+    token = _within_shard.set(True)
+    try:
+        part = invert(generator, critic, classifier, mine, **options) if mine else None
+    finally:
+        _within_shard.reset(token)
+    parts = [p for p in ranks.gather(part) if p is not None]
+    config = options["config"]
+    merged = _concatenate(parts, classes, config)
+    return _in_class_order(merged, classes, config)
+
+
+def _in_class_order(result: "InversionResult", classes: list[int], config: InversionConfig) -> "InversionResult":
+    """Rows reordered class-major in `classes` order, as one process would have produced them."""
+    order = torch.cat([(result.targets == c).nonzero().view(-1) for c in classes])
+    rows = len(result.targets)
+    changes = {f.name: getattr(result, f.name)[order] for f in fields(result)
+               if isinstance(getattr(result, f.name), torch.Tensor) and len(getattr(result, f.name)) == rows}
+    ordered = replace(result, **changes)
+    ordered.best_rows = _best_rows(ordered, classes, config)
+    return ordered
 
 
 def _rows_that_fit(device: torch.device) -> int | None:

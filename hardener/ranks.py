@@ -1,0 +1,67 @@
+"""Several processes of one command, launched by torchrun (`torchrun --nproc-per-node N -m hardener ...`).
+
+Read from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK), so a single process needs nothing. The
+inversion engine splits its classes across ranks and gathers every row on every rank (rows are seeded by
+(seed, class, restart), so the split does not change them); only rank 0 writes files and draws progress.
+gloo on the CPU, NCCL on CUDA (each rank on the card of its LOCAL_RANK).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    """Rank 0, the one process that writes outputs (always true without torchrun)."""
+    return rank() == 0
+
+
+def active() -> bool:
+    """Launched with more than one process and the process group is up."""
+    if world_size() < 2:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def start() -> None:
+    """Join the process group torchrun set up the environment for (a no-op for one process)."""
+    if world_size() < 2:
+        return
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def shard(items: Sequence[T]) -> list[T]:
+    """This rank's share, interleaved (rank r takes items r, r + N, ...) so shares differ by at most one."""
+    return list(items[rank()::world_size()])
+
+
+def gather(value: Any) -> list[Any]:
+    """Every rank's value, in rank order, on every rank."""
+    if not active():
+        return [value]
+    import torch.distributed as dist
+
+    values: list[Any] = [None] * world_size()
+    dist.all_gather_object(values, value)
+    return values
