@@ -40,6 +40,9 @@ class TrainConfig:
     weight_decay: float = 5e-4
     augment: bool = True  # horizontal flip and a small random shift: faces are roughly symmetric
     seed: int = 0
+    label_smoothing: float = 0.0  # < 0: negative label smoothing (NegLS), a model-inversion defense
+    smoothing_schedule: str = "constant"  # "negls": none for the first half, ramped in over the third quarter
+    random_erasing: float = 0.0  # share of training images with one random rectangle erased (MIDRE defense)
 
 
 @dataclass
@@ -69,6 +72,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
                          where=train.source, fix="build the model with as many classes as the data has")
     if config.epochs < 1 or config.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1", fix="e.g. --epochs 20 --batch-size 64")
+    check_regularisers(config)
     if not valid_lr(config.lr):
         raise InputError(f"the learning rate must be a positive number up to {MAX_LR:g}, got {config.lr}", where="--lr",
                          fix="e.g. --lr 1e-3")
@@ -109,9 +113,11 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
             x = x_train[rows]
             if config.augment:
                 x = _augment(x, generator)
+            if config.random_erasing > 0:
+                x = random_erase(x, config.random_erasing, generator)
             x, y = x.to(device, non_blocking=True), y_train[rows].to(device, non_blocking=True)
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = smoothed_cross_entropy(logits, y, smoothing_at(config, epoch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -153,6 +159,61 @@ def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torc
             best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
             hits += int((best == y[start:start + batch_size, None]).any(1).sum())
     return hits / max(len(y), 1)
+
+
+def check_regularisers(config: TrainConfig) -> None:
+    if not (math.isfinite(config.label_smoothing) and -1.0 <= config.label_smoothing < 1.0):
+        raise InputError(f"label smoothing {config.label_smoothing} is outside -1 .. 1", where="--label-smoothing",
+                         fix="e.g. -0.05 (negative label smoothing) or 0.1")
+    if config.smoothing_schedule not in ("constant", "negls"):
+        raise InputError(f"unknown smoothing schedule {config.smoothing_schedule!r}", fix="use constant or negls")
+    if not (math.isfinite(config.random_erasing) and 0.0 <= config.random_erasing <= 1.0):
+        raise InputError(f"random erasing {config.random_erasing} is not a probability", where="--random-erasing",
+                         fix="e.g. --random-erasing 0.5")
+
+
+def smoothing_at(config: TrainConfig, epoch: int) -> float:
+    """The smoothing factor of an epoch (0-based). The "negls" schedule follows the NegLS paper's code
+    (Struppek et al., ICLR 2024: none for the first 50 of 100 epochs, ramped in over epochs 50-74, full from
+    75; we ramp linearly to the full factor where theirs ramps to half and then jumps), scaled to any length:
+    the model first learns the task with plain cross-entropy, then the negative factor sets in."""
+    if config.smoothing_schedule == "constant" or config.label_smoothing == 0:
+        return config.label_smoothing
+    start, ramp = config.epochs // 2, max(1, config.epochs // 4)
+    return config.label_smoothing * min(1.0, max(0.0, (epoch + 1 - start) / ramp))
+
+
+def smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Cross-entropy against (1 - alpha) * one-hot + alpha / C. torch's own `label_smoothing` accepts only
+    alpha in [0, 1]; a negative alpha (NegLS) pushes every other class's probability down, which leaves a
+    model-inversion attack less signal in the class's neighbourhood."""
+    if alpha == 0:
+        return F.cross_entropy(logits, target)
+    log_p = F.log_softmax(logits.float(), dim=1)
+    nll = -log_p.gather(1, target[:, None]).squeeze(1)
+    return ((1.0 - alpha) * nll - alpha * log_p.mean(1)).mean()
+
+
+def random_erase(x: torch.Tensor, probability: float, generator: torch.Generator,
+                 area: tuple[float, float] = (0.1, 0.4), ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2020) as the MIDRE defense uses it: with `probability`, one rectangle of
+    10-40 % of the image (aspect 0.3-3.3) gets uniform noise, so no training image shows the whole face.
+    Drawn from the training generator, so --resume replays it."""
+    x = x.clone()
+    n, _, h, w = x.shape
+    draws = torch.rand(n, 5, generator=generator)
+    noise = torch.rand(x.shape, generator=generator)
+    for i in range(n):
+        if draws[i, 0] >= probability:
+            continue
+        target_area = h * w * (area[0] + (area[1] - area[0]) * float(draws[i, 1]))
+        aspect = math.exp(math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * float(draws[i, 2]))
+        eh = max(1, min(h, round(math.sqrt(target_area * aspect))))
+        ew = max(1, min(w, round(math.sqrt(target_area / aspect))))
+        top = int(float(draws[i, 3]) * (h - eh + 1))
+        left = int(float(draws[i, 4]) * (w - ew + 1))
+        x[i, :, top:top + eh, left:left + ew] = noise[i, :, top:top + eh, left:left + ew]
+    return x
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -33,20 +33,28 @@ def classifier(
     val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9, help="Share of each identity held out when --val is not given (0: none)."),
     classes_from: Path = typer.Option(None, "--classes-from", help="Text file of identity names (one per line): train on those only."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip/shift augmentation."),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Label smoothing factor; negative (e.g. -0.05) is NegLS, a model-inversion defense (ICLR 2024)."),
+    smoothing_schedule: str = typer.Option("constant", "--smoothing-schedule", help="constant, or negls: no smoothing for the first half of the epochs, ramped in over the third quarter (the NegLS paper's)."),
+    random_erasing: float = typer.Option(0.0, "--random-erasing", help="Share of training images with a random 10-40% rectangle replaced by noise (MIDRE defense, TMLR 2025)."),
     seed: int = SeedOption,
     device: str = DeviceOption,
     resume: bool = ResumeOption,
     skip_bad_images: bool = SkipBadOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Train a face classifier with any plugin: bundle, report.json, a checkpoint every epoch."""
+    """Train a face classifier with any plugin: bundle, report.json, a checkpoint every epoch.
+
+    With --label-smoothing < 0 (NegLS) or --random-erasing (MIDRE), the model is trained from scratch with
+    that training-time model-inversion defense."""
     from hardener.cli.progress import progress_bar
     from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
 
     job = ClassifierJob(data=data, arch=arch, out=out, variant=variant, image_size=image_size, val=val,
                         val_fraction=val_fraction, classes_from=classes_from, skip_bad_images=skip_bad_images,
                         device=device, resume=resume,
-                        config=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, augment=not no_augment, seed=seed))
+                        config=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, augment=not no_augment, seed=seed,
+                                           label_smoothing=label_smoothing, smoothing_schedule=smoothing_schedule,
+                                           random_erasing=random_erasing))
     with progress_bar(enabled=not as_json) as progress:
         report = run_classifier_job(job, progress)
     if as_json:
