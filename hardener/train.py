@@ -19,7 +19,7 @@ from hardener.arch import FaceModel
 from hardener.data import FaceDataset, fingerprint, require_identities, to_model_input
 from hardener.device import evaluating
 from hardener.errors import InputError
-from hardener.files import atomic_output
+from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
 CHECKPOINT_NAME = "classifier_checkpoint.pt"
@@ -90,13 +90,14 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(model)
-    identity = {"data_sha256": fingerprint(train), **(run_identity or {})}
+    identity = {**config.__dict__, "data_sha256": fingerprint(train), **(run_identity or {})}
+    objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator}
     start_epoch = 0
     checkpoint = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir else None
-    if checkpoint is not None:
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    if resume and checkpoint is not None and checkpoint.exists():
-        start_epoch = _restore(checkpoint, model, optimizer, scheduler, generator, result, config, identity)
+    if resume:
+        if checkpoint is None:
+            raise InputError("resume needs the folder of the interrupted run", fix="pass its --out")
+        start_epoch = _restore(checkpoint, objects, result, identity)
     steps_per_epoch = -(-len(y_train) // config.batch_size)
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
@@ -134,7 +135,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
         result.history.append(row)
         if checkpoint is not None:
             elapsed = result.seconds + time.perf_counter() - started
-            _save(checkpoint, model, optimizer, scheduler, generator, result, epoch + 1, elapsed, config, identity)
+            _save(checkpoint, objects, result, epoch + 1, elapsed, identity)
         progress(ProgressEvent("train classifier", (epoch + 1) * steps_per_epoch, config.epochs * steps_per_epoch,
                                row, message=_epoch_line(row, config.epochs)))
     result.seconds += time.perf_counter() - started
@@ -229,37 +230,17 @@ def _epoch_line(row: dict, epochs: int) -> str:
     return f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.3f}, train acc {row['train_acc']:.1%}{val}"
 
 
-def _save(path: Path, model, optimizer, scheduler, generator, result: TrainResult, epoch: int,
-          seconds: float, config: TrainConfig, identity: dict) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "generator": generator.get_state(), "epoch": epoch, "history": result.history, "seconds": seconds,
-             "config": dict(config.__dict__), "identity": identity}
-    with atomic_output(path) as tmp:
-        torch.save(state, tmp)
+CHECKPOINT_KIND = "hardener-classifier-checkpoint/1"
 
 
-def _restore(path: Path, model, optimizer, scheduler, generator, result: TrainResult, config: TrainConfig,
-             identity: dict) -> int:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"unreadable checkpoint ({str(exc).splitlines()[0][:120]})", where=str(path),
-                         fix="delete it and start again without --resume") from exc
-    saved = state.get("config", {})
-    saved_identity = state.get("identity", {})
-    changed = [f"{k} {saved.get(k)} -> {v}" for k, v in config.__dict__.items() if saved.get(k) != v]
-    changed += [f"{k} changed" for k, v in identity.items() if saved_identity.get(k) != v]
-    if changed:
-        raise InputError(f"--resume with other options than the interrupted run ({', '.join(changed)})", where=str(path),
-                         fix="resume with the same options, or use a new --out")
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-    except Exception as exc:
-        raise InputError(f"cannot resume from the checkpoint ({str(exc).splitlines()[0][:120]})", where=str(path),
-                         fix="start again without --resume, or with the same options as the first run") from exc
+def _save(path: Path, objects: dict, result: TrainResult, epoch: int, seconds: float, identity: dict) -> None:
+    save_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity,
+                    state={**states(objects), "epoch": epoch, "history": result.history, "seconds": seconds})
+
+
+def _restore(path: Path, objects: dict, result: TrainResult, identity: dict) -> int:
+    state = load_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity)
+    restore(objects, state, path)
     result.history = list(state["history"])
     result.seconds = float(state["seconds"])
     result.resumed_from_epoch = int(state["epoch"])

@@ -279,11 +279,11 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -
 
     other = train_gan(data, epochs=1, **{**options, "seed": 4})
     assert not same_weights(other.generator, first.generator)
-    with pytest.raises(InputError, match="other settings"):
+    with pytest.raises(InputError, match="other options or inputs .*n_critic 2 -> 5"):
         train_gan(data, epochs=3, checkpoint_dir=tmp_path / "b", resume=True, **{**options, "n_critic": 5})
-    with pytest.raises(InputError, match="other training images"):
+    with pytest.raises(InputError, match="data changed"):
         train_gan(dataset(24, 32, seed=9), epochs=3, checkpoint_dir=tmp_path / "b", resume=True, **options)
-    with pytest.raises(InputError, match="no GAN checkpoint"):
+    with pytest.raises(InputError, match="no checkpoint"):
         train_gan(data, epochs=1, checkpoint_dir=tmp_path / "c", resume=True, **options)
 
 

@@ -130,14 +130,14 @@ def test_an_interrupted_run_resumes_to_the_same_weights(mi_world: dict, tmp_path
     config = TransferConfig(freeze=4, train=TrainConfig(epochs=2, batch_size=32))
     straight = transfer_learn(pretrained, train, 8, config).model.state_dict()
     with pytest.raises(_Interrupted):  # stopped right after epoch 1's checkpoint
-        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, run_identity={"pretrained": "a"},
+        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, run_identity={"pretrained_sha256": "a"},
                        progress=_stop_after_first_epoch)
     resumed = transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True,
-                             run_identity={"pretrained": "a"})
+                             run_identity={"pretrained_sha256": "a"})
     assert resumed.resumed_from_epoch == 1
     assert all(torch.equal(v, straight[k]) for k, v in resumed.model.state_dict().items())
     with pytest.raises(InputError, match="pretrained changed"):
-        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True, run_identity={"pretrained": "b"})
+        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True, run_identity={"pretrained_sha256": "b"})
 
 
 class _Interrupted(Exception):

@@ -56,6 +56,11 @@ def test_resume_with_other_options_is_refused(tmp_path: Path) -> None:
                          resume=True)
 
 
+def test_resume_without_a_checkpoint_is_refused_not_started_over(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no checkpoint to resume"):
+        train_classifier(fresh_model(), noise_faces(), config=CONFIG, checkpoint_dir=tmp_path, resume=True)
+
+
 def test_labels_beyond_the_head_are_refused() -> None:
     with pytest.raises(InputError, match="classes"):
         train_classifier(fresh_model(classes=2), noise_faces(ids=4), config=CONFIG)

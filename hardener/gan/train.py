@@ -16,12 +16,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
 from hardener.data.datasets import MIN_IMAGE_SIZE, FaceDataset, fingerprint, to_model_input
 from hardener.device import resolve_device
-from hardener.errors import InputError, PickleRefusedError
-from hardener.files import atomic_output, require_file
+from hardener.errors import InputError
 from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
-from hardener.io import torch_load_checked
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
 CHECKPOINT_NAME = "gan_checkpoint.pt"
@@ -76,6 +75,7 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=BETAS)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=BETAS)
 
+    objects = {"generator": generator, "critic": critic, "opt_g": opt_g, "opt_d": opt_d, "rng": rng}
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if checkpoint is not None:
         config["data_sha256"] = fingerprint(dataset)
@@ -83,17 +83,11 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
     if resume:
         if checkpoint is None:
             raise InputError("resume needs the checkpoint folder", fix="pass the folder of the interrupted run")
-        state = _read_checkpoint(checkpoint, config)
-        generator.load_state_dict(state["generator"])
-        critic.load_state_dict(state["critic"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        rng.set_state(state["rng"])
+        state = load_checkpoint(checkpoint, kind=CHECKPOINT_FORMAT, identity=config)
+        restore(objects, state, checkpoint)
         start_epoch = resumed_from = int(state["epoch"])
         step, history = int(state["step"]), list(state["history"])
         progress(ProgressEvent(TASK, step, step, message=f"resumed from {checkpoint} after epoch {start_epoch}"))
-    elif checkpoint is not None:
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
     total = epochs * batches if max_steps is None else min(epochs * batches, max_steps)
     stopped = False
@@ -131,8 +125,7 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
         epochs_done = epoch + 1
         note = ""
         if checkpoint is not None:
-            _write_checkpoint(checkpoint, config=config, epoch=epochs_done, step=step, history=history,
-                              generator=generator, critic=critic, opt_g=opt_g, opt_d=opt_d, rng=rng)
+            _write_checkpoint(checkpoint, config=config, epoch=epochs_done, step=step, history=history, objects=objects)
             note = f", checkpoint {checkpoint}"
         progress(ProgressEvent(TASK, step, total, metrics={k: v for k, v in entry.items() if v is not None},
                                message=f"epoch {epochs_done}/{epochs}: d_loss {entry['d_loss']:.4f} "
@@ -215,36 +208,6 @@ def _check_options(dataset: FaceDataset, **opts: Any) -> None:
                          fix="GMI uses lr 2e-4 and gp_weight 10")
 
 
-def _write_checkpoint(path: Path, *, config: dict, epoch: int, step: int, history: list, generator: Generator,
-                      critic: Critic, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                      rng: torch.Generator) -> None:
-    # Only tensors, numbers, strings, lists and dicts: the file loads with weights_only=True.
-    state = {"format": CHECKPOINT_FORMAT, "config": config, "epoch": epoch, "step": step, "history": history,
-             "generator": generator.state_dict(), "critic": critic.state_dict(),
-             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng.get_state()}
-    with atomic_output(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _read_checkpoint(path: Path, config: dict) -> dict:
-    if not path.exists():
-        raise InputError("there is no GAN checkpoint to resume", where=str(path),
-                         fix="drop resume to start a new run, or point to the folder of the interrupted run")
-    require_file(path, "GAN checkpoint", is_input=False)
-    try:
-        state, _ = torch_load_checked(path, allow_pickle=False)
-    except PickleRefusedError:
-        raise InputError("the GAN checkpoint holds pickled Python objects, which hardener never writes", where=str(path),
-                         fix="this file was replaced; delete it and start again without --resume") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise InputError("not a hardener GAN training checkpoint", where=str(path),
-                         fix="point to the folder of an interrupted hardener GAN run, or start without resume")
-    stored = state.get("config", {})
-    if stored.get("data_sha256") != config.get("data_sha256"):
-        raise InputError("the checkpoint was made with other training images", where=str(path),
-                         fix="resume with the same data, or start again without resume")
-    differing = [f"{k} {stored.get(k)!r} (now {v!r})" for k, v in config.items() if stored.get(k) != v]
-    if differing:
-        raise InputError(f"the checkpoint was made with other settings: {'; '.join(differing[:3])}", where=str(path),
-                         fix="resume with the same options, or start again without resume")
-    return state
+def _write_checkpoint(path: Path, *, config: dict, epoch: int, step: int, history: list, objects: dict) -> None:
+    save_checkpoint(path, kind=CHECKPOINT_FORMAT, identity=config,
+                    state={**states(objects), "epoch": epoch, "step": step, "history": history})

@@ -1,0 +1,78 @@
+"""One checkpoint mechanism for every long job (train classifier, train gan, ...), with one promise: a run
+resumed from its checkpoint ends bit-identical to an uninterrupted one (same thread count), because the
+checkpoint holds everything the next step depends on: weights, optimizer and scheduler state, random
+generators, and where the loop stood. A checkpoint also records the job's identity (its options and the
+sha256 of its inputs); `--resume` with another identity is refused instead of mixing two runs, and
+`--resume` where there is no checkpoint is refused instead of silently starting over.
+
+Files hold only tensors, numbers, strings, lists and dicts, so they load with `weights_only=True`; a file
+planted with pickled objects is refused like any untrusted model file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from hardener.errors import InputError, PickleRefusedError
+from hardener.files import atomic_output, require_file
+
+START_OVER = "delete it and start again without --resume"
+
+
+def save_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any], state: Mapping[str, Any]) -> Path:
+    """Write `state` atomically: a checkpoint is either the previous one or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        torch.save({"format": kind, "identity": dict(identity), **state}, tmp)
+    return path
+
+
+def load_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any]) -> dict:
+    """The state saved by `save_checkpoint` for the same job, or one clear error (exit 2)."""
+    from hardener.io import torch_load_checked
+
+    if not path.exists():
+        raise InputError("--resume, but there is no checkpoint to resume from", where=str(path),
+                         fix="drop --resume to start a new run, or point --out to the folder of the interrupted run")
+    require_file(path, "checkpoint", is_input=False)
+    try:
+        state, _ = torch_load_checked(path, allow_pickle=False)
+    except PickleRefusedError:
+        raise InputError("the checkpoint holds pickled Python objects, which hardener never writes", where=str(path),
+                         fix=f"this file was replaced; {START_OVER}") from None
+    if not isinstance(state, dict) or state.get("format") != kind:
+        raise InputError(f"not a {kind} checkpoint", where=str(path),
+                         fix=f"point --out to the folder of the interrupted run, or {START_OVER}")
+    saved = state.get("identity", {})
+    changed = [_change(key, saved.get(key), value) for key, value in identity.items() if saved.get(key) != value]
+    if changed:
+        raise InputError(f"--resume with other options or inputs than the interrupted run ({'; '.join(changed[:4])})",
+                         where=str(path), fix="resume with the same options and inputs, or use a new --out")
+    return state
+
+
+def restore(objects: Mapping[str, Any], state: Mapping[str, Any], path: Path) -> None:
+    """Load each module, optimizer, scheduler or torch.Generator from its entry of `state`."""
+    try:
+        for name, obj in objects.items():
+            if isinstance(obj, torch.Generator):
+                obj.set_state(state[name])
+            else:
+                obj.load_state_dict(state[name])
+    except Exception as exc:
+        raise InputError(f"cannot resume from the checkpoint ({str(exc).splitlines()[0][:120]})", where=str(path),
+                         fix=f"resume with the same options as the first run, or {START_OVER}") from exc
+
+
+def states(objects: Mapping[str, Any]) -> dict[str, Any]:
+    """The saveable state of each module, optimizer, scheduler or torch.Generator."""
+    return {name: obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+            for name, obj in objects.items()}
+
+
+def _change(key: str, before: Any, now: Any) -> str:
+    if key.endswith("sha256"):
+        return f"{key.removesuffix('_sha256')} changed"
+    return f"{key} {before!r} -> {now!r}"
