@@ -36,7 +36,9 @@ def wilson(hits: int, n: int, z: float = Z95) -> Interval:
     p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if hits <= 0 else max(0.0, centre - half)  # exact ends where rounding would miss them
+    high = 1.0 if hits >= n else min(1.0, centre + half)
+    return Interval(p, low, high)
 
 
 def paired_bootstrap_drop(baseline_hits: np.ndarray, hardened_hits: np.ndarray, *,
