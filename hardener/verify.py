@@ -115,16 +115,16 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         check_audit_sets(members, data, hardened.num_classes)
     plan = (plan_shadows(hardened.model, members, data, None, job.mia_shadows, shadow_config.seed, VERIFY_OPTIONS)
             if job.mia_shadows else None)
+    in_protected = np.isin(data.labels, protect)
+    if not in_protected.any():
+        raise InputError("the held-out data has no image of the protected classes", where=str(job.data),
+                         fix="pass held-out data that includes the protected identities")
     if Path(job.out).resolve() == Path(job.hardened).resolve():
         raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
                          fix="choose another --out")
     out = prepare_out_dir(job.out, inputs=(bundle, job.baseline, job.gan, job.eval_model))
 
     x, y = to_model_input(data.images, hardened.spec.image_size), torch.from_numpy(data.labels)
-    in_protected = np.isin(data.labels, protect)
-    if not in_protected.any():
-        raise InputError("the held-out data has no image of the protected classes", where=str(job.data),
-                         fix="pass held-out data that includes the protected identities")
     hits = {name: _hits(m.model, x, y, device) for name, m in (("baseline", baseline), ("hardened", hardened))}
     acc = {name: {"all": float(h.mean()), "protected": float(h[in_protected].mean()),
                   "all_ci95": _bounds(wilson(int(h.sum()), len(h))),
