@@ -7,7 +7,7 @@ synthetic: the tests' world (built into --cache by the same code as tests/confte
 models of benchmarks/train_models.py. HARDENED is a protect output folder or model file (optional). Table 1:
 the undefended target on every class (--restarts each). Table 2: undefended vs hardened on the protected
 classes (--protect; default: the 5 private identities with the most images) with --protected-restarts each.
-Top-1 with its 95 % Wilson interval over reconstructions; lure escape = share of reconstructions the GAN's
+LOMMA's surrogates are cached in --cache/surrogates. Top-1 with its 95 % Wilson interval over reconstructions; lure escape = share of reconstructions the GAN's
 public classifier names no public class with confidence above 0.5. Seeds are those verify uses.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--protected-restarts", type=int, default=5)
     parser.add_argument("--protect", type=int, nargs="+", default=None)
+    parser.add_argument("--tables", type=int, nargs="+", default=[1, 2], help="1, 2 or both (to split a long run)")
     args = parser.parse_args()
 
     from hardener.attacks.adaptive_decoy import escape_rate
@@ -43,8 +44,8 @@ def main() -> None:
     from hardener.io import load_model
     from hardener.verify import VERIFY_SEED_OFFSET, _hardened_files
 
-    world = synthetic_world(args.cache or ROOT / ".cache" / "world") if args.world == "synthetic" else lfw_world(
-        args.cache or ROOT / ".cache" / "benchmarks")
+    cache = args.cache or ROOT / ".cache" / ("world" if args.world == "synthetic" else "benchmarks")
+    world = synthetic_world(cache) if args.world == "synthetic" else lfw_world(cache)
     target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
     gan, private = load_gan(world["gan"]), load_dataset(world["private"])
     budget = get_budget(args.budget)
@@ -56,7 +57,9 @@ def main() -> None:
     def row(attack, model, classes, restarts):
         steps, restarts = budget.scale(attack, None, restarts)
         seed = VERIFY_SEED_OFFSET + list(PRESETS).index(attack.name)
-        result = attack.run(gan.generator, gan.critic, model, classes, latent_dim=gan.latent_dim, seed=seed,
+        inverted = attack.prepare(model, gan.generator, gan.latent_dim, cache_dir=cache / "surrogates",
+                                  budget_fraction=budget.steps_fraction, seed=seed)
+        result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=seed,
                             steps=steps, restarts=restarts, public_classifier=gan.classifier)
         m = attack_metrics(result, evaluator, private)
         ci = wilson(round(m.top1 * m.rows), m.rows)
@@ -64,13 +67,15 @@ def main() -> None:
                 f"{m.knn_distance:.2f} | {escape_rate(result, gan.classifier):.0%} | {result.seconds:.0f}"), steps
 
     classes = list(range(target.num_classes))
+    if 1 not in args.tables:
+        classes = []
     print(f"\nUndefended target, all {len(classes)} classes x {args.restarts} restarts\n")
     print("| preset | steps (published) | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for attack in attacks:
+    for attack in attacks if classes else []:
         text, steps = row(attack, target, classes, args.restarts)
         print(f"| {attack.name} | {steps} ({attack.config.steps}) | {text} |", flush=True)
-    if args.hardened is None:
+    if args.hardened is None or 2 not in args.tables:
         return
     hardened = load_model(_hardened_files(args.hardened)[0]).model
     print(f"\nProtected classes {protect} x {args.protected_restarts} restarts: undefended -> hardened\n")

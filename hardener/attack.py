@@ -76,7 +76,10 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic,
                                                             job.fid_weights) if p))
 
-    result = attack.run(gan.generator, gan.critic, target.model, classes, latent_dim=gan.latent_dim, seed=job.seed,
+    inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
+                              budget_fraction=get_budget(job.budget).steps_fraction, seed=job.seed, device=device,
+                              progress=progress)
+    result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,
                         steps=steps, restarts=restarts, device=device, progress=progress,
                         public_classifier=gan.classifier)
     metrics = attack_metrics(result, evaluator.model, private, device=device)

@@ -143,7 +143,9 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         steps, restarts = budget.scale(attack, job.steps, job.restarts)
         row = {"preset": attack.name, "seed": seed, "restarts": restarts}
         for name, model in (("hardened", hardened), ("baseline", baseline)):
-            result = attack.run(gan.generator, gan.critic, model.model, protect, latent_dim=gan.latent_dim, seed=seed,
+            inverted = attack.prepare(model.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
+                                      budget_fraction=budget.steps_fraction, seed=seed, device=device, progress=progress)
+            result = attack.run(gan.generator, gan.critic, inverted, protect, latent_dim=gan.latent_dim, seed=seed,
                                 steps=steps, restarts=restarts, device=device, progress=progress,
                                 public_classifier=gan.classifier)
             metrics = attack_metrics(result, evaluator.model, data, device=device)

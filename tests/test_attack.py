@@ -43,20 +43,24 @@ def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_targe
     assert (tmp_path / "trained" / "grid.png").exists()
 
 
-@pytest.mark.parametrize("preset, steps", [("ppa", 100), pytest.param("adaptive-decoy", 100, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("preset, steps", [("ppa", 100), pytest.param("adaptive-decoy", 100, marks=pytest.mark.slow),
+                                           pytest.param("lomma-aug", 100, marks=pytest.mark.slow)])
 def test_new_attacks_beat_an_untrained_target_by_a_clear_margin(mi_world: dict, tmp_path: Path, preset: str,
                                                                steps: int) -> None:
+    """lomma-aug distils its surrogates at the standard budget (4 epochs), each target its own."""
     torch.manual_seed(5)
     untrained_path = save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path / "untrained.safetensors")
     metrics = {}
     for name, model in (("trained", mi_world["target"]), ("untrained", untrained_path)):
-        result = attack(mi_world, tmp_path / name, "--preset", preset, "--steps", str(steps), model=model)
+        result = attack(mi_world, tmp_path / name, "--preset", preset, "--steps", str(steps), "--budget", "standard",
+                        model=model)
         assert result.exit_code == 0, result.output
         metrics[name] = json.loads((tmp_path / name / "report.json").read_text())["metrics"]
     chance = 1 / 8
     assert metrics["trained"]["top1"] >= 2.5 * chance, metrics
     assert metrics["trained"]["top1"] > metrics["untrained"]["top1"] + 0.25, metrics
     assert 0.0 <= metrics["trained"]["lure_escape_rate"] <= 1.0  # reported because the GAN has a public classifier
+    assert bool(list((tmp_path / "trained" / "surrogates").glob("*.safetensors"))) == (preset == "lomma-aug")
 
 
 @pytest.mark.parametrize("extra, phrase", [

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from hardener.attacks.adaptive_decoy import escape_rate, top_log_odds
 from hardener.attacks.augment import row_warps, warp
+from hardener.attacks.lomma_aug import SmallNet
 from hardener.attacks.presets import BUDGETS, PRESETS, expand_presets, get_attack, get_budget
 from hardener.errors import InputError
 from hardener.inversion import InversionConfig, invert, row_latents
@@ -236,11 +237,39 @@ def test_budgets_scale_and_explicit_steps_win() -> None:
         get_budget("huge")
 
 
+def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
+    generator = tiny_nets()[0]
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, CLASSES))
+    with torch.no_grad():  # decisions that vary across the GAN's images, or any surrogate would agree
+        centre = generator(torch.randn(512, LATENT).clamp(-1, 1)).flatten(1).mean(0)
+        classifier[1].weight.mul_(30.0)
+        classifier[1].bias.copy_(-(classifier[1].weight @ centre))
+    attack = replace(get_attack("lomma-aug"), distill_images=512, distill_epochs=15)
+    ensemble = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    assert ensemble.members[0] is classifier and len(ensemble.members) == 4
+    with torch.no_grad():
+        probe = generator(torch.randn(256, LATENT, generator=torch.Generator().manual_seed(9)).clamp(-1, 1))
+        truth = classifier(probe).argmax(1)
+        agree = [float((m(probe).argmax(1) == truth).float().mean()) for m in ensemble.members[1:]]
+        untrained = float((SmallNet(CLASSES, 16).eval()(probe).argmax(1) == truth).float().mean())
+    assert len(set(truth.tolist())) >= 3
+    assert min(agree) > max(0.6, untrained + 0.2), (agree, untrained)
+    cached = list(tmp_path.glob("lomma_surrogates_*.safetensors"))
+    assert len(cached) == 1
+    again = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(again(probe), ensemble(probe))
+    other = replace(attack, distill_epochs=1).prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    assert len(list(tmp_path.glob("lomma_surrogates_*.safetensors"))) == 2  # the budget is part of the cache key
+    assert other is not None
+
+
 def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
     strong = [a.name for a, _ in expand_presets(["strong"])]
-    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy"} == set(strong) and "patent" not in strong
+    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug"} == set(strong)
+    assert "patent" not in strong
     assert [a.name for a, _ in expand_presets(["all"])] == list(PRESETS)
     chosen = dict((a.name, explicit) for a, explicit in expand_presets(["adaptive-decoy", "strong"]))
-    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 5
+    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 6
     with pytest.raises(InputError, match="unknown attack preset"):
         expand_presets(["strong", "nope"])

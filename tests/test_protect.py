@@ -103,7 +103,8 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
         mi_world: dict, protected: Path, tmp_path: Path) -> None:
     report = verify_report(mi_world, protected, tmp_path / "v", "--budget", "quick", "--max-attack-acc", "70",
                            "--max-acc-drop", "10", "--max-protected-acc-drop", "30")
-    assert [r["preset"] for r in report["attacks"]] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy"]
+    assert [r["preset"] for r in report["attacks"]] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy",
+                                                        "lomma-aug"]
     assert report["budget"] == "quick" and all(r["restarts"] == 1 for r in report["attacks"])
     checks = {c["name"]: c for c in report["checks"]}
     for row in report["attacks"]:

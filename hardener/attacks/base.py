@@ -34,6 +34,13 @@ class Attack:
             return invert(generator, critic, target, classes, config=config, latent_dim=latent_dim, seed=seed,
                           device=device, progress=progress, task=f"attack {self.name}", penalty=self.penalty(public))
 
+    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir=None,
+                budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
+                progress: ProgressFn = no_progress) -> nn.Module:
+        """The network `run` inverts in place of `target`: the target itself, except for attacks that build
+        something from it first (LOMMA's distilled surrogates, cached in `cache_dir`)."""
+        return target
+
     def penalty(self, public_classifier: nn.Module | None) -> Penalty | None:
         """A per-row loss on G(z) added to the inversion objective; none for plain attacks."""
         return None

@@ -8,18 +8,20 @@ from typing import Sequence
 from hardener.attacks.adaptive_decoy import attack as adaptive_decoy
 from hardener.attacks.base import Attack
 from hardener.attacks.gmi import attack as gmi
+from hardener.attacks.lomma_aug import attack as lomma_aug
 from hardener.attacks.lomma_logit import attack as lomma_logit
 from hardener.attacks.patent import attack as patent
 from hardener.attacks.plg_margin import attack as plg_margin
 from hardener.attacks.ppa import attack as ppa
 from hardener.errors import InputError
 
-PRESETS: dict[str, Attack] = {a.name: a for a in (gmi, plg_margin, lomma_logit, patent, ppa, adaptive_decoy)}
+PRESETS: dict[str, Attack] = {a.name: a for a in (gmi, plg_margin, lomma_logit, patent, ppa, adaptive_decoy,
+                                                   lomma_aug)}
 
 # `strong` is verify's default: every attack a reviewer expects, including the one that breaks the decoy
 # defense (lomma-logit). `all` adds the patent's own inversion, which is weak as an attack.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "strong": ("gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy"),
+    "strong": ("gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug"),
     "all": tuple(PRESETS),
 }
 
@@ -27,7 +29,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Budget:
     """How much of each preset's published length to run: `steps_fraction` of its steps (at least
-    `min_steps`) and `restarts` per class (None: the preset's own)."""
+    `min_steps`) and of any training it does first (LOMMA's surrogates), and `restarts` per class (None:
+    the preset's own)."""
 
     name: str
     steps_fraction: float
