@@ -147,7 +147,7 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
         raise InputError("this inversion needs the GAN's critic (discriminator) for its prior",
                          fix="pass the critic (--critic D.pt) or a GAN bundle that holds it")
     modules = [m for m in (generator, critic, classifier) if m is not None]
-    modes = [m.training for m in modules]
+    modes = [[(sub, sub.training) for sub in m.modules()] for m in modules]  # each submodule's own mode
     trainable = [[p.requires_grad for p in m.parameters()] for m in modules]
     homes = [next(m.parameters()).device for m in modules]
     for m in modules:
@@ -217,9 +217,11 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
             confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1).cpu()
             augmented = (_augmented_confidence(classifier, images.to(device), target_rows, classes, config, seed)
                          if config.select == "augmented" else None)
-    finally:  # the caller's modules come back as they were (protect fine-tunes the target next)
-        for m, mode, flags, home in zip(modules, modes, trainable, homes):
-            m.train(mode).to(home)
+    finally:  # the caller's modules come back as they were (protect fine-tunes the target next; an ensemble
+        for m, mode, flags, home in zip(modules, modes, trainable, homes):  # holds members in other modes)
+            m.to(home)
+            for sub, training in mode:
+                sub.training = training
             for p, flag in zip(m.parameters(), flags):
                 p.requires_grad_(flag)
     result = InversionResult(targets=target_rows.cpu(), restarts=restart_rows, z=z.detach().cpu(), images=images,

@@ -146,6 +146,17 @@ def test_invert_leaves_the_callers_modules_as_they_were() -> None:
     assert classifier.training and not classifier[1].weight.requires_grad and classifier[3].weight.requires_grad
 
 
+def test_invert_gives_back_each_submodules_own_mode() -> None:
+    """An ensemble (lomma-aug) is a new module in train mode around a target in eval mode: restoring the
+    wrapper's mode recursively would switch the caller's target to training."""
+    generator, critic, classifier = tiny_nets()
+    classifier.eval()
+    wrapper = nn.Sequential(classifier)
+    assert wrapper.training and not classifier.training
+    invert(generator, critic, wrapper, [0], config=InversionConfig(steps=1, restarts=1), latent_dim=LATENT)
+    assert wrapper.training and not classifier.training
+
+
 def test_consecutive_batches_equal_one_batch() -> None:
     generator, critic, classifier = tiny_nets()
     config = InversionConfig(steps=15, lr=0.05, optimizer="adam", restarts=2)
