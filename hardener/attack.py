@@ -65,7 +65,8 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.summary import model_summary
 
     attack = get_attack(job.preset)
-    steps, restarts = get_budget(job.budget).scale(attack, job.steps, job.restarts)
+    budget = get_budget(job.budget)
+    steps, restarts = budget.scale(attack, job.steps, job.restarts)
     device = resolve_device(job.device)
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     gan, evaluator = load_attack_tools(job.gan, job.critic, job.eval_model, target.model, allow_pickle=job.allow_pickle)
@@ -77,7 +78,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
                                                             job.fid_weights) if p))
 
     inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
-                              budget_fraction=get_budget(job.budget).steps_fraction, seed=job.seed, device=device,
+                              budget_fraction=budget.steps_fraction, seed=job.seed, device=device,
                               progress=progress)
     result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,
                         steps=steps, restarts=restarts, device=device, progress=progress,

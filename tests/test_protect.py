@@ -99,6 +99,7 @@ def verify_report(world: dict, hardened: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
+@pytest.mark.slow  # ~45 s: six attacks on two models, lomma-aug distils 3 surrogates for each
 def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_the_worst(
         mi_world: dict, protected: Path, tmp_path: Path) -> None:
     report = verify_report(mi_world, protected, tmp_path / "v", "--budget", "quick", "--max-attack-acc", "70",
@@ -125,13 +126,13 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
     assert all(0.0 <= r["hardened"]["lure_escape_rate"] <= 1.0 for r in report["attacks"])
 
 
+@pytest.mark.slow  # ~45 s: six attacks on two models, lomma-aug distils 3 surrogates for each
 def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_named(
         mi_world: dict, protected: Path, tmp_path: Path) -> None:
     gan = load_gan(mi_world["gan"])
     bare = save_gan_bundle(tmp_path / "bare_gan.safetensors", gan.generator, gan.critic)
     world = {**mi_world, "gan": bare}
-    report = verify_report(world, protected, tmp_path / "v", "--preset", "gmi", "--preset", "strong", "--steps", "2",
-                           "--restarts", "1")
+    report = verify_report(world, protected, tmp_path / "v", "--preset", "gmi", "--preset", "strong", "--budget", "quick")
     assert "adaptive-decoy" not in [r["preset"] for r in report["attacks"]]
     assert report["skipped_attacks"] == [{"preset": "adaptive-decoy", "reason": "the GAN bundle has no public classifier"}]
     assert any("adaptive-decoy skipped" in w for w in report["warnings"])

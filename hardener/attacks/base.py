@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
@@ -34,7 +35,7 @@ class Attack:
             return invert(generator, critic, target, classes, config=config, latent_dim=latent_dim, seed=seed,
                           device=device, progress=progress, task=f"attack {self.name}", penalty=self.penalty(public))
 
-    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir=None,
+    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir: Path | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
                 progress: ProgressFn = no_progress) -> nn.Module:
         """The network `run` inverts in place of `target`: the target itself, except for attacks that build
