@@ -12,6 +12,7 @@ LiRA with `mia_shadows` shadow models), and gate on `max_mia_auc` when it is set
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,10 +140,11 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     decoys = {int(k): v for k, v in (protect_report or {}).get("decoys", {}).items()}
     attack_rows = []
     for attack in attacks:
-        seed = VERIFY_SEED_OFFSET + job.seed * 100 + list(PRESETS).index(attack.name)  # a preset's seed: whatever runs beside it
+        seed = VERIFY_SEED_OFFSET + job.seed * 100 + list(PRESETS).index(attack.name)  # same whatever runs beside it
         steps, restarts = budget.scale(attack, job.steps, job.restarts)
         row = {"preset": attack.name, "seed": seed, "restarts": restarts}
         for name, model in (("hardened", hardened), ("baseline", baseline)):
+            started = time.perf_counter()
             inverted = attack.prepare(model.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
                                       budget_fraction=budget.steps_fraction, seed=seed, device=device, progress=progress)
             result = attack.run(gan.generator, gan.critic, inverted, protect, latent_dim=gan.latent_dim, seed=seed,
@@ -151,7 +153,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
             metrics = attack_metrics(result, evaluator.model, data, device=device)
             row[name] = {"top1": metrics.top1, "top5": metrics.top5, "any_restart_top1": metrics.any_restart_top1,
                          "knn_distance": metrics.knn_distance, "steps": result.steps_run, "rows": metrics.rows,
-                         "seconds": round(result.seconds, 2)}
+                         "seconds": round(result.seconds, 2),
+                         "seconds_with_preparation": round(time.perf_counter() - started, 2)}
             if gan.classifier is not None:
                 row[name]["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
             if name == "hardened" and decoys and gan.classifier is not None:

@@ -5,8 +5,8 @@ drift to a public face (the decoy), which the public classifier recognises. So i
 (PLG-MI) objective a penalty mu * relu(log-odds of P's top class), P the public classifier stored in the
 GAN bundle: a reconstruction that P names as one public identity with probability above 0.5 costs more, in
 proportion to how sure P is, and one P is unsure of costs nothing. Log-odds rather than the softmax itself,
-because P is near-certain on most GAN images and the softmax's gradient vanishes there. Restarts stay independent draws (one seed per class and restart), so they stay diverse and
-the penalty never couples rows.
+because P is near-certain on most GAN images and the softmax's gradient vanishes there. Restarts stay
+independent draws (one seed per class and restart), so they stay diverse and the penalty never couples rows.
 
 `escape_rate` is its report: the fraction of reconstructions that P does NOT assign to any public class with
 confidence above 0.5 (a reconstruction that escaped the lure). It applies to any attack's output, so verify
