@@ -76,7 +76,8 @@ def main() -> None:
         row = []
         for model in (target, result.model):
             inversion = attack.run(gan.generator, gan.critic, model, args.protect, latent_dim=gan.latent_dim,
-                                   seed=5000 + index, steps=steps, restarts=args.restarts)
+                                   seed=5000 + index, steps=steps, restarts=args.restarts,
+                                   public_classifier=gan.classifier)
             m = attack_metrics(inversion, evaluator, private)
             row.append((m.top1, m.top5, decoy_hits(inversion, gan.classifier, result.decoys, "cpu")))
         hits = sum(row[1][2].values()) / len(row[1][2])

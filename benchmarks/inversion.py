@@ -55,7 +55,7 @@ def main() -> None:
     for name, attack in PRESETS.items():
         steps = max(1, round(attack.config.steps * args.scale))
         result = attack.run(gan.generator, gan.critic, target, classes, latent_dim=gan.latent_dim, seed=1,
-                            steps=steps, restarts=args.restarts, device=device)
+                            steps=steps, restarts=args.restarts, device=device, public_classifier=gan.classifier)
         m = attack_metrics(result, evaluator, private, device=device)
         print(f"| {name} | {result.steps_run} ({attack.config.steps}) | {args.restarts} | {m.top1:.1%} | {m.top5:.1%} | "
               f"{m.any_restart_top1:.1%} | {m.knn_distance:.2f} | {m.feature_frechet_distance:.1f} | "

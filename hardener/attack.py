@@ -24,6 +24,7 @@ class AttackJob:
     out: Path
     critic: Path | None = None
     preset: str = "gmi"
+    budget: str = "paper"  # quick | standard | paper (see attacks/presets.py); steps/restarts override it
     steps: int | None = None
     restarts: int | None = None
     seed: int = 0
@@ -51,7 +52,8 @@ def load_attack_tools(gan_path: Path, critic_path: Path | None, eval_path: Path,
 
 def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     """Load everything, check it fits together, attack, measure, write report.json and grid.png."""
-    from hardener.attacks.presets import get_attack
+    from hardener.attacks.adaptive_decoy import escape_rate
+    from hardener.attacks.presets import get_attack, get_budget
     from hardener.audit.metrics import attack_metrics
     from hardener.classes import label, parse_classes
     from hardener.data import load_dataset
@@ -63,19 +65,29 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.summary import model_summary
 
     attack = get_attack(job.preset)
+    budget = get_budget(job.budget)
+    steps, restarts = budget.scale(attack, job.steps, job.restarts)
     device = resolve_device(job.device)
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     gan, evaluator = load_attack_tools(job.gan, job.critic, job.eval_model, target.model, allow_pickle=job.allow_pickle)
+    if attack.needs_public_classifier:
+        attack.penalty(gan.classifier)  # no public classifier in the bundle: bad input, said before any work
     private = load_dataset(job.data)
     classes = parse_classes(job.classes, target.num_classes, target.class_names, "--classes")
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic,
                                                             job.fid_weights) if p),
                           outputs=("report.json", "grid.png"))
 
-    result = attack.run(gan.generator, gan.critic, target.model, classes, latent_dim=gan.latent_dim, seed=job.seed,
-                        steps=job.steps, restarts=job.restarts, device=device, progress=progress)
+    inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
+                              budget_fraction=budget.steps_fraction, seed=job.seed, device=device,
+                              progress=progress)
+    result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,
+                        steps=steps, restarts=restarts, device=device, progress=progress,
+                        public_classifier=gan.classifier)
     metrics = attack_metrics(result, evaluator.model, private, device=device)
     report_metrics = metrics.to_dict()
+    if gan.classifier is not None:
+        report_metrics["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
     if job.fid_weights is not None:
         from hardener.audit.fid import inception_fid
 
@@ -90,7 +102,8 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
         "command": "attack",
         "preset": attack.name,
         "preset_description": attack.description,
-        "inversion": {**asdict(with_overrides(attack.config, steps=job.steps, restarts=job.restarts)),
+        "budget": job.budget,
+        "inversion": {**asdict(with_overrides(attack.config, steps=steps, restarts=restarts)),
                       "steps_run": result.steps_run, "seed": job.seed, "seconds": round(result.seconds, 2),
                       "device": str(device)},
         "classes": [{"index": c, "label": label(c, names)} for c in classes],

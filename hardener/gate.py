@@ -90,6 +90,7 @@ class GateResult:
 
     checks: list[Check] = field(default_factory=list)
     title: str = "hardener verify"
+    notes: list[str] = field(default_factory=list)  # lines under the table: the decision rule, the worst attack
 
     @property
     def gating_checks(self) -> list[Check]:
@@ -121,6 +122,7 @@ class GateResult:
             "exit_code": self.exit_code,
             "failures": [c.name for c in self.failures],
             "checks": [c.to_dict() for c in self.checks],
+            "notes": list(self.notes),
         }
 
 
@@ -221,6 +223,8 @@ def markdown_summary(result: GateResult) -> str:
         lines.append("**Failed:** no gating check was run, so nothing was verified.")
     else:
         lines.append(f"All {n_gating} gating checks passed.")
+    if result.notes:
+        lines += [""] + [f"- {_md_cell(note)}" for note in result.notes]
     return "\n".join(lines) + "\n"
 
 

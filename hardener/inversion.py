@@ -1,21 +1,28 @@
 """The batched latent-optimisation engine shared by attacks (verify) and the decoy defense (protect).
 
 Every (class, restart) pair is one row of one batch through a frozen generator G, critic D and
-classifier F: loss_row = prior(D(G(z))) + lambda * identity(F(G(z)), class). Losses are summed over
-rows (never averaged), each row's initial latent comes from its own seed, and every network runs
+classifier F: loss_row = prior(D(G(z))) + lambda * identity(F(G(z)), class) [+ penalty(G(z))]. Losses are
+summed over rows (never averaged), each row's initial latent comes from its own seed, and every network runs
 in eval mode, so a row's trajectory does not depend on which other rows share its batch.
+
+Two hooks for attacks that need more than a loss name, both kept per row so the promise above holds:
+`config.augment` (PPA: F sees random warps of G(z), drawn per row from (seed, class, restart), and the
+identity loss is averaged over `augment_views` warps) and `invert(penalty=...)`, a per-row loss on G(z)
+(the adaptive attacker's "do not look like a public face"). A penalty built from a module with batch
+statistics in train mode would break the promise; the caller passes modules in eval mode.
 """
 from __future__ import annotations
 
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from hardener import ranks
+from hardener.attacks.augment import AUGMENTATIONS, SELECT_SALT, STEP_SALT, row_warps, warp
 from hardener.attacks.losses import IDENTITY_LOSSES, PRIORS
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -33,7 +40,10 @@ class InversionConfig:
     prior: str = "critic"
     z_clamp: float | None = 1.0  # clamp z to [-c, c] after each step; None: unclamped
     init_candidates: int = 1  # best-of-N random initialisation by identity loss
-    select: str = "identity"  # keep the best restart per class by "identity" loss or "confidence"
+    select: str = "identity"  # keep the best restart per class by "identity" loss, "confidence" or "augmented"
+    augment: str | None = None  # "ppa": F sees random warps of G(z) at every step (see attacks/augment.py)
+    augment_views: int = 1  # warps per row and step; the identity loss is their mean
+    select_views: int = 32  # select="augmented": target confidence averaged over this many fixed warps per row
     stop_confidence: float | None = None  # a row whose target confidence reaches this stops moving
     check_every: int = 50  # steps between host-side checks for "every row is done"
 
@@ -46,8 +56,12 @@ class InversionConfig:
             raise InputError(f"unknown optimizer {self.optimizer!r}", fix="use sgd or adam")
         if self.steps < 1 or self.restarts < 1 or self.init_candidates < 1:
             raise InputError("steps, restarts and init candidates must be at least 1", fix="e.g. --steps 100")
-        if self.select not in ("identity", "confidence"):
-            raise InputError(f"unknown selection {self.select!r}", fix="use identity or confidence")
+        if self.select not in ("identity", "confidence", "augmented"):
+            raise InputError(f"unknown selection {self.select!r}", fix="use identity, confidence or augmented")
+        if self.augment is not None and self.augment not in AUGMENTATIONS:
+            raise InputError(f"unknown augmentation {self.augment!r}", fix=f"use one of: {', '.join(AUGMENTATIONS)}")
+        if self.augment_views < 1 or self.select_views < 1:
+            raise InputError("augment_views and select_views must be at least 1", fix="e.g. augment_views=1")
 
 
 @dataclass
@@ -59,6 +73,7 @@ class InversionResult:
     confidence: torch.Tensor  # (R,) classifier softmax probability of the target class
     identity_loss: torch.Tensor  # (R,)
     best_rows: dict[int, int] = field(default_factory=dict)  # class -> row kept as that class's best
+    augmented_confidence: torch.Tensor | None = None  # (R,) select="augmented": mean confidence over warps
     steps_run: int = 0
     seconds: float = 0.0
 
@@ -80,33 +95,38 @@ def row_latents(classes: Sequence[int], restarts: int, latent_dim: int, seed: in
     return torch.stack(draws)
 
 
+Penalty = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, H, W) in [0, 1] -> per-row loss (B,)
+
 ROW_BYTES_ESTIMATE = 64 * 2**20  # memory one row may need on a GPU (G, D, classifier activations and grads)
 
 
 def invert(generator: nn.Module, critic: nn.Module | None, classifier: nn.Module, targets: Sequence[int], *,
            config: InversionConfig = InversionConfig(), latent_dim: int = 100, seed: int = 0,
            device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
-           task: str = "inversion", max_batch_rows: int | None = None) -> InversionResult:
+           task: str = "inversion", max_batch_rows: int | None = None,
+           penalty: Penalty | None = None) -> InversionResult:
     """Optimise latents so `classifier` is sure G(z) is each target class, under the critic's prior.
 
     Rows beyond `max_batch_rows` (default: everything on a CPU, what fits the card on CUDA) run in
-    consecutive batches of whole classes; rows are independent, so the result is the same.
+    consecutive batches of whole classes; rows are independent, so the result is the same. `penalty`
+    (per row, on G(z)) is added to each row's loss as it is: the caller sets its weight.
     """
     config.validate()
     classes = [int(c) for c in targets]
     if ranks.active() and not _within_shard.get():
         return _invert_across_ranks(generator, critic, classifier, classes, config=config, latent_dim=latent_dim,
                                     seed=seed, device=device, progress=progress, task=task,
-                                    max_batch_rows=max_batch_rows)
+                                    max_batch_rows=max_batch_rows, penalty=penalty)
     limit = max_batch_rows or _rows_that_fit(torch.device(device))
     per_batch = max(1, limit // config.restarts) if limit else len(classes)
     if per_batch < len(classes):
         parts = [invert(generator, critic, classifier, classes[i:i + per_batch], config=config, latent_dim=latent_dim,
-                        seed=seed, device=device, progress=progress, task=task, max_batch_rows=limit)
+                        seed=seed, device=device, progress=progress, task=task, max_batch_rows=limit,
+                        penalty=penalty)
                  for i in range(0, len(classes), per_batch)]
         return _concatenate(parts, classes, config)
     return _invert_batch(generator, critic, classifier, classes, config, latent_dim, seed, torch.device(device),
-                         progress, task)
+                         progress, task, penalty)
 
 
 _within_shard: ContextVar[bool] = ContextVar("hardener_within_shard", default=False)
@@ -148,17 +168,20 @@ def _concatenate(parts: list["InversionResult"], classes: list[int], config: Inv
     merged = InversionResult(**{name: torch.cat([getattr(p, name) for p in parts])
                                 for name in ("targets", "restarts", "z", "images", "confidence", "identity_loss")},
                              steps_run=max(p.steps_run for p in parts), seconds=sum(p.seconds for p in parts))
+    if parts[0].augmented_confidence is not None:
+        merged.augmented_confidence = torch.cat([p.augmented_confidence for p in parts])
     merged.best_rows = _best_rows(merged, classes, config)
     return merged
 
 
 def _invert_batch(generator, critic, classifier, classes: list[int], config: InversionConfig, latent_dim: int,
-                  seed: int, device: torch.device, progress: ProgressFn, task: str) -> "InversionResult":
+                  seed: int, device: torch.device, progress: ProgressFn, task: str,
+                  penalty: Penalty | None = None) -> "InversionResult":
     if critic is None:
         raise InputError("this inversion needs the GAN's critic (discriminator) for its prior",
                          fix="pass the critic (--critic D.pt) or a GAN bundle that holds it")
     modules = [m for m in (generator, critic, classifier) if m is not None]
-    modes = [m.training for m in modules]
+    modes = [[(sub, sub.training) for sub in m.modules()] for m in modules]  # each submodule's own mode
     trainable = [[p.requires_grad for p in m.parameters()] for m in modules]
     homes = [next(m.parameters()).device for m in modules]
     for m in modules:
@@ -168,15 +191,27 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
     target_rows = torch.tensor(classes, device=device).repeat_interleave(config.restarts)
     restart_rows = torch.arange(config.restarts).repeat(len(classes))
 
-    def losses(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    warps = (row_warps(classes, config.restarts, seed, config.steps, config.augment_views, STEP_SALT)
+             if config.augment else None)
+
+    def losses(z: torch.Tensor, y: torch.Tensor, views: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-row total and identity loss, and the logits of the unwarped images; with `views` (rows,
+        views, PARAMS) the identity loss is the mean over the warped images."""
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
             images = generator(z)
             if use_autocast:
                 images = images.contiguous(memory_format=torch.channels_last)
-            logits = classifier(images).float()
             prior = prior_fn(critic(images).float().view(-1))
-        identity = identity_fn(logits, y)
-        return prior + config.lam * identity, identity, logits
+            extra = penalty(images).float().view(-1) if penalty is not None else 0.0
+            if views is None:
+                logits = classifier(images).float()
+                identity = identity_fn(logits, y)
+            else:
+                warped = classifier(warp(images, views)).float()
+                identity = identity_fn(warped, y.repeat_interleave(views.shape[1])).view(len(z), -1).mean(1)
+                logits = warped.view(len(z), views.shape[1], -1)[:, 0]
+        return prior + config.lam * identity + extra, identity, logits
 
     started = time.perf_counter()
     try:
@@ -190,7 +225,7 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
         done = torch.zeros(len(z), dtype=torch.bool, device=device)
         steps_run = 0
         for step in range(config.steps):
-            total, identity, logits = losses(z, target_rows)
+            total, identity, logits = losses(z, target_rows, None if warps is None else warps[:, step])
             optimizer.zero_grad(set_to_none=True)
             total.sum().backward()
             frozen = z.detach().clone() if config.stop_confidence is not None else None
@@ -214,16 +249,32 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
             _, identity, logits = losses(z.detach(), target_rows)
             images = generator(z.detach()).float().cpu()
             confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1).cpu()
-    finally:  # the caller's modules come back as they were (protect fine-tunes the target next)
-        for m, mode, flags, home in zip(modules, modes, trainable, homes):
-            m.train(mode).to(home)
+            augmented = (_augmented_confidence(classifier, images.to(device), target_rows, classes, config, seed)
+                         if config.select == "augmented" else None)
+    finally:  # the caller's modules come back as they were (protect fine-tunes the target next; an ensemble
+        for m, mode, flags, home in zip(modules, modes, trainable, homes):  # holds members in other modes)
+            m.to(home)
+            for sub, training in mode:
+                sub.training = training
             for p, flag in zip(m.parameters(), flags):
                 p.requires_grad_(flag)
     result = InversionResult(targets=target_rows.cpu(), restarts=restart_rows, z=z.detach().cpu(), images=images,
                              confidence=confidence, identity_loss=identity.detach().cpu(), steps_run=steps_run,
-                             seconds=time.perf_counter() - started)
+                             seconds=time.perf_counter() - started, augmented_confidence=augmented)
     result.best_rows = _best_rows(result, classes, config)
     return result
+
+
+def _augmented_confidence(classifier, images: torch.Tensor, targets: torch.Tensor, classes: list[int],
+                          config: InversionConfig, seed: int) -> torch.Tensor:
+    """PPA's final selection score: the target's softmax probability averaged over fixed random warps
+    (drawn per row, apart from the optimisation's), one warp per row at a time to bound memory."""
+    views = row_warps(classes, config.restarts, seed, 1, config.select_views, SELECT_SALT)[:, 0]
+    total = torch.zeros(len(images), device=images.device)
+    for v in range(config.select_views):
+        logits = classifier(warp(images, views[:, v:v + 1])).float()
+        total += logits.softmax(1).gather(1, targets[:, None]).squeeze(1)
+    return (total / config.select_views).cpu()
 
 
 def _best_candidates(z0: torch.Tensor, targets: torch.Tensor, losses) -> torch.Tensor:
@@ -239,7 +290,8 @@ def _best_rows(result: InversionResult, classes: list[int], config: InversionCon
     best = {}
     for c in classes:
         rows = (result.targets == c).nonzero().view(-1)
-        score = -result.identity_loss[rows] if config.select == "identity" else result.confidence[rows]
+        score = {"identity": lambda: -result.identity_loss[rows], "confidence": lambda: result.confidence[rows],
+                 "augmented": lambda: result.augmented_confidence[rows]}[config.select]()
         best[c] = int(rows[score.argmax()])
     return best
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import assert_bad_input
 from typer.testing import CliRunner
 
 from hardener.cli.app import app
+from hardener.gan import load_gan, save_gan_bundle
 from hardener.io import build_model, save_bundle
 
 runner = CliRunner()
@@ -41,9 +43,30 @@ def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_targe
     assert (tmp_path / "trained" / "grid.png").exists()
 
 
+@pytest.mark.parametrize("preset, steps", [("ppa", 100), pytest.param("adaptive-decoy", 100, marks=pytest.mark.slow),
+                                           pytest.param("lomma-aug", 100, marks=pytest.mark.slow)])
+def test_new_attacks_beat_an_untrained_target_by_a_clear_margin(mi_world: dict, tmp_path: Path, preset: str,
+                                                               steps: int) -> None:
+    """lomma-aug distils its surrogates at the standard budget (4 epochs), each target its own."""
+    torch.manual_seed(5)
+    untrained_path = save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path / "untrained.safetensors")
+    metrics = {}
+    for name, model in (("trained", mi_world["target"]), ("untrained", untrained_path)):
+        result = attack(mi_world, tmp_path / name, "--preset", preset, "--steps", str(steps), "--budget", "standard",
+                        model=model)
+        assert result.exit_code == 0, result.output
+        metrics[name] = json.loads((tmp_path / name / "report.json").read_text())["metrics"]
+    chance = 1 / 8
+    assert metrics["trained"]["top1"] >= 2.5 * chance, metrics
+    assert metrics["trained"]["top1"] > metrics["untrained"]["top1"] + 0.25, metrics
+    assert 0.0 <= metrics["trained"]["lure_escape_rate"] <= 1.0  # reported because the GAN has a public classifier
+    assert bool(list((tmp_path / "trained" / "surrogates").glob("*.safetensors"))) == (preset == "lomma-aug")
+
+
 @pytest.mark.parametrize("extra, phrase", [
     (["--preset", "nope"], "unknown attack preset"),
     (["--classes", "8"], "out of range"),
+    (["--budget", "huge"], "unknown budget"),
 ])
 def test_bad_attack_options_exit_2(mi_world: dict, tmp_path: Path, extra: list[str], phrase: str) -> None:
     args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0",
@@ -51,6 +74,26 @@ def test_bad_attack_options_exit_2(mi_world: dict, tmp_path: Path, extra: list[s
             *extra]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and phrase in result.output and "Traceback" not in result.output, result.output
+
+
+def test_adaptive_attack_without_a_public_classifier_is_bad_input(mi_world: dict, tmp_path: Path) -> None:
+    gan = load_gan(mi_world["gan"])
+    bare = save_gan_bundle(tmp_path / "bare_gan.safetensors", gan.generator, gan.critic)
+    args = ["attack", str(mi_world["target"]), "--gan", str(bare), "--classes", "0", "--eval-model",
+            str(mi_world["eval"]), "--data", str(mi_world["private"]), "--out", str(tmp_path / "o"),
+            "--preset", "adaptive-decoy", "--steps", "2"]
+    assert_bad_input(runner.invoke(app, args), "public classifier", "--gan")
+    assert not (tmp_path / "o").exists()
+
+
+def test_budget_sets_steps_and_restarts_unless_overridden(mi_world: dict, tmp_path: Path) -> None:
+    args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0", "--eval-model",
+            str(mi_world["eval"]), "--data", str(mi_world["private"]), "--preset", "gmi", "--json"]
+    assert runner.invoke(app, [*args, "--budget", "quick", "--out", str(tmp_path / "q")]).exit_code == 0
+    quick = json.loads((tmp_path / "q" / "report.json").read_text())["inversion"]
+    assert (quick["steps"], quick["restarts"], quick["steps_run"]) == (30, 1, 30)  # 2 % of 1500, one restart
+    assert runner.invoke(app, [*args, "--budget", "quick", "--steps", "7", "--out", str(tmp_path / "s")]).exit_code == 0
+    assert json.loads((tmp_path / "s" / "report.json").read_text())["inversion"]["steps_run"] == 7
 
 
 def test_gan_of_another_size_and_evaluator_of_another_class_count_exit_2(mi_world: dict, tmp_path: Path) -> None:

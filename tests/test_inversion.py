@@ -6,7 +6,12 @@ import torch
 from torch import nn
 
 from hardener.attacks.losses import IDENTITY_LOSSES, PRIORS
-from hardener.attacks.presets import PRESETS, get_attack
+from dataclasses import replace
+
+from hardener.attacks.adaptive_decoy import escape_rate, top_log_odds
+from hardener.attacks.augment import row_warps, warp
+from hardener.attacks.lomma_aug import SmallNet
+from hardener.attacks.presets import BUDGETS, PRESETS, expand_presets, get_attack, get_budget
 from hardener.errors import InputError
 from hardener.inversion import InversionConfig, invert, row_latents
 
@@ -64,15 +69,20 @@ def test_inversion_raises_target_confidence() -> None:
     assert 0.0 <= float(after.images.min()) and float(after.images.max()) <= 1.0
 
 
-@pytest.mark.parametrize("preset", ["gmi", "plg-margin", "patent"])
+@pytest.mark.parametrize("preset", ["gmi", "plg-margin", "patent", "ppa", "adaptive-decoy"])
 def test_batched_run_equals_each_class_alone(preset: str) -> None:
+    """Also for PPA's per-row augmentation draws and the adaptive attacker's per-row penalty."""
     generator, critic, classifier = tiny_nets()
+    public = tiny_nets(seed=1)[2]
     attack = get_attack(preset)
-    together = attack.run(generator, critic, classifier, [0, 2, 4], latent_dim=LATENT, seed=11, steps=25, restarts=2)
+    together = attack.run(generator, critic, classifier, [0, 2, 4], latent_dim=LATENT, seed=11, steps=25, restarts=2,
+                          public_classifier=public)
     for c in (0, 2, 4):
-        alone = attack.run(generator, critic, classifier, [c], latent_dim=LATENT, seed=11, steps=25, restarts=2)
+        alone = attack.run(generator, critic, classifier, [c], latent_dim=LATENT, seed=11, steps=25, restarts=2,
+                           public_classifier=public)
         rows = together.targets == c
         torch.testing.assert_close(together.z[rows], alone.z, rtol=1e-4, atol=1e-5)
+        assert together.best_rows[c] - int(rows.nonzero()[0]) == alone.best_rows[c]
 
 
 def test_seeds_replay_and_differ() -> None:
@@ -123,6 +133,9 @@ def test_presets_have_the_published_shapes() -> None:
     assert (patent.steps, patent.lr, patent.identity_loss, patent.prior) == (100, 1e-3, "ce", "log-sigmoid")
     assert PRESETS["plg-margin"].config.identity_loss == "margin"
     assert PRESETS["lomma-logit"].config.identity_loss == "logit"
+    ppa = PRESETS["ppa"].config
+    assert (ppa.identity_loss, ppa.augment, ppa.select) == ("poincare", "ppa", "augmented")
+    assert PRESETS["adaptive-decoy"].needs_public_classifier and PRESETS["adaptive-decoy"].config.identity_loss == "margin"
 
 
 def test_invert_leaves_the_callers_modules_as_they_were() -> None:
@@ -133,6 +146,17 @@ def test_invert_leaves_the_callers_modules_as_they_were() -> None:
     assert classifier.training and not classifier[1].weight.requires_grad and classifier[3].weight.requires_grad
 
 
+def test_invert_gives_back_each_submodules_own_mode() -> None:
+    """An ensemble (lomma-aug) is a new module in train mode around a target in eval mode: restoring the
+    wrapper's mode recursively would switch the caller's target to training."""
+    generator, critic, classifier = tiny_nets()
+    classifier.eval()
+    wrapper = nn.Sequential(classifier)
+    assert wrapper.training and not classifier.training
+    invert(generator, critic, wrapper, [0], config=InversionConfig(steps=1, restarts=1), latent_dim=LATENT)
+    assert wrapper.training and not classifier.training
+
+
 def test_consecutive_batches_equal_one_batch() -> None:
     generator, critic, classifier = tiny_nets()
     config = InversionConfig(steps=15, lr=0.05, optimizer="adam", restarts=2)
@@ -141,3 +165,122 @@ def test_consecutive_batches_equal_one_batch() -> None:
                    max_batch_rows=4)
     assert torch.equal(whole.targets, split.targets) and whole.best_rows == split.best_rows
     torch.testing.assert_close(whole.z, split.z, rtol=1e-4, atol=1e-5)
+
+
+def test_warps_are_per_row_differentiable_and_stay_in_range() -> None:
+    images = torch.rand(3, 3, SIZE, SIZE, requires_grad=True)
+    uniforms = row_warps([0, 1, 2], 1, seed=4, count=1, views=2, salt=1)[:, 0]
+    warped = warp(images, uniforms)
+    assert warped.shape == (6, 3, SIZE, SIZE) and 0.0 <= float(warped.detach().min()) <= float(warped.detach().max()) <= 1.0
+    torch.testing.assert_close(warp(images[1:2], uniforms[1:2]), warped[2:4])  # a row's warp ignores the others
+    assert not torch.allclose(warped[0], images[0]), "a warp must change the image"
+    warped.sum().backward()
+    assert float(images.grad.abs().sum()) > 0
+    flip = torch.tensor([[[0.5, 0.5, 0.5, 0.5, 0.0, 0.5]]])  # centred crop, no rotation, flipped
+    keep = flip.clone()
+    keep[..., 4] = 1.0
+    torch.testing.assert_close(warp(images[:1], flip), warp(images[:1], keep).flip(3), rtol=1e-4, atol=1e-5)
+
+
+def test_augmented_selection_keeps_the_row_with_the_best_mean_confidence() -> None:
+    generator, critic, classifier = tiny_nets()
+    config = InversionConfig(steps=5, lr=0.05, optimizer="adam", restarts=4, identity_loss="poincare",
+                             augment="ppa", select="augmented", select_views=8)
+    result = invert(generator, critic, classifier, [1, 3], config=config, latent_dim=LATENT, seed=2)
+    assert result.augmented_confidence is not None and result.augmented_confidence.shape == (8,)
+    for c in (1, 3):
+        rows = (result.targets == c).nonzero().view(-1)
+        assert result.best_rows[c] == int(rows[result.augmented_confidence[rows].argmax()])
+    plain = invert(generator, critic, classifier, [1, 3], config=InversionConfig(steps=5, lr=0.05, optimizer="adam",
+                   restarts=4, identity_loss="poincare"), latent_dim=LATENT, seed=2)
+    assert not torch.equal(plain.z, result.z), "the augmentation must change the optimisation"
+
+
+def test_penalty_is_added_to_each_rows_objective() -> None:
+    generator, critic, classifier = tiny_nets()
+    config = InversionConfig(steps=40, lr=0.05, optimizer="adam", restarts=2, z_clamp=None)
+    plain = invert(generator, critic, classifier, [0, 1], config=config, latent_dim=LATENT, seed=1)
+    dark = invert(generator, critic, classifier, [0, 1], config=config, latent_dim=LATENT, seed=1,
+                  penalty=lambda images: 1e4 * images[:, 0, 0, 0])  # "keep the top-left red pixel dark"
+    assert bool((dark.images[:, 0, 0, 0] < plain.images[:, 0, 0, 0] - 0.05).all())
+
+
+def test_adaptive_attack_needs_the_public_classifier_and_escape_rate_counts_unsure_rows() -> None:
+    generator, critic, classifier = tiny_nets()
+    with pytest.raises(InputError, match="public classifier"):
+        get_attack("adaptive-decoy").run(generator, critic, classifier, [0], latent_dim=LATENT, steps=1, restarts=1)
+    result = invert(generator, critic, classifier, [0, 1], config=InversionConfig(steps=1, restarts=3),
+                    latent_dim=LATENT)
+    sure, unsure = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, 4)), nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, 4))
+    with torch.no_grad():
+        sure[1].weight.zero_(), sure[1].bias.copy_(torch.tensor([9.0, 0, 0, 0]))
+        unsure[1].weight.zero_(), unsure[1].bias.zero_()
+    assert escape_rate(result, sure) == 0.0 and escape_rate(result, unsure) == 1.0
+    assert float(top_log_odds(torch.tensor([[0.0, 0.0]]))) == 0.0  # p = 0.5 is the border
+
+
+def test_adaptive_penalty_lowers_the_public_classifiers_confidence() -> None:
+    generator, critic, classifier = tiny_nets()
+    public = tiny_nets(seed=3)[2]
+    with torch.no_grad():
+        public[3].weight.mul_(4.0)
+    gmi_like = replace(get_attack("adaptive-decoy"), mu=0.0)
+    plain = gmi_like.run(generator, critic, classifier, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40, restarts=3,
+                         public_classifier=public)
+    adaptive = get_attack("adaptive-decoy").run(generator, critic, classifier, [0, 1, 2], latent_dim=LATENT, seed=5,
+                                                steps=40, restarts=3, public_classifier=public)
+    with torch.no_grad():
+        log_odds = [float(top_log_odds(public(r.images)).mean()) for r in (plain, adaptive)]
+    assert log_odds[1] < log_odds[0] - 0.5, log_odds
+    public.train()  # given back in its own mode, gradients on
+    get_attack("adaptive-decoy").run(generator, critic, classifier, [0], latent_dim=LATENT, steps=1, restarts=1,
+                                     public_classifier=public)
+    assert public.training and all(p.requires_grad for p in public.parameters())
+
+
+def test_budgets_scale_and_explicit_steps_win() -> None:
+    gmi = PRESETS["gmi"]
+    assert BUDGETS["paper"].scale(gmi) == (1500, 5)
+    assert BUDGETS["standard"].scale(gmi) == (300, 2)
+    assert BUDGETS["quick"].scale(PRESETS["patent"]) == (5, 1)
+    assert BUDGETS["standard"].scale(gmi, steps=7, restarts=3) == (7, 3)
+    with pytest.raises(InputError, match="unknown budget"):
+        get_budget("huge")
+
+
+def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
+    generator = tiny_nets()[0]
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, CLASSES))
+    with torch.no_grad():  # decisions that vary across the GAN's images, or any surrogate would agree
+        centre = generator(torch.randn(512, LATENT).clamp(-1, 1)).flatten(1).mean(0)
+        classifier[1].weight.mul_(30.0)
+        classifier[1].bias.copy_(-(classifier[1].weight @ centre))
+    attack = replace(get_attack("lomma-aug"), distill_images=512, distill_epochs=15)
+    ensemble = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    assert ensemble.members[0] is classifier and len(ensemble.members) == 4
+    with torch.no_grad():
+        probe = generator(torch.randn(256, LATENT, generator=torch.Generator().manual_seed(9)).clamp(-1, 1))
+        truth = classifier(probe).argmax(1)
+        agree = [float((m(probe).argmax(1) == truth).float().mean()) for m in ensemble.members[1:]]
+        untrained = float((SmallNet(CLASSES, 16).eval()(probe).argmax(1) == truth).float().mean())
+    assert len(set(truth.tolist())) >= 3
+    assert min(agree) > max(0.6, untrained + 0.2), (agree, untrained)
+    cached = list(tmp_path.glob("lomma_surrogates_*.safetensors"))
+    assert len(cached) == 1
+    again = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(again(probe), ensemble(probe))
+    other = replace(attack, distill_epochs=1).prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    assert len(list(tmp_path.glob("lomma_surrogates_*.safetensors"))) == 2  # the budget is part of the cache key
+    assert other is not None
+
+
+def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
+    strong = [a.name for a, _ in expand_presets(["strong"])]
+    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug"} == set(strong)
+    assert "patent" not in strong
+    assert [a.name for a, _ in expand_presets(["all"])] == list(PRESETS)
+    chosen = dict((a.name, explicit) for a, explicit in expand_presets(["adaptive-decoy", "strong"]))
+    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 6
+    with pytest.raises(InputError, match="unknown attack preset"):
+        expand_presets(["strong", "nope"])

@@ -22,6 +22,7 @@ from hardener.cli.import_cmd import import_model
 from hardener.cli.info import info
 from hardener.cli.plugins_cmd import plugins
 from hardener.cli.protect import protect
+from hardener.cli.scan import scan
 from hardener.cli.synthesize import synthesize
 from hardener.cli.train import train_app
 from hardener.cli.verify import verify
@@ -83,6 +84,7 @@ app.command()(info)
 app.command(name="import")(import_model)
 app.command()(export)
 app.command()(attack)
+app.command()(scan)
 app.command(name="audit-mia")(audit_mia)
 app.command()(protect)
 app.command()(synthesize)

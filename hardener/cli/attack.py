@@ -20,7 +20,8 @@ def attack(
     data: str = typer.Option(..., "--data", help="Private images (.npz or ImageFolder) labelled like the model: for KNN and Frechet distances and the grid."),
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, grid.png."),
     critic: Path = typer.Option(None, "--critic", help="Critic (discriminator) checkpoint when --gan is a bare generator."),
-    preset: str = typer.Option("gmi", "--preset", help="gmi | plg-margin | lomma-logit | patent"),
+    preset: str = typer.Option("gmi", "--preset", help="gmi | plg-margin | lomma-logit | patent | ppa | adaptive-decoy (needs the GAN bundle's public classifier) | lomma-aug"),
+    budget: str = typer.Option("paper", "--budget", help="quick | standard | paper: scales the preset's steps and restarts (paper = published)."),
     steps: int = typer.Option(None, "--steps", help="Override the preset's number of steps (quick runs)."),
     restarts: int = typer.Option(None, "--restarts", help="Override the preset's restarts per class."),
     fid_weights: Path = typer.Option(None, "--fid-weights", help="Inception-v3 weights file: also report the real Inception FID."),
@@ -40,7 +41,7 @@ def attack(
     from hardener.cli.progress import progress_bar
 
     job = AttackJob(model=model, gan=gan, classes=classes, eval_model=eval_model, data=data, out=out, critic=critic,
-                    preset=preset, steps=steps, restarts=restarts, seed=seed, device=device, fid_weights=fid_weights,
+                    preset=preset, budget=budget, steps=steps, restarts=restarts, seed=seed, device=device, fid_weights=fid_weights,
                     arch=arch, spec_changes=declared_spec(mean, std, normalize, channel_order, input_range),
                     allow_pickle=allow_pickle)
     with progress_bar(enabled=not as_json) as progress:

@@ -1,0 +1,112 @@
+"""Every attack preset at one budget, against the undefended target and a hardened one.
+
+    python benchmarks/attacks.py --world synthetic --hardened HARDENED [--budget standard]
+    python benchmarks/attacks.py --world lfw --hardened HARDENED        # after benchmarks/train_models.py
+
+synthetic: the tests' world (built into --cache by the same code as tests/conftest.py's `mi_world`); lfw: the
+models of benchmarks/train_models.py. HARDENED is a protect output folder or model file (optional). Table 1:
+the undefended target on every class (--restarts each). Table 2: undefended vs hardened on the protected
+classes (--protect; default: the 5 private identities with the most images) with --protected-restarts each.
+LOMMA's surrogates are cached in --cache/surrogates. Top-1 with its 95 % Wilson interval over reconstructions; lure escape = share of reconstructions the GAN's
+public classifier names no public class with confidence above 0.5. Seeds are those verify uses.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world", choices=("synthetic", "lfw"), default="synthetic")
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--hardened", type=Path, default=None)
+    parser.add_argument("--budget", default="standard")
+    parser.add_argument("--presets", nargs="+", default=["all"])
+    parser.add_argument("--restarts", type=int, default=2)
+    parser.add_argument("--protected-restarts", type=int, default=5)
+    parser.add_argument("--protect", type=int, nargs="+", default=None)
+    parser.add_argument("--tables", type=int, nargs="+", default=[1, 2], help="1, 2 or both (to split a long run)")
+    args = parser.parse_args()
+
+    from hardener.attacks.adaptive_decoy import escape_rate
+    from hardener.attacks.presets import PRESETS, expand_presets, get_budget
+    from hardener.audit.intervals import wilson
+    from hardener.audit.metrics import attack_metrics
+    from hardener.data import load_dataset
+    from hardener.gan import load_gan
+    from hardener.io import load_model
+    from hardener.verify import VERIFY_SEED_OFFSET, _hardened_files
+
+    cache = args.cache or ROOT / ".cache" / ("world" if args.world == "synthetic" else "benchmarks")
+    world = synthetic_world(cache) if args.world == "synthetic" else lfw_world(cache)
+    target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
+    gan, private = load_gan(world["gan"]), load_dataset(world["private"])
+    budget = get_budget(args.budget)
+    protect = args.protect or ([1, 4] if args.world == "synthetic" else
+                               [int(c) for c in np.argsort(-np.bincount(private.labels), kind="stable")[:5]])
+    attacks = [a for a, _ in expand_presets(args.presets)]
+    print(f"torch threads {torch.get_num_threads()}; budget {budget.name}; chance top-1 {1 / target.num_classes:.1%}")
+
+    def row(attack, model, classes, restarts):
+        steps, restarts = budget.scale(attack, None, restarts)
+        seed = VERIFY_SEED_OFFSET + list(PRESETS).index(attack.name)
+        inverted = attack.prepare(model, gan.generator, gan.latent_dim, cache_dir=cache / "surrogates",
+                                  budget_fraction=budget.steps_fraction, seed=seed)
+        result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=seed,
+                            steps=steps, restarts=restarts, public_classifier=gan.classifier)
+        m = attack_metrics(result, evaluator, private)
+        ci = wilson(round(m.top1 * m.rows), m.rows)
+        return (f"{m.top1:.1%} ({ci.low:.0%}-{ci.high:.0%}) | {m.top5:.1%} | {m.any_restart_top1:.1%} | "
+                f"{m.knn_distance:.2f} | {escape_rate(result, gan.classifier):.0%} | {result.seconds:.0f}"), steps
+
+    classes = list(range(target.num_classes))
+    if 1 not in args.tables:
+        classes = []
+    print(f"\nUndefended target, all {len(classes)} classes x {args.restarts} restarts\n")
+    print("| preset | steps (published) | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for attack in attacks if classes else []:
+        text, steps = row(attack, target, classes, args.restarts)
+        print(f"| {attack.name} | {steps} ({attack.config.steps}) | {text} |", flush=True)
+    if args.hardened is None or 2 not in args.tables:
+        return
+    hardened = load_model(_hardened_files(args.hardened)[0]).model
+    print(f"\nProtected classes {protect} x {args.protected_restarts} restarts: undefended -> hardened\n")
+    print("| preset | model | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for attack in attacks:
+        for name, model in (("undefended", target), ("hardened", hardened)):
+            print(f"| {attack.name} | {name} | {row(attack, model, protect, args.protected_restarts)[0]} |", flush=True)
+
+
+def synthetic_world(cache: Path) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import conftest
+
+    names = {"target": "target.safetensors", "eval": "eval.safetensors", "gan": "gan.safetensors",
+             "private": "private.npz", "test": "test.npz", "train": "train.npz"}
+    if (cache / "gan.safetensors").exists():
+        return {k: cache / v for k, v in names.items()}
+
+    class Folder:
+        def mktemp(self, name: str) -> Path:
+            cache.mkdir(parents=True, exist_ok=True)
+            return cache
+
+    return conftest.mi_world.__wrapped__(Folder())
+
+
+def lfw_world(c: Path) -> dict:
+    return {"target": c / "target" / "model.safetensors", "eval": c / "eval" / "model.safetensors",
+            "gan": c / "gan" / "gan.safetensors", "private": c / "splits" / "private.npz"}
+
+
+if __name__ == "__main__":
+    main()
