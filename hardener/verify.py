@@ -197,8 +197,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                             f"{len(data)} non-members", informational=limit is None))
     if onnx_file is not None:
         batches = measure_parity(hardened.model, onnx_file)[0]
-        worst = next((p for p in batches if not p.ok), max(batches, key=lambda p: p.relative))
-        parity = worst.relative
+        worst_batch = next((p for p in batches if not p.ok), max(batches, key=lambda p: p.relative))
+        parity = worst_batch.relative
         checks.append(Check("ONNX parity", all(p.ok for p in batches), parity, PARITY_TOLERANCE,
                             "relative",
                             f"{onnx_file} vs {bundle}"))
