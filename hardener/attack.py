@@ -50,19 +50,14 @@ def load_attack_tools(gan_path: Path, critic_path: Path | None, eval_path: Path,
     return gan, evaluator
 
 
-def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
-    """Load everything, check it fits together, attack, measure, write report.json and grid.png."""
-    from hardener.attacks.adaptive_decoy import escape_rate
+def load_attack_job(job) -> tuple:
+    """What attack and scan both start from (their jobs share these fields): the preset, its budget and
+    scaled steps/restarts, the device, the target, GAN and evaluation model checked against each other, and
+    the private data. An adaptive preset without a public classifier is bad input, said before any work."""
     from hardener.attacks.presets import get_attack, get_budget
-    from hardener.audit.metrics import attack_metrics
-    from hardener.classes import label, parse_classes
     from hardener.data import load_dataset
     from hardener.device import resolve_device
-    from hardener.files import prepare_out_dir, write_json
-    from hardener.inversion import with_overrides
     from hardener.io import load_model
-    from hardener.report import class_grid, provenance, save_png
-    from hardener.summary import model_summary
 
     attack = get_attack(job.preset)
     budget = get_budget(job.budget)
@@ -71,8 +66,21 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
     gan, evaluator = load_attack_tools(job.gan, job.critic, job.eval_model, target.model, allow_pickle=job.allow_pickle)
     if attack.needs_public_classifier:
-        attack.penalty(gan.classifier)  # no public classifier in the bundle: bad input, said before any work
-    private = load_dataset(job.data)
+        attack.penalty(gan.classifier)
+    return attack, budget, steps, restarts, device, target, gan, evaluator, load_dataset(job.data)
+
+
+def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
+    """Load everything, check it fits together, attack, measure, write report.json and grid.png."""
+    from hardener.attacks.adaptive_decoy import escape_rate
+    from hardener.audit.metrics import attack_metrics
+    from hardener.classes import label, parse_classes
+    from hardener.files import prepare_out_dir, write_json
+    from hardener.inversion import with_overrides
+    from hardener.report import class_grid, provenance, save_png
+    from hardener.summary import model_summary
+
+    attack, budget, steps, restarts, device, target, gan, evaluator, private = load_attack_job(job)
     classes = parse_classes(job.classes, target.num_classes, target.class_names, "--classes")
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic,
                                                             job.fid_weights) if p),

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 from hardener.progress import ProgressFn, no_progress
 
@@ -48,29 +47,17 @@ def rank_classes(per_class: dict[int, dict[str, float]], target_confidence: dict
 
 def run_scan(job: ScanJob, progress: ProgressFn = no_progress) -> dict:
     """Attack every class, rank, suggest, write report.json and leaks.png into job.out."""
-    from hardener.attack import _private_images, load_attack_tools
-    from hardener.attacks.presets import get_attack, get_budget
+    from hardener.attack import _private_images, load_attack_job
     from hardener.audit.metrics import attack_metrics
     from hardener.classes import label
-    from hardener.data import load_dataset
-    from hardener.device import resolve_device
     from hardener.errors import InputError
     from hardener.files import prepare_out_dir, write_json
-    from hardener.io import load_model
     from hardener.report import class_grid, provenance, save_png
 
     if job.suggest < 0 or job.top_k < 1:
         raise InputError("--suggest must be 0 or more and --top-k at least 1", where="--suggest/--top-k",
                          fix="e.g. --suggest 5 --top-k 8")
-    attack = get_attack(job.preset)
-    budget = get_budget(job.budget)
-    steps, restarts = budget.scale(attack, job.steps, job.restarts)
-    device = resolve_device(job.device)
-    target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
-    gan, evaluator = load_attack_tools(job.gan, job.critic, job.eval_model, target.model, allow_pickle=job.allow_pickle)
-    if attack.needs_public_classifier:
-        attack.penalty(gan.classifier)
-    private = load_dataset(job.data)
+    attack, budget, steps, restarts, device, target, gan, evaluator, private = load_attack_job(job)
     classes = list(range(target.num_classes))
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic) if p))
 
