@@ -41,8 +41,8 @@ def main() -> None:
     from hardener.audit.metrics import attack_metrics
     from hardener.data import load_dataset
     from hardener.gan import load_gan
-    from hardener.io import load_model
-    from hardener.verify import VERIFY_SEED_OFFSET, _hardened_files
+    from hardener.loading import load_model
+    from hardener.jobs.verify import VERIFY_SEED_OFFSET, _hardened_files
 
     cache = args.cache or ROOT / ".cache" / ("world" if args.world == "synthetic" else "benchmarks")
     world = synthetic_world(cache) if args.world == "synthetic" else lfw_world(cache)

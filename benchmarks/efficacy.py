@@ -40,8 +40,8 @@ def main() -> None:
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import DecoyConfig, decoy_hits, protect_decoy
     from hardener.gan import load_gan
-    from hardener.io import load_model
-    from hardener.train import accuracy
+    from hardener.loading import load_model
+    from hardener.evaluate import accuracy
 
     if args.world == "synthetic":
         args.cache = args.cache or ROOT / ".cache" / "efficacy_synthetic"

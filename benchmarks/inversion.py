@@ -35,8 +35,8 @@ def main() -> None:
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.gan import load_gan
-    from hardener.inversion import InversionConfig, invert, with_overrides
-    from hardener.io import load_model
+    from hardener.attacks.engine import InversionConfig, invert, with_overrides
+    from hardener.loading import load_model
 
     device = resolve_device(args.device)
     cache = args.cache

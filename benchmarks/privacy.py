@@ -79,7 +79,7 @@ def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
         return done
     log(f"training row {row}")
     if row.startswith("tl-dmi"):
-        from hardener.protect_transfer import TransferJob, run_transfer
+        from hardener.jobs.protect_transfer import TransferJob, run_transfer
         from hardener.train import TrainConfig
 
         run_transfer(TransferJob(pretrained=world["public"], data=str(world["train"]), out=out,
@@ -88,7 +88,7 @@ def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
                                  config=TrainConfig(epochs=args.epochs, batch_size=64, lr=1e-3), device=args.device,
                                  resume=True), progress=progress(row))
     elif row == "protect":
-        from hardener.protect import ProtectJob, run_protect
+        from hardener.jobs.protect import ProtectJob, run_protect
 
         run_protect(ProtectJob(model=world["target"], gan=world["gan"], protect=[str(c) for c in protected_classes(world)],
                                out=out, data=str(world["train"]), device=args.device, resume=True), progress(row))
@@ -102,7 +102,8 @@ def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
 def train_on_synthetic(epsilon: float, out: Path, world: dict, args: argparse.Namespace) -> None:
     """One VAE for every epsilon (cached), a synthetic set per epsilon, a classifier trained on it alone."""
     from hardener.defenses.vae_mp import SynthesizeJob, run_synthesize
-    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+    from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
+    from hardener.train import TrainConfig
 
     vae = world["vae"]
     if not vae.exists():
@@ -132,8 +133,8 @@ def measure_row(row: str, model_path: Path, world: dict, args: argparse.Namespac
     from hardener.data import load_dataset, to_model_input
     from hardener.files import write_json
     from hardener.gan import load_gan
-    from hardener.io import load_model
-    from hardener.train import accuracy
+    from hardener.loading import load_model
+    from hardener.evaluate import accuracy
 
     from hardener.device import resolve_device
 

@@ -37,8 +37,10 @@ def main() -> None:
     from hardener.audit.metrics import attack_metrics
     from hardener.data import load_dataset, to_model_input
     from hardener.gan import load_gan
-    from hardener.io import build_model, load_model
-    from hardener.train import TrainConfig, accuracy, train_classifier
+    from hardener.registry import build_model
+    from hardener.loading import load_model
+    from hardener.train import TrainConfig, train_classifier
+    from hardener.evaluate import accuracy
 
     index = args.cache / "paths.json"
     if not index.exists():

@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
-    from hardener.data.export_split import write_split
+    from hardener.jobs.data_split import write_split
 
     cache = args.cache
     splits = cache / "splits"
@@ -41,7 +41,8 @@ def main() -> None:
         write_split(str(args.data), splits, by="identity", scheme="parity")
         write_split(str(splits / "private.npz"), splits / "private", by="image", test_fraction=0.2, seed=0)
 
-    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+    from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
+    from hardener.train import TrainConfig
 
     jobs = {
         "target": ("resnet", "resnet18", splits / "private" / "train.npz", splits / "private" / "test.npz"),
@@ -68,8 +69,9 @@ def train_gan_stage(cache: Path, public: Path, args: argparse.Namespace) -> None
     """The GAN on the public half; the public classifier (stage `public`) goes into the same bundle."""
     from hardener.data import load_dataset
     from hardener.files import write_json
-    from hardener.gan import sample_grid, save_gan_bundle, save_png, train_gan
-    from hardener.io import load_model
+    from hardener.gan import sample_grid, save_gan_bundle, train_gan
+    from hardener.report.images import save_png
+    from hardener.loading import load_model
 
     out = cache / "gan"
     (out / "samples").mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def save_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any], state
 
 def load_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any]) -> dict:
     """The state saved by `save_checkpoint` for the same job, or one clear error (exit 2)."""
-    from hardener.io import torch_load_checked
+    from hardener.loading import torch_load_checked
 
     if not path.exists():
         raise InputError("--resume, but there is no checkpoint to resume from", where=str(path),

@@ -19,7 +19,7 @@ import torch
 from hardener.arch import FaceModel
 from hardener.errors import ExportError, InputError
 from hardener.files import atomic_output, refuse_input_overwrite, sha256_file
-from hardener.io import save_bundle
+from hardener.loading import save_bundle
 
 OPSET = 18
 PARITY_BATCHES = (1, 7)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hardener.errors import UnknownArchitectureError
 
 if TYPE_CHECKING:
-    from hardener.arch import ArchitecturePlugin
+    from hardener.arch import ArchitecturePlugin, FaceModel
 
 GROUP = "hardener.architectures"
 _loaded: dict[str, "ArchitecturePlugin"] = {}
@@ -66,3 +66,10 @@ def all_plugins() -> list["ArchitecturePlugin"]:
 def failures() -> dict[str, str]:
     """Plugins that failed to import, with the reason, after `all_plugins()` or `get()` tried them."""
     return dict(_failed)
+
+
+def build_model(arch: str, variant: str | None = None, num_classes: int = 10,
+                image_size: int | None = None) -> "FaceModel":
+    """Create an untrained model by architecture name, as timm's `create_model` does."""
+    plugin = get(arch)
+    return plugin.build(plugin.check_variant(variant), num_classes, image_size)

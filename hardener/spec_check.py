@@ -13,7 +13,7 @@ from hardener.arch import FaceModel
 from hardener.data import FaceDataset, to_model_input
 from hardener.errors import InputError
 from hardener.spec import CHANNEL_ORDERS, NORMALIZE_PRESETS, InputSpec
-from hardener.train import accuracy
+from hardener.evaluate import accuracy
 
 MIN_MARGIN = 0.05
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hardener.io import LoadedModel
+from hardener.loading import LoadedModel
 
 PROVENANCE_KEYS = ("produced_by", "created", "hardener_version", "source_sha256")
 

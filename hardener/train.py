@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset, fingerprint, require_identities, to_model_input
-from hardener.device import evaluating
+from hardener.evaluate import accuracy
 from hardener.errors import InputError
 from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -143,25 +142,6 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     return result
 
 
-def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",
-             batch_size: int = 256, top: int = 1, classes: list[int] | None = None) -> float:
-    """Top-k accuracy of `model` on float [0, 1] images, optionally only on images of `classes`
-    (eval mode; every module's mode and the device are restored)."""
-    if classes is not None:
-        keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
-        x, y = x[keep], y[keep]
-        if len(y) == 0:
-            raise InputError(f"the data has no image of class {classes[0]}" + (" or the others" if len(classes) > 1 else ""),
-                             fix="pass data that includes the protected identities")
-    hits = 0
-    with evaluating(model, device):
-        for start in range(0, len(y), batch_size):
-            logits = model(x[start:start + batch_size].to(device))
-            best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
-            hits += int((best == y[start:start + batch_size, None]).any(1).sum())
-    return hits / max(len(y), 1)
-
-
 def check_regularisers(config: TrainConfig) -> None:
     if not (math.isfinite(config.label_smoothing) and -1.0 <= config.label_smoothing < 1.0):
         raise InputError(f"label smoothing {config.label_smoothing} is outside -1 .. 1", where="--label-smoothing",
@@ -245,81 +225,3 @@ def _restore(path: Path, objects: dict, result: TrainResult, identity: dict) -> 
     result.seconds = float(state["seconds"])
     result.resumed_from_epoch = int(state["epoch"])
     return result.resumed_from_epoch
-
-
-@dataclass
-class ClassifierJob:
-    """Everything `hardener train classifier` needs; the function below does the whole job."""
-
-    data: str
-    arch: str
-    out: Path
-    variant: str | None = None
-    image_size: int | None = None
-    val: str | None = None  # explicit held-out data; otherwise `val_fraction` of each identity
-    val_fraction: float = 0.2
-    classes_from: Path | None = None
-    skip_bad_images: bool = False
-    device: str = "auto"
-    resume: bool = False
-    config: TrainConfig = field(default_factory=TrainConfig)
-
-
-def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -> dict:
-    """Load and split the data, build the model, train with checkpoints, write the bundle and report.json."""
-    from hardener.classes import read_class_names_any
-    from hardener.data import load_dataset, subset
-    from hardener.data.splits import split_by_image
-    from hardener.device import resolve_device
-    from hardener.files import prepare_out_dir, write_json
-    from hardener.io import build_model, save_bundle
-
-    device = resolve_device(job.device)
-    data = load_dataset(job.data, skip_bad_images=job.skip_bad_images)
-    if job.classes_from is not None:
-        data = _restrict_to_names(data, read_class_names_any(job.classes_from), job.classes_from)
-    require_identities(data)
-    if job.val is not None:
-        train, val = data, load_dataset(job.val, skip_bad_images=job.skip_bad_images)
-    elif job.val_fraction > 0:
-        train_rows, val_rows = split_by_image(data.labels, job.val_fraction, seed=job.config.seed)
-        train, val = subset(data, train_rows, note="train"), subset(data, val_rows, note="held-out")
-    else:
-        train, val = data, None
-    out = prepare_out_dir(job.out, outputs=("model.safetensors", "report.json", "checkpoints"))
-    torch.manual_seed(job.config.seed)
-    model = build_model(job.arch, job.variant, int(data.labels.max()) + 1, job.image_size)
-    result = train_classifier(model, train, val=val, config=job.config, device=device,
-                              checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
-    bundle = save_bundle(model.cpu(), out / "model.safetensors", class_names=data.names,
-                         produced_by="hardener train classifier")
-    report = {
-        "command": "train classifier",
-        "model": {"path": str(bundle), "arch": model.arch, "variant": model.variant, "classes": model.num_classes,
-                  "input_spec": model.spec.describe()},
-        "data": {"source": data.source, "images": len(data), "identities": int(len(np.unique(data.labels))),
-                 "train_images": len(train), "held_out_images": len(val) if val is not None else 0,
-                 "skipped_bad_images": data.skipped},
-        "config": {**job.config.__dict__, "device": str(device), "val_fraction": job.val_fraction},
-        "history": result.history,
-        "final": result.final,
-        "seconds": round(result.seconds, 2),
-        "resumed_from_epoch": result.resumed_from_epoch,
-    }
-    write_json(out / "report.json", report)
-    return report
-
-
-def _restrict_to_names(data: FaceDataset, names: list[str], where: Path) -> FaceDataset:
-    from hardener.data import subset
-
-    if not data.names:
-        raise InputError("--classes-from needs data with identity names", where=data.source,
-                         fix="use an ImageFolder or an npz with a names array")
-    index = {n: i for i, n in enumerate(data.names)}
-    unknown = [n for n in names if n not in index]
-    if unknown:
-        raise InputError(f"{len(unknown)} names are not in the data, e.g. {unknown[0]!r}", where=str(where),
-                         fix="check spelling against the dataset's names")
-    return subset(data, np.flatnonzero(np.isin(data.labels, [index[n] for n in names])), relabel=True,
-                  note=f"classes from {where.name}")

@@ -76,11 +76,12 @@ def _build_mi_world(root: Path) -> dict:
     8 private identities (target and evaluation model, both ResNet-18 at 32 px, different seeds) and 8
     other public identities (a 32 px GAN, width 16, with its public classifier), saved as files."""
     from hardener.data import subset
-    from hardener.data.export_split import save_npz
+    from hardener.data.splits import save_npz
     from hardener.data.splits import split_by_image
     from hardener.data.synthetic import synthetic_faces
     from hardener.gan import save_gan_bundle, train_gan
-    from hardener.io import build_model, save_bundle
+    from hardener.registry import build_model
+    from hardener.loading import save_bundle
     from hardener.train import TrainConfig, train_classifier
 
     private = synthetic_faces(8, 30, 32, seed=0)

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from hardener.cli.app import app
 from hardener.gan import load_gan, save_gan_bundle
-from hardener.io import build_model, save_bundle
+from hardener.registry import build_model
+from hardener.loading import save_bundle
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import torch
 
 from hardener import registry
 from hardener.arch import FaceModel
-from hardener.io import load_model, save_bundle
+from hardener.loading import load_model, save_bundle
 
 SIZE = 32
 CLASSES = 5

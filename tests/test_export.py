@@ -12,7 +12,7 @@ import torch
 from hardener import registry
 from hardener.errors import ExportError, InputError
 from hardener.export import PARITY_TOLERANCE, check_parity, export_model
-from hardener.io import load_model
+from hardener.loading import load_model
 from hardener.spec import InputSpec
 
 

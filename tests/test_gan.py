@@ -11,8 +11,9 @@ from PIL import Image
 from hardener.data.datasets import FaceDataset, to_model_input
 from hardener.errors import InputError, ModelFormatError, PickleRefusedError
 from hardener.gan import (CHECKPOINT_NAME, Critic, Generator, check_gan_matches, load_gan, sample_grid,
-                          save_gan_bundle, save_png, tile, train_gan)
-from hardener.io import build_model
+                          save_gan_bundle, train_gan)
+from hardener.report.images import save_png, tile
+from hardener.registry import build_model
 
 # The published GMI face GAN (64 px, dim 64, z 100): every key and shape, written out by hand.
 PUBLISHED_GENERATOR = {

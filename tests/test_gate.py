@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hardener.gate import Check, GateResult, junit_xml, markdown_summary, write_gate_reports
+from hardener.report.gate import Check, GateResult, junit_xml, markdown_summary, write_gate_reports
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -201,7 +201,7 @@ def test_unwritable_step_summary_only_warns(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_gate_module_does_not_import_torch() -> None:
-    code = "import sys, hardener.gate; print('torch' in sys.modules)"
+    code = "import sys, hardener.report.gate; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

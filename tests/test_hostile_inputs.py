@@ -15,9 +15,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cli_helpers import assert_bad_input, run
-from hardener.data.export_split import save_npz
+from hardener.data.splits import save_npz
 from hardener.data.synthetic import synthetic_faces
-from hardener.io import build_model, save_bundle
+from hardener.registry import build_model
+from hardener.loading import save_bundle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -280,7 +281,7 @@ def test_error_lines_carry_no_terminal_control_codes() -> None:
 
 
 def test_a_gate_check_whose_value_is_not_finite_fails() -> None:
-    from hardener.gate import Check
+    from hardener.report.gate import Check
 
     for value in (float("nan"), float("inf")):
         check = Check("attack accuracy", True, value, 5.0, "%")  # as a caller whose `value <= limit` missed NaN

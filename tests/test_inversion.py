@@ -13,7 +13,7 @@ from hardener.attacks.augment import row_warps, warp
 from hardener.attacks.lomma_aug import SmallNet
 from hardener.attacks.presets import BUDGETS, PRESETS, expand_presets, get_attack, get_budget
 from hardener.errors import InputError
-from hardener.inversion import InversionConfig, invert, row_latents
+from hardener.attacks.engine import InversionConfig, invert, row_latents
 
 LATENT, SIZE, CLASSES = 8, 8, 5
 
@@ -69,7 +69,7 @@ def test_inversion_raises_target_confidence() -> None:
     assert 0.0 <= float(after.images.min()) and float(after.images.max()) <= 1.0
 
 
-@pytest.mark.parametrize("preset", ["gmi", "plg-margin", "patent", "ppa", "adaptive-decoy"])
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_batched_run_equals_each_class_alone(preset: str) -> None:
     """Also for PPA's per-row augmentation draws and the adaptive attacker's per-row penalty."""
     generator, critic, classifier = tiny_nets()

@@ -9,7 +9,7 @@ import torchvision
 
 from hardener import registry
 from hardener.errors import InputError, ModelFormatError, PickleRefusedError, UnknownArchitectureError
-from hardener.io import load_model, save_bundle
+from hardener.loading import load_model, save_bundle
 from hardener.spec import IMAGENET_MEAN, IMAGENET_STD
 
 

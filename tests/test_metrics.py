@@ -16,7 +16,7 @@ from hardener.audit.metrics import (AttackMetrics, attack_metrics, feature_frech
                                     target_hits)
 from hardener.data.datasets import FaceDataset, to_model_input
 from hardener.errors import InputError, ModelFormatError
-from hardener.inversion import InversionResult
+from hardener.attacks.engine import InversionResult
 from hardener.spec import InputSpec
 
 SIZE = 8

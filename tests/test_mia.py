@@ -13,7 +13,7 @@ from cli_helpers import assert_bad_input, run
 from hardener.audit.lira import check_shadow_halves, lira_scores, shadow_masks, shadow_phis
 from hardener.audit.mia import (check_audit_sets, confidence_scores, logit_confidence, loss_scores, mia_auc,
                                 model_logits, strongest_attack)
-from hardener.audit.mia_job import AuditMiaJob, run_audit_mia
+from hardener.jobs.audit_mia import AuditMiaJob, run_audit_mia
 from hardener.audit.roc import auc, balanced_accuracy, evaluate, roc_curve, roc_png, tpr_at_fpr
 from hardener.errors import InputError
 from hardener.train import TrainConfig
@@ -194,7 +194,7 @@ def test_mia_auc_reports_a_leak_when_members_score_lower() -> None:
 
 
 def test_model_logits_restores_each_module_mode() -> None:
-    from hardener.io import build_model
+    from hardener.registry import build_model
 
     model = build_model("resnet", "resnet18", 3, 32)
     model.train()
@@ -229,7 +229,7 @@ def test_shadow_lr_must_be_finite(tmp_path: Path) -> None:
 def test_diverged_shadow_is_an_input_error() -> None:
     """A learning rate far too high really diverges (non-finite confidences); the error names the fix."""
     from hardener.data.synthetic import synthetic_faces
-    from hardener.io import build_model
+    from hardener.registry import build_model
 
     pool = synthetic_faces(2, 4, image_size=32, seed=0)
     target = build_model("resnet", "resnet18", 2, 32)
@@ -244,10 +244,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """5 identities at 32 px: 6 training images each (a ResNet-18 overfits them without augmentation),
     and two disjoint held-out sets of 40 each; saved as files for the CLI."""
     from hardener.data import subset
-    from hardener.data.export_split import save_npz
+    from hardener.data.splits import save_npz
     from hardener.data.splits import split_by_image
     from hardener.data.synthetic import synthetic_faces
-    from hardener.io import build_model, save_bundle
+    from hardener.registry import build_model
+    from hardener.loading import save_bundle
     from hardener.train import train_classifier
 
     faces = synthetic_faces(IDS, TRAIN_PER_ID + 2 * HELD_PER_SET, image_size=32, seed=0)
@@ -347,7 +348,7 @@ def test_cli_refuses_overlap_and_one_shadow(world: dict) -> None:
 
 def test_cli_refuses_infinite_lr_and_a_pool_too_small_for_shadows(world: dict, tmp_path: Path) -> None:
     from hardener.data import subset
-    from hardener.data.export_split import save_npz
+    from hardener.data.splits import save_npz
 
     common = ("--out", tmp_path / "out", "--device", "cpu")
     assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",

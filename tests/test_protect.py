@@ -19,8 +19,9 @@ from hardener.data import load_dataset, to_model_input
 from hardener.defenses.decoy import bounded_push_away
 from hardener.defenses.ewc import EWCPenalty
 from hardener.gan import load_gan, save_gan_bundle
-from hardener.io import build_model, load_model
-from hardener.train import accuracy
+from hardener.registry import build_model
+from hardener.loading import load_model
+from hardener.evaluate import accuracy
 
 runner = CliRunner()
 PROTECT = ["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "2"]
@@ -222,7 +223,7 @@ def test_bad_protect_inputs_exit_2(mi_world: dict, tmp_path: Path, change: list[
 
 
 def test_gan_that_does_not_match_the_model_exits_2(mi_world: dict, tmp_path: Path) -> None:
-    from hardener.io import save_bundle
+    from hardener.loading import save_bundle
 
     big = save_bundle(build_model("resnet", "resnet18", 8, 64), tmp_path / "big.safetensors")
     args = ["protect", str(big), "--gan", str(mi_world["gan"]), "--protect", "1", "--out", str(tmp_path / "o")]

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from cli_helpers import assert_bad_input, run
 
-from hardener.io import build_model, save_bundle
-from hardener.scan import rank_classes
+from hardener.registry import build_model
+from hardener.loading import save_bundle
+from hardener.jobs.scan import rank_classes
 
 
 def scan(world: dict, out: Path, *extra, model=None):

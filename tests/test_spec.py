@@ -16,7 +16,7 @@ from hardener.cli.app import app
 from hardener.classes import parse_classes
 from hardener.data import load_dataset, to_model_input
 from hardener.errors import InputError
-from hardener.io import load_model
+from hardener.loading import load_model
 from hardener.spec import InputSpec, spec_changes
 from shared_data import LFW, needs_lfw
 

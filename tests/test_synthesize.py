@@ -10,11 +10,11 @@ import torch
 
 from cli_helpers import assert_bad_input, run
 from hardener.data import load_dataset, to_model_input
-from hardener.data.export_split import save_npz
+from hardener.data.splits import save_npz
 from hardener.data.synthetic import synthetic_faces
 from hardener.defenses.vae_mp import SECRET_NOISE_SEED, laplace_noise, synthesize
 from hardener.errors import InputError, ModelFormatError
-from hardener.vae import VAE, decode, encode_mean, load_vae, save_vae, train_vae
+from hardener.defenses.vae import VAE, decode, encode_mean, load_vae, save_vae, train_vae
 
 # Small enough for ~1 s of training on one thread, long enough to beat the mean image clearly.
 TRAIN = {"image_size": 32, "latent_dim": 16, "epochs": 10, "width": 16, "batch_size": 16, "lr": 2e-3, "seed": 0}
@@ -293,7 +293,7 @@ def test_the_released_model_trains_on_the_synthetic_set_and_is_audited_on_real_f
     trained = run("train", "classifier", first_run / "synthetic.npz", "--arch", "resnet", "--variant", "resnet18",
                   "--image-size", "32", "--epochs", "1", "--batch-size", "32", "--val-fraction", "0", "--out", released)
     assert trained.exit_code == 0, trained.output
-    from hardener.io import load_model
+    from hardener.loading import load_model
 
     model = load_model(released / "model.safetensors")
     assert model.num_classes == 8 and model.class_names == list(faces.names)

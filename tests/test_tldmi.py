@@ -13,7 +13,8 @@ from hardener.cli.app import app
 from hardener.data import load_dataset
 from hardener.defenses.tldmi import TransferConfig, freeze_depth, frozen_parameter_names, transfer_learn
 from hardener.errors import InputError
-from hardener.io import build_model, load_model, save_bundle
+from hardener.registry import build_model
+from hardener.loading import load_model, save_bundle
 from hardener.train import TrainConfig
 
 runner = CliRunner()

@@ -13,7 +13,8 @@ from cli_helpers import assert_bad_input
 from hardener.cli.app import app
 from hardener.data import FaceDataset, load_dataset
 from hardener.errors import InputError
-from hardener.io import build_model, load_model
+from hardener.registry import build_model
+from hardener.loading import load_model
 from hardener.progress import ProgressEvent
 from hardener.train import TrainConfig, train_classifier
 
@@ -82,7 +83,7 @@ def test_train_classifier_cli_writes_bundle_report_and_checkpoint(tmp_path: Path
     # the reported held-out accuracy is the saved model's on the rows the seeded split held out
     from hardener.data import subset, to_model_input
     from hardener.data.splits import split_by_image
-    from hardener.train import accuracy
+    from hardener.evaluate import accuracy
 
     data = load_dataset(tmp_path / "d.npz")
     held_out = subset(data, split_by_image(data.labels, 0.2, seed=0)[1])

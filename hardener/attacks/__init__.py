@@ -1,4 +1,4 @@
 """Model-inversion attacks: identity losses and priors (`losses`), one preset per file, `presets.get_attack`.
 
-Kept import-free so `hardener.inversion` can use the losses without a cycle.
+Kept import-free so `hardener.attacks.engine` can use the losses without a cycle.
 """

@@ -23,7 +23,7 @@ from torch import nn
 
 from hardener.attacks.base import Attack
 from hardener.errors import InputError
-from hardener.inversion import InversionConfig, InversionResult, Penalty
+from hardener.attacks.engine import InversionConfig, InversionResult, Penalty
 
 LURE_CONFIDENCE = 0.5  # P at least this sure of one public class = the reconstruction is lured
 

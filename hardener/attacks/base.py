@@ -9,7 +9,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from hardener.inversion import InversionConfig, InversionResult, Penalty, invert, with_overrides
+from hardener.attacks.engine import InversionConfig, InversionResult, Penalty, invert, with_overrides
 from hardener.progress import ProgressFn, no_progress
 
 

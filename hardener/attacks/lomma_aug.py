@@ -21,7 +21,7 @@ from torch import nn
 
 from hardener.attacks.base import Attack
 from hardener.device import evaluating
-from hardener.inversion import InversionConfig
+from hardener.attacks.engine import InversionConfig
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
 WIDTHS = (16, 24, 32)

@@ -9,7 +9,7 @@ the critic prior stays (as in every preset here) and the length is PLG-MI's 600 
 drawn per row (see attacks/augment.py), so batching does not change a row's result.
 """
 from hardener.attacks.base import Attack
-from hardener.inversion import InversionConfig
+from hardener.attacks.engine import InversionConfig
 
 attack = Attack("ppa", "PPA style: 600 Adam steps (lr 0.1), Poincare loss on a random crop/flip/rotation of G(z) "
                        "each step, critic prior, 5 restarts, pick by confidence over 32 augmentations",

@@ -3,7 +3,7 @@
 `metrics` scores reconstructions the way the model-inversion literature does (attack accuracy of an
 evaluation model E, k-NN distance to the private images, a Fréchet distance in E's feature space);
 `fid` computes the real FID when the user supplies Inception-v3 weights; `mia` (threshold attacks),
-`lira` (shadow models) and `mia_job` (the audit-mia command) audit membership inference with the ROC
+`lira` (shadow models) audit membership inference with the ROC
 arithmetic of `roc`.
 
 Public names are re-exported lazily, so importing this package stays free of torch.
@@ -21,8 +21,6 @@ _EXPORTS = {
     "inception_fid": "hardener.audit.fid",
     "load_inception": "hardener.audit.fid",
     "mia_auc": "hardener.audit.mia",
-    "run_audit_mia": "hardener.audit.mia_job",
-    "AuditMiaJob": "hardener.audit.mia_job",
 }
 
 __all__ = list(_EXPORTS)

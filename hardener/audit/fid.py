@@ -15,7 +15,7 @@ from torch import nn
 from hardener.audit.metrics import feature_frechet_distance
 from hardener.errors import InputError
 from hardener.files import require_file
-from hardener.io import (extract_state_dict, load_strict, read_safetensors, sniff_format, strip_prefixes,
+from hardener.loading import (extract_state_dict, load_strict, read_safetensors, sniff_format, strip_prefixes,
                          torch_load_checked)
 from hardener.spec import IMAGENET_MEAN, IMAGENET_STD
 

@@ -2,7 +2,7 @@
 and per example a likelihood ratio between the shadows that trained on it and those that did not.
 
 The math (`shadow_masks`, `lira_scores`) works on plain arrays so it can be checked on synthetic numbers;
-`shadow_phis` trains the shadows. `hardener.audit.mia_job` runs it for `hardener audit-mia`.
+`shadow_phis` trains the shadows. `hardener.jobs.audit_mia` runs it for `hardener audit-mia`.
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def _log_normal(x: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
 
 def new_shadow(target: torch.nn.Module, seed: int) -> torch.nn.Module:
     """An untrained model like the target: same architecture, variant, classes, input size and spec."""
-    from hardener.io import build_model
+    from hardener.registry import build_model
 
     torch.manual_seed(seed)
     shadow = build_model(target.arch, target.variant, target.num_classes, target.spec.image_size)

@@ -26,7 +26,7 @@ from hardener.arch import FaceModel
 from hardener.data.datasets import FaceDataset, to_model_input
 from hardener.device import evaluating
 from hardener.errors import InputError
-from hardener.inversion import InversionResult
+from hardener.attacks.engine import InversionResult
 
 TOP_K = 5
 

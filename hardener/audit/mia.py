@@ -16,7 +16,7 @@ accuracy (>= 0.5 by construction and optimistic on small sets, see BALANCED_ACCU
 low FPRs; `max_auc` is the largest max(auc, 1 - auc), since an attacker can flip any threshold.
 
 This module holds the threshold attacks, `mia_auc` (what the release gate runs) and the input checks;
-LiRA is in `hardener.audit.lira`, the whole command in `hardener.audit.mia_job`. The scores work on
+LiRA is in `hardener.audit.lira`, the whole command in `hardener.jobs.audit_mia`. The scores work on
 plain arrays so they can be checked on synthetic numbers.
 """
 from __future__ import annotations
@@ -128,7 +128,7 @@ def mia_auc(model, members: FaceDataset, non_members: FaceDataset, device: torch
     max(auc, 1 - auc) (an AUC below 0.5 leaks too: the attacker flips the threshold), 0.5 meaning the
     model does not tell its training faces from held-out ones; `max_auc_attack` names that attack and
     each attack's raw AUC is under `attacks`. `model` is a FaceModel or a LoadedModel."""
-    from hardener.io import LoadedModel
+    from hardener.loading import LoadedModel
 
     model = model.model if isinstance(model, LoadedModel) else model
     check_audit_sets(members, non_members, model.num_classes)

@@ -37,7 +37,7 @@ def attack(
     as_json: bool = JsonOption,
 ) -> None:
     """Reconstruct private classes from MODEL with a GAN and judge them with an evaluation model."""
-    from hardener.attack import AttackJob, run_attack
+    from hardener.jobs.attack import AttackJob, run_attack
     from hardener.cli.progress import progress_bar
 
     job = AttackJob(model=model, gan=gan, classes=classes, eval_model=eval_model, data=data, out=out, critic=critic,

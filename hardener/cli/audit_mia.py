@@ -33,7 +33,7 @@ def audit_mia(
     Balanced accuracy uses the best threshold on the audited sets, so it is >= 50% by construction and
     optimistic on small sets; judge the leak by AUC and TPR at low FPR.
     """
-    from hardener.audit.mia_job import AuditMiaJob, run_audit_mia
+    from hardener.jobs.audit_mia import AuditMiaJob, run_audit_mia
     from hardener.cli.progress import progress_bar
     from hardener.train import TrainConfig
 

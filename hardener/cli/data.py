@@ -25,7 +25,7 @@ def split(
     as_json: bool = JsonOption,
 ) -> None:
     """Write the split as npz files the other commands accept, plus split.json with the row indices."""
-    from hardener.data.export_split import write_split
+    from hardener.jobs.data_split import write_split
 
     report = write_split(data, out, by=by, scheme=scheme, test_fraction=test_fraction,
                          private_fraction=private_fraction, seed=seed, skip_bad_images=skip_bad_images)

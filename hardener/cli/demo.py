@@ -19,7 +19,7 @@ def demo(
 ) -> None:
     """The whole story on embedded synthetic faces: train, attack, protect two classes, verify."""
     from hardener.cli.progress import progress_bar
-    from hardener.demo import QUICK, DemoSize, run_demo
+    from hardener.jobs.demo import QUICK, DemoSize, run_demo
 
     say = (lambda line: None) if as_json else (lambda line: console.print(f"[bold]{line}[/]", highlight=False))
     with progress_bar(enabled=False) as progress:

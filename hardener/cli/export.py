@@ -33,7 +33,7 @@ def export(
 ) -> None:
     """Export a model for serving. Default: ONNX + safetensors. Writes report.json with sha256 and parity."""
     from hardener.files import prepare_out_dir, write_json
-    from hardener.io import load_model
+    from hardener.loading import load_model
     from hardener.export import export_model
     from hardener.summary import model_summary
 

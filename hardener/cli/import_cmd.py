@@ -29,7 +29,7 @@ def import_model(
     """Write a hardener bundle that records the model's real input spec, class names and source sha256."""
     from hardener.classes import read_class_names
     from hardener.files import prepare_out_dir, refuse_input_overwrite
-    from hardener.io import load_model, save_bundle
+    from hardener.loading import load_model, save_bundle
 
     changes = declared_spec(mean, std, normalize, channel_order, input_range)
     if out.is_dir():

@@ -27,7 +27,7 @@ def info(
     as_json: bool = JsonOption,
 ) -> None:
     """Show architecture, variant, parameters, classes, input spec, provenance and sha256 of a model."""
-    from hardener.io import load_model
+    from hardener.loading import load_model
     from hardener.summary import model_summary
 
     loaded = load_model(model, arch, variant=variant, image_size=image_size, allow_pickle=allow_pickle,

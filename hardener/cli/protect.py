@@ -73,7 +73,7 @@ def protect(
         raise InputError(f"unknown --method {method!r}", fix="use --method decoy or --method tl-dmi")
     _check_method_options(method, given, required=("MODEL", "--gan", "--protect"), foreign=tuple(tldmi_only))
     from hardener.defenses.decoy import DecoyConfig
-    from hardener.protect import ProtectJob, run_protect
+    from hardener.jobs.protect import ProtectJob, run_protect
 
     chosen = {"alpha": alpha, "beta": beta, "omega": omega, "retain": retain, "rounds": rounds,
               "steps_per_round": steps_per_round, "samples_per_class": samples, "preset": preset,
@@ -131,7 +131,7 @@ def _with_progress(run, job, out: Path, unit: str, as_json: bool) -> dict:
 
 def _run_transfer(model, out, data, pretrained, freeze, freeze_until, val, epochs, batch_size, lr, seed, device, resume,
                   arch, spec, allow_pickle, as_json) -> dict:
-    from hardener.protect_transfer import TLDMI_DEFAULTS, TransferJob, run_transfer
+    from hardener.jobs.protect_transfer import TLDMI_DEFAULTS, TransferJob, run_transfer
     from hardener.train import TrainConfig
 
     config = TrainConfig(epochs=TLDMI_DEFAULTS.epochs if epochs is None else epochs,

@@ -38,7 +38,7 @@ def scan(
 ) -> None:
     """Which identities leak most: a cheap attack on every class, ranked, with a suggested --protect list."""
     from hardener.cli.progress import progress_bar
-    from hardener.scan import ScanJob, run_scan
+    from hardener.jobs.scan import ScanJob, run_scan
 
     job = ScanJob(model=model, gan=gan, eval_model=eval_model, data=data, out=out, critic=critic, preset=preset,
                   budget=budget, steps=steps, restarts=restarts, suggest=suggest, top_k=top_k, seed=seed,

@@ -47,7 +47,8 @@ def classifier(
     With --label-smoothing < 0 (NegLS) or --random-erasing (MIDRE), the model is trained from scratch with
     that training-time model-inversion defense."""
     from hardener.cli.progress import progress_bar
-    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+    from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
+    from hardener.train import TrainConfig
 
     job = ClassifierJob(data=data, arch=arch, out=out, variant=variant, image_size=image_size, val=val,
                         val_fraction=val_fraction, classes_from=classes_from, skip_bad_images=skip_bad_images,
@@ -93,7 +94,7 @@ def gan(
 ) -> None:
     """Train a GMI-style GAN (WGAN-GP) on public faces, plus the public classifier `protect` needs."""
     from hardener.cli.progress import progress_bar
-    from hardener.gan.job import GanJob, run_gan_job
+    from hardener.jobs.train_gan import GanJob, run_gan_job
 
     job = GanJob(data=data, out=out, image_size=image_size, epochs=epochs, batch_size=batch_size, width=width,
                  seed=seed, device=device, resume=resume, skip_bad_images=skip_bad_images,

@@ -46,8 +46,8 @@ def verify(
 ) -> None:
     """Gate a release: accuracy kept, attacks on protected classes fail, ONNX matches."""
     from hardener.cli.progress import progress_bar
-    from hardener.gate import format_quantity
-    from hardener.verify import DEFAULT_PRESETS, VerifyJob, run_verify
+    from hardener.report.gate import format_quantity
+    from hardener.jobs.verify import DEFAULT_PRESETS, VerifyJob, run_verify
 
     job = VerifyJob(hardened=hardened, baseline=baseline, data=data, gan=gan, eval_model=eval_model,
                     protect=protect_classes, out=out, critic=critic, presets=tuple(preset or DEFAULT_PRESETS),

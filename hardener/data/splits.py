@@ -1,9 +1,13 @@
 """Seeded, deterministic splits: by image within each identity (train/test), by identity (private/public)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from hardener.data.datasets import FaceDataset
 from hardener.errors import InputError
+from hardener.files import atomic_output
 
 IDENTITY_SCHEMES = ("parity", "random")
 
@@ -44,3 +48,14 @@ def split_by_identity(labels: np.ndarray, scheme: str = "parity", private_fracti
 
 def rows_of(labels: np.ndarray, identities: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(labels, identities))
+
+
+def save_npz(data: FaceDataset, path: Path, **extra: np.ndarray) -> Path:
+    """Write a dataset as an npz that `load_dataset` reads back (no pickled objects)."""
+    arrays = {"images": data.images, "labels": data.labels, **extra}
+    if data.names is not None:
+        arrays["names"] = np.asarray(data.names, dtype=str)
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return path

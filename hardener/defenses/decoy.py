@@ -35,9 +35,9 @@ from hardener.data import FaceDataset, to_model_input
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
 from hardener.errors import InputError
 from hardener.files import atomic_output
-from hardener.inversion import InversionResult, with_overrides
+from hardener.attacks.engine import InversionResult, with_overrides
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
-from hardener.train import accuracy
+from hardener.evaluate import accuracy
 
 TASK = "protect"
 
@@ -218,7 +218,7 @@ def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progre
     base = with_overrides(attack.config, steps=config.inversion_steps, restarts=config.samples_per_class)
 
     def invert(model, classes, *, seed: int, task: str, restarts: int | None = None) -> InversionResult:
-        from hardener.inversion import invert as run
+        from hardener.attacks.engine import invert as run
 
         return run(generator, critic, model, classes, config=with_overrides(base, restarts=restarts),
                    latent_dim=latent_dim, seed=seed, device=device, progress=progress, task=task)
@@ -282,7 +282,7 @@ def _resume(folder: Path | None, model: FaceModel, result: DefenseResult) -> int
     path = folder / "protect_checkpoint.pt" if folder is not None else None
     if path is None or not path.exists():
         return 0
-    from hardener.io import torch_load_checked
+    from hardener.loading import torch_load_checked
 
     state, _ = torch_load_checked(path, allow_pickle=False)
     saved = state.get("config", {})

@@ -30,7 +30,7 @@ import torch
 from hardener.data import FaceDataset, to_dataset_images, to_model_input
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
-from hardener.vae import VAE, decode, encode_mean
+from hardener.defenses.vae import VAE, decode, encode_mean
 
 TASK = "synthesize"
 MECHANISM = ("multivariate Laplace mechanism (metric d_chi privacy, Euclidean distance) on the VAE posterior "
@@ -169,7 +169,7 @@ SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1  # what torch.Generator.manual_seed
 
 def check_job(job: SynthesizeJob) -> None:
     """Refuse bad options before any data is read or any folder made."""
-    from hardener.vae import SUPPORTED_SIZES, check_lr
+    from hardener.defenses.vae import SUPPORTED_SIZES, check_lr
 
     check_epsilon(job.epsilon)
     check_lr(job.lr)
@@ -201,10 +201,10 @@ def check_job(job: SynthesizeJob) -> None:
 def run_synthesize(job: SynthesizeJob, progress: ProgressFn = no_progress) -> dict:
     """Load the data, train (or load) the VAE, write synthetic.npz, vae.safetensors, grid.png, report.json."""
     from hardener.data import load_dataset
-    from hardener.data.export_split import save_npz
+    from hardener.data.splits import save_npz
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, refuse_input_overwrite, write_json
-    from hardener.report import provenance
+    from hardener.report.images import provenance
 
     check_job(job)
     device = resolve_device(job.device)
@@ -263,7 +263,7 @@ def _load_vae_option(job: SynthesizeJob):
     """The --vae file, checked against --image-size and --latent-dim when those were given too."""
     if job.vae is None:
         return None
-    from hardener.vae import load_vae
+    from hardener.defenses.vae import load_vae
 
     loaded = load_vae(job.vae)
     for option, asked, actual in (("--image-size", job.image_size, loaded.image_size),
@@ -277,7 +277,7 @@ def _load_vae_option(job: SynthesizeJob):
 def _train_and_save(job: SynthesizeJob, data: FaceDataset, out: Path, inputs: tuple, device: torch.device,
                     progress: ProgressFn) -> tuple[dict, VAE]:
     from hardener.files import refuse_input_overwrite
-    from hardener.vae import save_vae, train_vae
+    from hardener.defenses.vae import save_vae, train_vae
 
     epochs = job.epochs or DEFAULT_EPOCHS
     image_size = job.image_size or _default_size(data)
@@ -303,14 +303,14 @@ def _reused_report(loaded) -> dict:
 
 
 def _default_size(data: FaceDataset) -> int:
-    from hardener.vae import SUPPORTED_SIZES
+    from hardener.defenses.vae import SUPPORTED_SIZES
 
     size = int(data.images.shape[1])
     return size if size in SUPPORTED_SIZES and data.images.shape[2] == size else 64
 
 
 def _write_grid(vae: VAE, data: FaceDataset, result: SynthesisResult, path: Path, device: torch.device) -> Path:
-    from hardener.report import class_grid, save_png
+    from hardener.report.images import class_grid, save_png
 
     rows = []
     for identity in np.unique(data.labels)[:GRID_IDENTITIES]:

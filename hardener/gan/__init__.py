@@ -1,9 +1,9 @@
 """GANs for model-inversion attacks: the GMI generator/critic, their files, and WGAN-GP training."""
 from hardener.gan.bundle import GAN_FORMAT, LoadedGAN, check_gan_matches, load_gan, save_gan_bundle
 from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
-from hardener.gan.samples import sample_grid, save_png, tile
+from hardener.gan.samples import sample_grid
 from hardener.gan.train import CHECKPOINT_NAME, GanTrainResult, gradient_penalty, train_gan
 
 __all__ = ["GAN_FORMAT", "LoadedGAN", "check_gan_matches", "load_gan", "save_gan_bundle", "SUPPORTED_SIZES",
-           "Critic", "Generator", "sample_grid", "save_png", "tile", "CHECKPOINT_NAME", "GanTrainResult",
+           "Critic", "Generator", "sample_grid", "CHECKPOINT_NAME", "GanTrainResult",
            "gradient_penalty", "train_gan"]

@@ -16,7 +16,7 @@ from hardener.errors import InputError, ModelFormatError
 from hardener.files import atomic_output, require_file, sha256_file
 from hardener.gan.layout import GanParts, build_critic, build_generator, split_parts
 from hardener.gan.models import Critic, Generator
-from hardener.io import is_torchscript, read_safetensors, sniff_format, torch_load_checked, cpu_tensors, model_from_metadata, \
+from hardener.loading import is_torchscript, read_safetensors, sniff_format, torch_load_checked, cpu_tensors, model_from_metadata, \
     model_metadata
 
 GAN_FORMAT = "hardener-gan/1"

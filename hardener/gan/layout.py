@@ -15,7 +15,7 @@ from torch import nn
 
 from hardener.errors import ModelFormatError
 from hardener.gan.models import SEED_SIZE, SUPPORTED_SIZES, Critic, Generator
-from hardener.io import CHECKPOINT_KEYS, is_tensor_dict, load_strict, strip_prefixes
+from hardener.loading import CHECKPOINT_KEYS, is_tensor_dict, load_strict, strip_prefixes
 
 StateDict = dict[str, torch.Tensor]
 

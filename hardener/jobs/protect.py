@@ -39,10 +39,10 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.export import export_model
     from hardener.files import prepare_out_dir, write_json, write_text
     from hardener.gan import check_gan_matches, load_gan
-    from hardener.io import load_model
-    from hardener.report import class_grid, provenance, save_png
+    from hardener.loading import load_model
+    from hardener.report.images import class_grid, provenance, save_png
     from hardener.summary import model_summary
-    from hardener.train import accuracy
+    from hardener.evaluate import accuracy
 
     device = resolve_device(job.device)
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
@@ -150,7 +150,7 @@ def markdown_report(report: dict) -> str:
 
 
 def _public_model(job: ProtectJob, gan):
-    from hardener.io import load_model
+    from hardener.loading import load_model
 
     if job.public_model is not None:
         public = load_model(job.public_model, allow_pickle=job.allow_pickle)

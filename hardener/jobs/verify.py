@@ -70,11 +70,11 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.device import resolve_device
     from hardener.export import PARITY_TOLERANCE, measure_parity
     from hardener.files import prepare_out_dir
-    from hardener.attack import load_attack_tools
-    from hardener.gate import Check, GateResult, write_gate_reports
-    from hardener.io import load_model
-    from hardener.protect import check_declared_spec, parse_distinct
-    from hardener.report import provenance
+    from hardener.jobs.attack import load_attack_tools
+    from hardener.report.gate import Check, GateResult, write_gate_reports
+    from hardener.loading import load_model
+    from hardener.jobs.protect import check_declared_spec, parse_distinct
+    from hardener.report.images import provenance
     from hardener.train import TrainConfig
 
     device = resolve_device(job.device)
@@ -253,7 +253,7 @@ def _bounds(interval) -> list[float]:
 
 def _drop_check(name: str, drop, limit: float, acc: dict, part: str, images: int):
     """The drop's upper 95 % bound, in points, against the limit."""
-    from hardener.gate import Check
+    from hardener.report.gate import Check
 
     high = 100 * drop.high
     return Check(f"{name}, 95% upper bound", high <= limit, round(high, 3), limit, "points",

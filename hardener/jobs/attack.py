@@ -39,7 +39,7 @@ def load_attack_tools(gan_path: Path, critic_path: Path | None, eval_path: Path,
     """The GAN that inverts `target` and the evaluation model that judges the result, both checked against
     it (image size, classes): attack and verify load them the same way. Returns (LoadedGAN, LoadedModel)."""
     from hardener.gan import check_gan_matches, load_gan
-    from hardener.io import load_model
+    from hardener.loading import load_model
 
     gan = load_gan(gan_path, critic_path)
     check_gan_matches(gan, target, str(gan_path))
@@ -57,7 +57,7 @@ def load_attack_job(job) -> tuple:
     from hardener.attacks.presets import get_attack, get_budget
     from hardener.data import load_dataset
     from hardener.device import resolve_device
-    from hardener.io import load_model
+    from hardener.loading import load_model
 
     attack = get_attack(job.preset)
     budget = get_budget(job.budget)
@@ -76,8 +76,8 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.audit.metrics import attack_metrics
     from hardener.classes import label, parse_classes
     from hardener.files import prepare_out_dir, write_json
-    from hardener.inversion import with_overrides
-    from hardener.report import class_grid, provenance, save_png
+    from hardener.attacks.engine import with_overrides
+    from hardener.report.images import class_grid, provenance, save_png
     from hardener.summary import model_summary
 
     attack, budget, steps, restarts, device, target, gan, evaluator, private = load_attack_job(job)

@@ -10,7 +10,8 @@ import numpy as np
 from hardener.data import load_dataset, require_identities
 from hardener.files import prepare_out_dir, write_json
 from hardener.gan.bundle import save_gan_bundle
-from hardener.gan.samples import sample_grid, save_png
+from hardener.gan.samples import sample_grid
+from hardener.report.images import save_png
 from hardener.gan.train import train_gan
 from hardener.progress import ProgressFn, no_progress
 
@@ -37,7 +38,8 @@ class GanJob:
 def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
     """Train the GAN (and, on labelled data, the public classifier), write gan.safetensors and report.json."""
     from hardener.device import resolve_device
-    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
+    from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
+    from hardener.train import TrainConfig
 
     device = resolve_device(job.device)
     data = load_dataset(job.data, skip_bad_images=job.skip_bad_images)
@@ -60,7 +62,7 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
             data=job.data, arch=job.classifier_arch, variant=job.classifier_variant, image_size=job.image_size,
             out=out / "public_classifier", device=job.device, resume=job.resume, skip_bad_images=job.skip_bad_images,
             config=TrainConfig(epochs=job.classifier_epochs, seed=job.seed)), progress)
-        from hardener.io import load_model
+        from hardener.loading import load_model
 
         public = load_model(classifier_report["model"]["path"])
         classifier, names = public.model, public.class_names

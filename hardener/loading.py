@@ -56,12 +56,6 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def build_model(arch: str, variant: str | None = None, num_classes: int = 10, image_size: int | None = None) -> FaceModel:
-    """Create an untrained model by architecture name, as timm's `create_model` does."""
-    plugin = registry.get(arch)
-    return plugin.build(plugin.check_variant(variant), num_classes, image_size)
-
-
 def load_model(path: str | Path, arch: str | None = None, *, variant: str | None = None,
                image_size: int | None = None, spec_changes: dict | None = None,
                allow_pickle: bool = False) -> LoadedModel:

@@ -33,17 +33,18 @@ QUICK = DemoSize(identities=4, images_per_identity=12, classifier_epochs=1, gan_
 
 def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: str = "auto",
              progress: ProgressFn = no_progress, say=print) -> dict:
-    from hardener.attack import AttackJob, run_attack
+    from hardener.jobs.attack import AttackJob, run_attack
     from hardener.data import subset
-    from hardener.data.export_split import save_npz
+    from hardener.data.splits import save_npz
     from hardener.data.splits import split_by_image
     from hardener.data.synthetic import synthetic_faces
     from hardener.defenses.decoy import DecoyConfig
     from hardener.files import prepare_out_dir, write_json
-    from hardener.gan.job import GanJob, run_gan_job
-    from hardener.protect import ProtectJob, run_protect
-    from hardener.train import ClassifierJob, TrainConfig, run_classifier_job
-    from hardener.verify import VerifyJob, run_verify
+    from hardener.jobs.train_gan import GanJob, run_gan_job
+    from hardener.jobs.protect import ProtectJob, run_protect
+    from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
+    from hardener.train import TrainConfig
+    from hardener.jobs.verify import VerifyJob, run_verify
 
     out = prepare_out_dir(out)
     data = out / "data"

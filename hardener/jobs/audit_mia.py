@@ -39,8 +39,8 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, write_json
-    from hardener.io import load_model
-    from hardener.report import provenance
+    from hardener.loading import load_model
+    from hardener.report.images import provenance
     from hardener.summary import model_summary
 
     check_shadow_options(job.shadows, job.shadow_config)

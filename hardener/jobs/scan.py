@@ -47,12 +47,12 @@ def rank_classes(per_class: dict[int, dict[str, float]], target_confidence: dict
 
 def run_scan(job: ScanJob, progress: ProgressFn = no_progress) -> dict:
     """Attack every class, rank, suggest, write report.json and leaks.png into job.out."""
-    from hardener.attack import _private_images, load_attack_job
+    from hardener.jobs.attack import _private_images, load_attack_job
     from hardener.audit.metrics import attack_metrics
     from hardener.classes import label
     from hardener.errors import InputError
     from hardener.files import prepare_out_dir, write_json
-    from hardener.report import class_grid, provenance, save_png
+    from hardener.report.images import class_grid, provenance, save_png
 
     if job.suggest < 0 or job.top_k < 1:
         raise InputError("--suggest must be 0 or more and --top-k at least 1", where="--suggest/--top-k",

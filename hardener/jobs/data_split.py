@@ -5,21 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hardener.data.datasets import FaceDataset, load_dataset, require_identities, subset
-from hardener.data.splits import rows_of, split_by_identity, split_by_image
+from hardener.data.datasets import load_dataset, require_identities, subset
+from hardener.data.splits import rows_of, save_npz, split_by_identity, split_by_image
 from hardener.errors import InputError
-from hardener.files import atomic_output, prepare_out_dir, write_json
-
-
-def save_npz(data: FaceDataset, path: Path, **extra: np.ndarray) -> Path:
-    """Write a dataset as an npz that `load_dataset` reads back (no pickled objects)."""
-    arrays = {"images": data.images, "labels": data.labels, **extra}
-    if data.names is not None:
-        arrays["names"] = np.asarray(data.names, dtype=str)
-    with atomic_output(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    return path
+from hardener.files import prepare_out_dir, write_json
 
 
 def write_split(source: str, out: Path, *, by: str, scheme: str = "parity", test_fraction: float = 0.2,

@@ -232,7 +232,7 @@ def save_vae(vae: VAE, path: str | Path, *, epochs: int, seed: int, reconstructi
     from safetensors.torch import save_file
 
     from hardener import __version__
-    from hardener.io import cpu_tensors
+    from hardener.loading import cpu_tensors
 
     metadata = {
         "hardener.format": VAE_FORMAT,
@@ -278,8 +278,8 @@ def load_vae(path: str | Path) -> LoadedVAE:
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """hardener.io's reader, its refusal reworded as "not a hardener VAE"."""
-    from hardener.io import read_safetensors
+    """hardener.loading's reader, its refusal reworded as "not a hardener VAE"."""
+    from hardener.loading import read_safetensors
 
     try:
         return read_safetensors(path)

@@ -38,10 +38,10 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.device import resolve_device
     from hardener.export import export_model
     from hardener.files import prepare_out_dir, write_json, write_text
-    from hardener.io import load_model
-    from hardener.report import provenance
+    from hardener.loading import load_model
+    from hardener.report.images import provenance
     from hardener.summary import model_summary
-    from hardener.train import accuracy
+    from hardener.evaluate import accuracy
 
     device = resolve_device(job.device)
     pretrained = load_model(job.pretrained, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)

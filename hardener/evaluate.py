@@ -1,0 +1,27 @@
+"""Natural accuracy of a model on images: one function every job and defense uses (none of them trains)."""
+from __future__ import annotations
+
+import torch
+
+from hardener.arch import FaceModel
+from hardener.device import evaluating
+from hardener.errors import InputError
+
+
+def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",
+             batch_size: int = 256, top: int = 1, classes: list[int] | None = None) -> float:
+    """Top-k accuracy of `model` on float [0, 1] images, optionally only on images of `classes`
+    (eval mode; every module's mode and the device are restored)."""
+    if classes is not None:
+        keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+        x, y = x[keep], y[keep]
+        if len(y) == 0:
+            raise InputError(f"the data has no image of class {classes[0]}" + (" or the others" if len(classes) > 1 else ""),
+                             fix="pass data that includes the protected identities")
+    hits = 0
+    with evaluating(model, device):
+        for start in range(0, len(y), batch_size):
+            logits = model(x[start:start + batch_size].to(device))
+            best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
+            hits += int((best == y[start:start + batch_size, None]).any(1).sum())
+    return hits / max(len(y), 1)

@@ -1,0 +1,1 @@
+"""What jobs write for people: image grids and PNGs, run provenance."""
