@@ -1,12 +1,15 @@
-"""Efficacy of `protect` (the decoy defense) against attacks it did not train with.
+"""Efficacy of `protect` (the decoy defense) against attacks it did not train with, by a GAN it never saw.
 
-    python benchmarks/efficacy.py --world synthetic [--protect 1 4] [--rounds 3] [--steps-per-round 60]
+    python benchmarks/efficacy.py --world synthetic [--recipe margin|patent] [--set beta=4 ...]
+    python benchmarks/efficacy.py --world synthetic --sweep beta=0.5,1,2,4   # the privacy-utility frontier
     python benchmarks/efficacy.py --world lfw [--attack-steps 200]   # after benchmarks/train_models.py
 
 synthetic: the same small world as the tests (8 private and 8 public synthetic identities, ResNet-18 target
-and evaluation model at 32 px, a width-16 GAN). lfw: the models of benchmarks/train_models.py and the 5
-private identities with the most images. Prints natural accuracy (held-out) and attack top-1/top-5 by the
-evaluation model before and after protect, for every preset at seeds protect never used, and protect's time.
+and evaluation model at 32 px, a width-16 GAN) plus a second GAN (same public faces, seed 3) that only the
+attacker uses. lfw: the models of benchmarks/train_models.py and the 5 private identities with the most
+images; the attacker's GAN is `gan_attacker/` when train_models.py built it, else the protect GAN (then the
+table says so). Prints natural accuracy (held-out) and attack top-1/top-5 by the evaluation model before and
+after protect, for every preset of `--presets` at seeds protect never used (90001+), and protect's time.
 """
 from __future__ import annotations
 
@@ -29,16 +32,19 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps-per-round", type=int, default=60)
-    parser.add_argument("--preset", default="patent", help="inversion protect uses for its samples")
+    parser.add_argument("--recipe", default=None, help="protect's recipe (default: DecoyConfig's)")
+    parser.add_argument("--set", nargs="*", default=[], help="DecoyConfig fields, e.g. beta=4 samples_per_class=12")
+    parser.add_argument("--sweep", default=None, help="one DecoyConfig field over values, e.g. beta=0.5,1,2,4")
+    parser.add_argument("--presets", default="strong", help="attack presets or group judged after protect")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "tests"))
     import conftest  # the test world, built by the same code
 
-    from hardener.attacks.presets import PRESETS
+    from hardener.attacks.presets import expand_presets, get_attack
     from hardener.audit.metrics import attack_metrics
     from hardener.data import load_dataset, to_model_input
-    from hardener.defenses.decoy import DecoyConfig, decoy_hits, protect_decoy
+    from hardener.defenses.decoy import DecoyConfig, protect_decoy
     from hardener.gan import load_gan
     from hardener.loading import load_model
     from hardener.evaluate import accuracy
@@ -53,6 +59,8 @@ def main() -> None:
         world = {"target": c / "target" / "model.safetensors", "eval": c / "eval" / "model.safetensors",
                  "gan": c / "gan" / "gan.safetensors", "train": c / "splits" / "private" / "train.npz",
                  "test": c / "splits" / "private" / "test.npz", "private": c / "splits" / "private.npz"}
+        if (c / "gan_attacker" / "gan.safetensors").exists():
+            world["attacker_gan"] = c / "gan_attacker" / "gan.safetensors"
     target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
     gan = load_gan(world["gan"])
     train, test, private = (load_dataset(world[k]) for k in ("train", "test", "private"))
@@ -60,43 +68,80 @@ def main() -> None:
         import numpy as np
 
         args.protect = [int(c) for c in np.argsort(-np.bincount(private.labels), kind="stable")[:5]]
-    started = time.perf_counter()
-    result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, args.protect, data=train,
-                           config=DecoyConfig(rounds=args.rounds, steps_per_round=args.steps_per_round, preset=args.preset))
-    seconds = time.perf_counter() - started
+    attacker_gan = load_gan(world["attacker_gan"]) if world.get("attacker_gan") else gan
+    if attacker_gan is gan:
+        print("NOTE: the attacker uses protect's own GAN (no second GAN in the cache)")
     x, y = to_model_input(test.images, target.spec.image_size), torch.from_numpy(test.labels)
-    print(f"protect: classes {args.protect}, decoys {result.decoys}, {len(result.rounds)} rounds, {seconds:.0f} s")
-    for r in result.rounds:
-        print(f"  round {r['round']}: decoy hit rate {r['decoy_hit_rate']}")
-    print("\n| measure | before | after |\n| --- | --- | --- |")
-    for label, classes in (("held-out accuracy, all classes", None), ("held-out accuracy, protected", args.protect)):
-        print(f"| {label} | {accuracy(target, x, y, classes=classes):.1%} | {accuracy(result.model, x, y, classes=classes):.1%} |")
-    for index, (name, attack) in enumerate(PRESETS.items()):
-        steps = min(attack.config.steps, args.attack_steps)
-        row = []
-        for model in (target, result.model):
-            inversion = attack.run(gan.generator, gan.critic, model, args.protect, latent_dim=gan.latent_dim,
-                                   seed=5000 + index, steps=steps, restarts=args.restarts,
-                                   public_classifier=gan.classifier)
-            m = attack_metrics(inversion, evaluator, private)
-            row.append((m.top1, m.top5, decoy_hits(inversion, gan.classifier, result.decoys, "cpu")))
-        hits = sum(row[1][2].values()) / len(row[1][2])
-        print(f"| attack {name} ({steps} steps) top-1 / top-5 | {row[0][0]:.1%} / {row[0][1]:.1%} | "
-              f"{row[1][0]:.1%} / {row[1][1]:.1%} (decoy hit {hits:.0%}) |", flush=True)
+    presets = [attack.name for attack, _ in expand_presets(args.presets.split(","))]
+    print(f"attacker: presets {presets}, at most {args.attack_steps} steps x {args.restarts} restarts, seeds 90001+")
+
+    def judge(attack, model, index: int) -> tuple[float, float]:
+        """(top-1, top-5) on the protected classes by the evaluation model, attacked with the attacker's GAN."""
+        inverted = attack.prepare(model, attacker_gan.generator, attacker_gan.latent_dim,
+                                  budget_fraction=min(1.0, args.attack_steps / attack.config.steps), seed=90001 + index)
+        inversion = attack.run(attacker_gan.generator, attacker_gan.critic, inverted, args.protect,
+                               latent_dim=attacker_gan.latent_dim, seed=90001 + index,
+                               steps=min(attack.config.steps, args.attack_steps), restarts=args.restarts,
+                               public_classifier=gan.classifier)
+        m = attack_metrics(inversion, evaluator, private)
+        return m.top1, m.top5
+
+    def row_line(recipe: str, setting: str, seconds: float, model, judged: dict) -> str:
+        cells = [f"{top1:.0%} / {top5:.0%}" for top1, top5 in judged.values()]
+        worst = max(top1 for top1, _ in judged.values())
+        return (f"| {recipe} | {setting} | {seconds:.0f} | {accuracy(model, x, y):.1%} | "
+                f"{accuracy(model, x, y, classes=args.protect):.1%} | " + " | ".join(cells) + f" | {worst:.0%} |")
+
+    base = dict(rounds=args.rounds, steps_per_round=args.steps_per_round, **_fields(args.set))
+    if args.recipe:
+        base["recipe"] = args.recipe
+    settings = [base] if not args.sweep else [{**base, **_fields([f"{args.sweep.split('=')[0]}={v}"])}
+                                             for v in args.sweep.split("=")[1].split(",")]
+    undefended = {name: judge(get_attack(name), target, index) for index, name in enumerate(presets)}
+    print("\n| recipe | setting | protect s | acc all | acc protected | " + " | ".join(presets) + " | worst |")
+    print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in presets) + " | --- |")
+    print(row_line("undefended", "-", 0.0, target, undefended))
+    for setting in settings:
+        config = DecoyConfig(**setting)
+        started = time.perf_counter()
+        result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, args.protect, data=train,
+                               config=config)
+        seconds = time.perf_counter() - started
+        after = {name: judge(get_attack(name), result.model, index) for index, name in enumerate(presets)}
+        changed = ", ".join(f"{k}={v}" for k, v in setting.items() if k not in ("rounds", "steps_per_round"))
+        print(row_line(config.recipe, changed or "defaults", seconds, result.model, after), flush=True)
+
+def _fields(items: list[str]) -> dict:
+    """`name=value` strings as DecoyConfig keyword arguments (numbers parsed, tuples split on '+')."""
+    out = {}
+    for item in items:
+        name, value = item.split("=", 1)
+        for cast in (int, float):
+            try:
+                out[name] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[name] = tuple(value.split("+")) if "+" in value else value
+    return out
 
 
 def synthetic_world(cache: Path, conftest) -> dict:
     names = {"target": "target.safetensors", "eval": "eval.safetensors", "gan": "gan.safetensors",
              "train": "train.npz", "test": "test.npz", "private": "private.npz"}
-    if (cache / "gan.safetensors").exists():
-        return {k: cache / v for k, v in names.items()}
+    if not (cache / "gan.safetensors").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        conftest._build_mi_world(cache)
+    attacker = cache / "gan_attacker.safetensors"
+    if not attacker.exists():  # the attacker's GAN: same public faces, another seed; protect never sees it
+        from hardener.data.synthetic import synthetic_faces
+        from hardener.gan import save_gan_bundle, train_gan
 
-    class Folder:
-        def mktemp(self, name: str) -> Path:
-            cache.mkdir(parents=True, exist_ok=True)
-            return cache
-
-    return conftest.mi_world.__wrapped__(Folder())
+        public = synthetic_faces(8, 30, 32, seed=0, identity_offset=100)
+        trained = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=3)
+        save_gan_bundle(attacker, trained.generator, trained.critic)
+    return {**{k: cache / v for k, v in names.items()}, "attacker_gan": attacker}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,13 @@ from hardener.audit.intervals import wilson
 from hardener.audit.metrics import attack_metrics
 from hardener.cli.app import app
 from hardener.data import load_dataset, to_model_input
-from hardener.defenses.decoy import bounded_push_away
+from hardener.defenses.decoy import DecoyConfig, bounded_push_away, protect_decoy
 from hardener.defenses.ewc import EWCPenalty
 from hardener.gan import load_gan, save_gan_bundle
 from hardener.registry import build_model
 from hardener.loading import load_model
 from hardener.evaluate import accuracy
+from hardener.progress import no_progress
 
 runner = CliRunner()
 PROTECT = ["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "2"]
@@ -190,17 +192,40 @@ def test_bounded_term_stays_finite_however_far_it_is_pushed() -> None:
     assert torch.isfinite(bounded_push_away(confident, torch.tensor([0])))
 
 
-def test_interrupted_protect_resumes(mi_world: dict, tmp_path: Path) -> None:
+def test_interrupted_protect_resumes_to_the_same_weights(mi_world: dict, tmp_path: Path) -> None:
+    """Round 1, then --resume to 2 rounds == 2 rounds at once, bit for bit; the resumed run does not fine-tune
+    round 1 again (a resume that silently started over would, and would still end with the same weights)."""
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
+    config = DecoyConfig(rounds=2, steps_per_round=3, samples_per_class=2, inversion_steps=4, fisher_samples=16,
+                         decoy_hit_target=2.0)  # never reached: both runs do both rounds
+
+    def run(rounds: int, folder: Path, resume: bool, events: list | None = None):
+        return protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
+                             latent_dim=gan.latent_dim, data=data, config=replace(config, rounds=rounds),
+                             checkpoint_dir=folder, resume=resume,
+                             progress=(lambda e: events.append(e.task)) if events is not None else no_progress)
+
+    whole = run(2, tmp_path / "whole", False)
+    run(1, tmp_path / "split", False)
+    events: list[str] = []
+    resumed = run(2, tmp_path / "split", True, events)
+    assert "fine-tune (round 1)" not in events and "fine-tune (round 2)" in events
+    assert [r["round"] for r in resumed.rounds] == [1, 2]
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, tmp_path: Path) -> None:
     out = tmp_path / "p"
-    once = runner.invoke(app, protect_args(mi_world, out, "--rounds", "1", "--steps-per-round", "5"))
+    once = runner.invoke(app, protect_args(mi_world, out, "--rounds", "1", "--steps-per-round", "2",
+                                           "--inversion-steps", "4", "--samples", "2"))
     assert once.exit_code == 0, once.output
-    resumed = runner.invoke(app, protect_args(mi_world, out, "--rounds", "2", "--steps-per-round", "5", "--resume"))
-    assert resumed.exit_code == 0, resumed.output
-    rounds = json.loads((out / "report.json").read_text())["rounds"]
-    assert [r["round"] for r in rounds][:1] == [1] and len(rounds) >= 1
     other = runner.invoke(app, ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--protect", "2",
-                                "--decoy", "5", "--rounds", "3", "--steps-per-round", "5", "--out", str(out), "--resume"])
-    assert other.exit_code == 2 and "other protected classes" in other.output
+                                "--decoy", "5", "--rounds", "3", "--steps-per-round", "2", "--inversion-steps", "4",
+                                "--samples", "2", "--out", str(out), "--resume"])
+    assert other.exit_code == 2 and "other options or inputs" in other.output
+    fresh = runner.invoke(app, protect_args(mi_world, tmp_path / "new", "--resume"))
+    assert fresh.exit_code == 2 and "no checkpoint" in fresh.output
 
 
 @pytest.mark.parametrize("change, phrase", [

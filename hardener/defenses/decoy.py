@@ -1,12 +1,29 @@
-"""The patent's decoy defense (CN115719085A, published as NetGuard), with what the patent leaves open.
+"""The decoy defense: the patent's (CN115719085A, published as NetGuard) and a margin recipe that holds better.
 
 Inverted private samples x_pri (the target inverted for protected class l_t) are pushed away from l_t,
 inverted public samples x_pub (the public classifier inverted for decoy class l_p) are pulled into l_t,
-and EWC keeps the rest of the model where it was:
+and EWC keeps the rest of the model where it was. Two recipes share everything but the fine-tuning loss:
+
+`patent` (the patent's objective, as we built it):
 
     theta = argmin  alpha * L_pri + beta * CE(F(x_pub), l_t) + omega * EWC  [+ retain * CE(F(x_real), y)]
 
-Our decisions, each measured by verify and the efficacy benchmark:
+`margin` (the default): attacks with the max-margin or logit loss ignore a small softmax probability; they
+need only the class's margin m_t = z_t - max_{k != t} z_k (or its logit z_t) to be highest somewhere on the
+GAN's manifold. So the objective works on raw margins and logits, against the attack family itself:
+
+    alpha * [relu(m_t(x_pri) - cap_m) + relu(z_t(x_pri) - cap_z)]          attack endpoints capped
+  + beta  * [relu(floor_m - m_t(aug x_pub)) + relu(floor_z - z_t(aug x_pub))]  decoys above every endpoint
+  + omega * EWC + retain * CE(F(x_real), y) + distill * KL(F_0(x_real) || F(x_real))
+
+x_pri are re-inversions of the current model with the attack family's losses (max-margin, logit, CE),
+kept from every round (so earlier endpoints stay down); caps are a quantile (default the median) of the margin and logit of
+real photos of l_t under the original model F_0 (real photos stay recognised, the endpoints lose their lead);
+floors sit `margin_gap` above the highest of the original model's endpoints and real photos, so the
+decoys become the manifold's maximum for l_t; the decoys are seen through random crops and flips, the
+warps PPA-style attacks use. Without --data, caps and floors come from the first inversions alone.
+
+Decisions shared by both recipes, each measured by verify and the efficacy benchmark:
 - the patent maximises CE(F(x_pri), l_t), which is unbounded; we minimise L_pri = -log(1 - p_t(x_pri)),
   which pushes the same way and is bounded below by 0, so it cannot run away;
 - an attacker inverts the *updated* model, so after each round of fine-tuning we invert it again (fresh
@@ -30,20 +47,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from hardener.arch import FaceModel
+from hardener.attacks.augment import PARAMS, warp
 from hardener.attacks.presets import get_attack
+from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
 from hardener.data import FaceDataset, to_model_input
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
 from hardener.errors import InputError
-from hardener.files import atomic_output
 from hardener.attacks.engine import InversionResult, with_overrides
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.evaluate import accuracy
 
 TASK = "protect"
+CHECKPOINT_NAME = "protect_checkpoint.pt"
+RECIPES = ("margin", "patent")
+ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
 
 
 @dataclass(frozen=True)
 class DecoyConfig:
+    recipe: str = "margin"
     alpha: float = 1.0
     beta: float = 2.0
     omega: float = 5.0
@@ -53,20 +75,39 @@ class DecoyConfig:
     steps_per_round: int = 60
     lr: float = 1e-4
     batch_size: int = 32
-    samples_per_class: int = 8  # inverted samples per protected class and per decoy
-    preset: str = "patent"
-    inversion_steps: int | None = None
+    samples_per_class: int = 8  # inverted samples per protected class (per preset) and per decoy
+    preset: str | None = None  # the inversion for x_pri; None: the recipe's (patent: "patent"; margin: the family)
+    inversion_steps: int | None = None  # None: the preset's own for patent, MARGIN_STEPS for margin
+    margin_gap: float = 2.0  # margin recipe: how far (in logits) the decoys' floor sits above every endpoint
+    distill: float = 1.0  # margin recipe: weight of KL to the original model on real images (with data)
+    cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
     fisher_samples: int = 256
     seed: int = 0
 
     def validate(self) -> None:
-        if min(self.alpha, self.beta, self.omega, self.lambda2, self.retain) < 0:
+        if self.recipe not in RECIPES:
+            raise InputError(f"unknown recipe {self.recipe!r}", fix=f"use one of: {', '.join(RECIPES)}")
+        if not 0.0 <= self.cap_quantile <= 1.0:
+            raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
+        if min(self.alpha, self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill) < 0:
             raise InputError("alpha, beta, omega, lambda2 and retain must not be negative", fix="e.g. --alpha 1 --beta 2")
         if self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2:
             raise InputError("rounds, steps per round and samples per class must be at least 1, batch size 2",
                              fix="e.g. --rounds 3 --steps-per-round 60")
-        get_attack(self.preset)
+        for preset in self.inversion_presets():
+            get_attack(preset)
+
+    def inversion_presets(self) -> tuple[str, ...]:
+        if self.preset is not None:
+            return (self.preset,)
+        return ATTACK_FAMILY if self.recipe == "margin" else ("patent",)
+
+    def steps_for_inversion(self) -> int | None:
+        return self.inversion_steps if self.inversion_steps is not None or self.recipe == "patent" else MARGIN_STEPS
+
+
+MARGIN_STEPS = 120  # a fifth of PLG-MI's 600: the endpoints the margin recipe caps need not be fully converged
 
 
 @dataclass
@@ -100,7 +141,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     decoy_map = dict(zip(protect, (int(d) for d in decoys)))
     _check_decoys(decoy_map, public_model)
 
-    public_inv = invert(public_model, list(decoy_map.values()), seed=config.seed, task="invert public decoys")
+    public_inv = invert(public_model, list(decoy_map.values()), seed=config.seed, task="invert public decoys",
+                        family=False)
     decoy_to_protected = {d: p for p, d in decoy_map.items()}
     x_pub = public_inv.images.to(device)
     y_pub = torch.tensor([decoy_to_protected[int(d)] for d in public_inv.targets], device=device)
@@ -110,18 +152,39 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     real = _real_batches(data, hardened.spec.image_size) if data is not None else None
 
     result = DefenseResult(hardened, decoy_map, decoy_samples=public_inv.images, config=config)
-    start_round = _resume(checkpoint_dir, hardened, result) if resume else 0
-    private_inv = invert(hardened, protect, seed=config.seed + 1000 * (start_round + 1), task="invert protected")
-    result.before = private_inv if start_round == 0 else invert(
-        model, protect, seed=config.seed + 1000, task="invert protected (undefended, for the report)")
     optimizer = torch.optim.Adam([p for p in hardened.parameters() if p.requires_grad], lr=config.lr)
     generator_rng = torch.Generator().manual_seed(config.seed)
+    seen_x, seen_y = [], []  # the margin recipe keeps every round's endpoints: earlier ones must stay down
+    loop = {"model": hardened, "optimizer": optimizer, "rng": generator_rng}
+    identity = {"config": {k: v for k, v in _config_dict(config).items() if k != "rounds"},
+                "decoys": {str(k): v for k, v in decoy_map.items()}}
+    start_round = 0
+    if resume:
+        path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else Path(CHECKPOINT_NAME)
+        state = load_checkpoint(path, kind="protect", identity=identity)
+        restore(loop, state, path)
+        result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
+        start_round = len(result.rounds)
+    first = invert(model, protect, seed=config.seed + 1000, task="invert protected")
+    result.before = first
+    # round r inverts the model as round r-1 left it, with seeds of its own (the same after a resume)
+    private_inv = first if start_round == 0 else invert(hardened, protect, seed=config.seed + 1000 * (start_round + 1),
+                                                        task="re-invert (resumed)")
+    margin = (MarginTargets.measure(model, first, real, protect, config.margin_gap, config.cap_quantile,
+                                    device)
+              if config.recipe == "margin" else None)
+    teacher = _teacher_logits(model, real, device) if margin is not None and real is not None else None
     for round_index in range(start_round, config.rounds):
-        x_pri = private_inv.images.to(device)
-        y_pri = private_inv.targets.to(device)
-        parts = _fine_tune(hardened, optimizer, x_pri, y_pri, x_pub, y_pub, real if config.retain > 0 else None, ewc,
-                           config, generator_rng,
-                           device, progress, round_index)
+        seen_x.append(private_inv.images)
+        seen_y.append(private_inv.targets)
+        x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
+        y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
+        if margin is None:
+            parts = _fine_tune(hardened, optimizer, x_pri, y_pri, x_pub, y_pub, real if config.retain > 0 else None,
+                               ewc, config, generator_rng, device, progress, round_index)
+        else:
+            parts = _fine_tune_margin(hardened, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, margin,
+                                      config, generator_rng, device, progress, round_index)
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, decoy_map, device)
@@ -132,7 +195,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         result.rounds.append(row)
         result.after = private_inv
         if checkpoint_dir is not None:
-            _checkpoint(checkpoint_dir, hardened, result)
+            save_checkpoint(checkpoint_dir / CHECKPOINT_NAME, kind="protect", identity=identity,
+                            state={**states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))
         if min(hits.values()) >= config.decoy_hit_target:
@@ -152,8 +216,8 @@ def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int],
                          fix="protect fewer classes or give --decoy explicitly")
     candidates = max(candidates, len(protect))
     pool = torch.randperm(public_model.num_classes, generator=torch.Generator().manual_seed(0))[:candidates].tolist()
-    public_inv = invert(public_model, pool, seed=7, restarts=2, task="invert decoy candidates")
-    private_inv = invert(model, protect, seed=8, restarts=2, task="invert protected (decoy choice)")
+    public_inv = invert(public_model, pool, seed=7, restarts=2, task="invert decoy candidates", family=False)
+    private_inv = invert(model, protect, seed=8, restarts=2, task="invert protected (decoy choice)", family=False)
     with torch.no_grad():
         pub = model.forward_features(public_inv.images.to(_device_of(model)))
         pri = model.forward_features(private_inv.images.to(_device_of(model)))
@@ -181,6 +245,113 @@ def bounded_push_away(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     -CE is unbounded and would let one term dominate the whole fine-tuning)."""
     p = logits.softmax(1).gather(1, target[:, None]).squeeze(1)
     return -torch.log1p(-p.clamp(max=1 - 1e-6))
+
+
+def class_margin(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """z_t - max_{k != t} z_k per row: what a max-margin attack raises."""
+    target_logit = logits.gather(1, target[:, None]).squeeze(1)
+    return target_logit - logits.scatter(1, target[:, None], float("-inf")).max(1).values
+
+
+@dataclass
+class MarginTargets:
+    """Per protected class: the caps for attack endpoints and the floors for decoys, in margin and logit."""
+
+    cap_margin: dict[int, float]
+    cap_logit: dict[int, float]
+    floor_margin: dict[int, float]
+    floor_logit: dict[int, float]
+
+    @classmethod
+    def measure(cls, model: FaceModel, first: InversionResult, real, protect: list[int], gap: float,
+                quantile: float, device: torch.device) -> "MarginTargets":
+        """From the undefended model: caps at the `quantile` of real photos of the class (without real
+        photos, half that quantile of the first endpoints), floors `gap` above the highest endpoint or photo."""
+        with torch.no_grad():
+            end_logits = _logits(model, first.images, device)
+            real_logits = _logits(model, real[0], device) if real is not None else None
+        caps_m, caps_z, floors_m, floors_z = {}, {}, {}, {}
+        for c in protect:
+            rows = first.targets == c
+            y = torch.full((int(rows.sum()),), c)
+            end_m, end_z = class_margin(end_logits[rows], y), end_logits[rows, c]
+            photos = (real[1] == c) if real is not None else None
+            if photos is not None and bool(photos.any()):
+                y_real = torch.full((int(photos.sum()),), c)
+                real_m, real_z = class_margin(real_logits[photos], y_real), real_logits[photos, c]
+                caps_m[c], caps_z[c] = float(real_m.quantile(quantile)), float(real_z.quantile(quantile))
+                top_m, top_z = max(float(end_m.max()), float(real_m.max())), max(float(end_z.max()), float(real_z.max()))
+            else:
+                caps_m[c], caps_z[c] = 0.5 * float(end_m.quantile(quantile)), 0.5 * float(end_z.quantile(quantile))
+                top_m, top_z = float(end_m.max()), float(end_z.max())
+            floors_m[c], floors_z[c] = top_m + gap, top_z + gap
+        return cls(caps_m, caps_z, floors_m, floors_z)
+
+    def per_row(self, table: dict[int, float], targets: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([table[int(t)] for t in targets], device=targets.device)
+
+
+def _fine_tune_margin(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, targets: MarginTargets,
+                      config, rng, device, progress, round_index) -> dict:
+    """The margin recipe's fine-tuning (see the module docstring)."""
+    model.eval()  # BatchNorm statistics stay those of the real training data
+    sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
+    for step in range(config.steps_per_round):
+        pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)),), generator=rng)
+        pub = torch.randint(0, len(x_pub), (min(config.batch_size, len(x_pub)),), generator=rng)
+        logits_pri = model(x_pri[pri])
+        y = y_pri[pri]
+        loss_private = (F.relu(class_margin(logits_pri, y) - targets.per_row(targets.cap_margin, y))
+                        + F.relu(logits_pri.gather(1, y[:, None]).squeeze(1) - targets.per_row(targets.cap_logit, y))).mean()
+        warps = torch.rand(len(pub), 1, PARAMS, generator=rng)
+        logits_pub = model(warp(x_pub[pub], warps))
+        y = y_pub[pub]
+        loss_public = (F.relu(targets.per_row(targets.floor_margin, y) - class_margin(logits_pub, y))
+                       + F.relu(targets.per_row(targets.floor_logit, y) - logits_pub.gather(1, y[:, None]).squeeze(1))).mean()
+        penalty = ewc.penalty(model)
+        loss = config.alpha * loss_private + config.beta * loss_public + config.omega * penalty
+        loss_retain = torch.zeros((), device=device)
+        if real is not None:
+            x_real, y_real = real
+            rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
+            logits_real = model(x_real[rows].to(device))
+            loss_retain = config.retain * F.cross_entropy(logits_real, y_real[rows].to(device))
+            if teacher is not None and config.distill > 0:
+                loss_retain = loss_retain + config.distill * distillation(logits_real, teacher[rows].to(device))
+            loss = loss + loss_retain
+        if not torch.isfinite(loss):
+            raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for key, value in (("loss_private", loss_private), ("loss_public", loss_public), ("ewc", penalty),
+                           ("loss_retain", loss_retain)):
+            sums[key] += float(value.detach())
+        progress(ProgressEvent(f"fine-tune (round {round_index + 1})", step + 1, config.steps_per_round,
+                               {"loss": float(loss.detach())}))
+    return {k: v / config.steps_per_round for k, v in sums.items()}
+
+
+def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """KL(teacher || student) at a temperature (Hinton et al.): keeps the whole logit vector of real photos,
+    not just their argmax, so the model's behaviour away from the protected class stays the original's."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
+                    reduction="batchmean") * t * t
+
+
+def _teacher_logits(model: FaceModel, real, device) -> torch.Tensor:
+    with torch.no_grad():
+        return _logits(model, real[0], device).cpu()
+
+
+def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    try:
+        return torch.cat([model(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])
+    finally:
+        model.train(was)
 
 
 def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, ewc, config, rng, device, progress,
@@ -214,16 +385,38 @@ def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, ewc, config, 
 
 
 def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progress):
-    attack = get_attack(config.preset)
-    base = with_overrides(attack.config, steps=config.inversion_steps, restarts=config.samples_per_class)
+    """invert(model, classes, seed, task) with the recipe's presets (several: their rows pooled). Public
+    decoys and the decoy choice use the first preset: they need realistic samples, not the attack family."""
+    from hardener.attacks.engine import invert as run
 
-    def invert(model, classes, *, seed: int, task: str, restarts: int | None = None) -> InversionResult:
-        from hardener.attacks.engine import invert as run
+    bases = [with_overrides(get_attack(name).config, steps=config.steps_for_inversion(),
+                            restarts=config.samples_per_class) for name in config.inversion_presets()]
 
-        return run(generator, critic, model, classes, config=with_overrides(base, restarts=restarts),
-                   latent_dim=latent_dim, seed=seed, device=device, progress=progress, task=task)
+    def invert(model, classes, *, seed: int, task: str, restarts: int | None = None,
+               family: bool = True) -> InversionResult:
+        parts = [run(generator, critic, model, classes, config=with_overrides(base, restarts=restarts),
+                     latent_dim=latent_dim, seed=seed + index, device=device, progress=progress,
+                     task=task if len(bases) == 1 else f"{task}: {name}")
+                 for index, (name, base) in enumerate(zip(config.inversion_presets(), bases))
+                 if family or index == 0]
+        return parts[0] if len(parts) == 1 else _pooled(parts)
 
     return invert
+
+
+def _pooled(parts: list[InversionResult]) -> InversionResult:
+    """Rows of several inversions of the same classes as one result (restart numbers kept distinct)."""
+    offset, restarts = 0, []
+    for part in parts:
+        restarts.append(part.restarts + offset)
+        offset += int(part.restarts.max()) + 1
+    pooled = InversionResult(**{name: torch.cat([getattr(p, name) for p in parts])
+                                for name in ("targets", "z", "images", "confidence", "identity_loss")},
+                             restarts=torch.cat(restarts), steps_run=max(p.steps_run for p in parts),
+                             seconds=sum(p.seconds for p in parts))
+    pooled.best_rows = {int(c): int(torch.nonzero(pooled.targets == c).flatten()[
+        pooled.confidence[pooled.targets == c].argmax()]) for c in pooled.targets.unique()}
+    return pooled
 
 
 def _check_decoys(decoys: dict[int, int], public_model: FaceModel) -> None:
@@ -266,34 +459,5 @@ def _round_line(row: dict) -> str:
             f"{row['protected_confidence_after']:.2f}{natural}")
 
 
-def _checkpoint(folder: Path, model: FaceModel, result: DefenseResult) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "rounds": result.rounds,
-             "decoys": {str(k): v for k, v in result.decoys.items()}, "config": _config_dict(result.config)}
-    with atomic_output(folder / "protect_checkpoint.pt") as tmp:
-        torch.save(state, tmp)
-
-
 def _config_dict(config: DecoyConfig) -> dict:
     return {k: v for k, v in config.__dict__.items()}
-
-
-def _resume(folder: Path | None, model: FaceModel, result: DefenseResult) -> int:
-    path = folder / "protect_checkpoint.pt" if folder is not None else None
-    if path is None or not path.exists():
-        return 0
-    from hardener.loading import torch_load_checked
-
-    state, _ = torch_load_checked(path, allow_pickle=False)
-    saved = state.get("config", {})
-    changed = [f"{k} {saved.get(k)} -> {v}" for k, v in _config_dict(result.config).items()
-               if k != "rounds" and saved.get(k) != v]
-    if changed:
-        raise InputError(f"--resume with other options than the interrupted run ({', '.join(changed)})", where=str(path),
-                         fix="resume with the same options (only --rounds may grow), or use a new --out")
-    if {int(k): v for k, v in state["decoys"].items()} != result.decoys:
-        raise InputError("--resume with other protected classes or decoys than the interrupted run", where=str(path),
-                         fix="resume with the same --protect/--decoy, or use a new --out")
-    model.load_state_dict(state["model"])
-    result.rounds = list(state["rounds"])
-    return len(result.rounds)

@@ -89,7 +89,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     names = target.class_names
     report = {
         "command": "protect",
-        "method": "decoy (patent CN115719085A / NetGuard) with bounded L_pri, adaptive re-inversion rounds",
+        "method": METHOD_LINES[job.config.recipe],
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
         "config": asdict(job.config) | {"device": str(device)},
@@ -106,6 +106,13 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     write_json(out / "report.json", report)
     write_text(out / "report.md", markdown_report(report))
     return report
+
+
+METHOD_LINES = {
+    "margin": "decoy, margin recipe: attack endpoints (max-margin, logit, CE inversions) capped at the median margin "
+              "and logit of real photos, decoys lifted above every endpoint, re-inverted each round",
+    "patent": "decoy, patent recipe (CN115719085A / NetGuard) with bounded L_pri, adaptive re-inversion rounds",
+}
 
 
 def parse_distinct(items: list[str], num_classes: int, names, option: str) -> list[int]:
