@@ -35,7 +35,7 @@ def main() -> None:
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.gan import load_gan
-    from hardener.attacks.engine import InversionConfig, invert, with_overrides
+    from hardener.attacks.engine import InversionConfig, invert
     from hardener.loading import load_model
 
     device = resolve_device(args.device)

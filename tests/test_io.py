@@ -167,11 +167,6 @@ def test_bundle_keeps_provenance_and_class_names(tmp_path: Path, resnet_state_di
 
 
 def test_safetensors_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path: Path) -> None:
-    import json
-    import struct
-
-    from safetensors.torch import save_file
-
     model = registry.get("resnet").build("resnet18", 3, 32)
     for pad in range(256):  # grow the metadata until the header length's low byte is 0x80
         path = save_bundle(model, tmp_path / "b.safetensors", extra={"pad": "x" * pad})

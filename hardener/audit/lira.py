@@ -6,7 +6,6 @@ The math (`shadow_masks`, `lira_scores`) works on plain arrays so it can be chec
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 

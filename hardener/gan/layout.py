@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import torch
-from torch import nn
 
 from hardener.errors import ModelFormatError
 from hardener.gan.models import SEED_SIZE, SUPPORTED_SIZES, Critic, Generator

@@ -22,6 +22,7 @@ from hardener.device import resolve_device
 from hardener.errors import InputError
 from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
+from hardener.train import MAX_LR, valid_lr
 
 CHECKPOINT_NAME = "gan_checkpoint.pt"
 CHECKPOINT_FORMAT = "hardener-gan-checkpoint/1"
@@ -203,8 +204,8 @@ def _check_options(dataset: FaceDataset, **opts: Any) -> None:
     if opts["max_steps"] is not None and (not isinstance(opts["max_steps"], int) or opts["max_steps"] < 1):
         raise InputError(f"max_steps must be a positive integer, got {opts['max_steps']!r}", where="--max-steps",
                          fix="leave it out to train all epochs")
-    if not opts["lr"] > 0 or not opts["gp_weight"] >= 0:
-        raise InputError(f"lr {opts['lr']} must be > 0 and gp_weight {opts['gp_weight']} >= 0",
+    if not valid_lr(opts["lr"]) or not opts["gp_weight"] >= 0:
+        raise InputError(f"lr {opts['lr']} must be in (0, {MAX_LR:g}] and gp_weight {opts['gp_weight']} >= 0",
                          fix="GMI uses lr 2e-4 and gp_weight 10")
 
 

@@ -19,8 +19,10 @@ class DemoSize:
     images_per_identity: int = 30
     image_size: int = 32
     classifier_epochs: int = 8
-    gan_epochs: int = 40
+    gan_epochs: int = 60
     gan_width: int = 16
+    gan_lr: float = 1e-3  # with one critic step per generator step: faces, not noise, in about a minute
+    gan_n_critic: int = 1
     attack_steps: int = 200
     restarts: int = 4
     protect_rounds: int = 3
@@ -68,11 +70,11 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
         say(f"2/6 {name} model: held-out accuracy {report['final'].get('val_acc', 0):.1%}")
     gan_report = run_gan_job(GanJob(data=str(paths["public"]), out=out / "gan", image_size=size.image_size,
                                     epochs=size.gan_epochs, batch_size=32, width=size.gan_width, seed=seed, device=device,
+                                    lr=size.gan_lr, n_critic=size.gan_n_critic,
                                     classifier_epochs=size.classifier_epochs), progress)
     gan = Path(gan_report["gan"]["path"])
     say(f"3/6 GAN and public classifier trained ({gan_report['gan']['seconds']:.0f} s) -> {gan}")
 
-    protect = [0, 1]
     attack = run_attack(AttackJob(model=models["target"], gan=gan, classes="0,1", eval_model=models["eval"],
                                   data=str(paths["train"]), out=out / "attack_before", preset="gmi",
                                   steps=size.attack_steps, restarts=size.restarts, seed=seed + 11, device=device), progress)

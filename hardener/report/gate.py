@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardener.files import atomic_output, write_json, write_text
+from hardener.files import write_json, write_text
 
 JUNIT_CLASSNAME = "hardener.verify"
 REPORT_FILES = {"report": "report.json", "junit": "junit.xml", "summary": "summary.md"}
