@@ -36,6 +36,10 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="DecoyConfig fields, e.g. beta=4 samples_per_class=12")
     parser.add_argument("--sweep", default=None, help="one DecoyConfig field over values, e.g. beta=0.5,1,2,4")
     parser.add_argument("--presets", default="strong", help="attack presets or group judged after protect")
+    parser.add_argument("--with-patent", action="store_true", help="a row for --recipe patent before the sweep")
+    parser.add_argument("--plot", type=Path, default=None, help="write the privacy-utility frontier as a PNG")
+    parser.add_argument("--same-gan", action="store_true",
+                        help="attack with protect's own GAN (the white-box setting the tests use), not the second one")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -68,9 +72,9 @@ def main() -> None:
         import numpy as np
 
         args.protect = [int(c) for c in np.argsort(-np.bincount(private.labels), kind="stable")[:5]]
-    attacker_gan = load_gan(world["attacker_gan"]) if world.get("attacker_gan") else gan
+    attacker_gan = load_gan(world["attacker_gan"]) if world.get("attacker_gan") and not args.same_gan else gan
     if attacker_gan is gan:
-        print("NOTE: the attacker uses protect's own GAN (no second GAN in the cache)")
+        print("NOTE: the attacker uses protect's own GAN" + ("" if args.same_gan else " (no second GAN in the cache)"))
     x, y = to_model_input(test.images, target.spec.image_size), torch.from_numpy(test.labels)
     presets = [attack.name for attack, _ in expand_presets(args.presets.split(","))]
     print(f"attacker: presets {presets}, at most {args.attack_steps} steps x {args.restarts} restarts, seeds 90001+")
@@ -97,10 +101,14 @@ def main() -> None:
         base["recipe"] = args.recipe
     settings = [base] if not args.sweep else [{**base, **_fields([f"{args.sweep.split('=')[0]}={v}"])}
                                              for v in args.sweep.split("=")[1].split(",")]
+    if args.with_patent:
+        settings.insert(0, dict(rounds=args.rounds, steps_per_round=args.steps_per_round, recipe="patent"))
+    points = []
     undefended = {name: judge(get_attack(name), target, index) for index, name in enumerate(presets)}
     print("\n| recipe | setting | protect s | acc all | acc protected | " + " | ".join(presets) + " | worst |")
     print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in presets) + " | --- |")
     print(row_line("undefended", "-", 0.0, target, undefended))
+    points.append(("undefended", accuracy(target, x, y), max(t for t, _ in undefended.values()), None))
     for setting in settings:
         config = DecoyConfig(**setting)
         started = time.perf_counter()
@@ -110,6 +118,12 @@ def main() -> None:
         after = {name: judge(get_attack(name), result.model, index) for index, name in enumerate(presets)}
         changed = ", ".join(f"{k}={v}" for k, v in setting.items() if k not in ("rounds", "steps_per_round"))
         print(row_line(config.recipe, changed or "defaults", seconds, result.model, after), flush=True)
+        points.append((f"{config.recipe} {changed}".strip(), accuracy(result.model, x, y),
+                       max(t for t, _ in after.values()), None))
+    if args.plot:
+        from hardener.report.plots import privacy_utility_png
+
+        print(f"plot: {privacy_utility_png(points, args.plot, title='protect: worst attack vs accuracy')}")
 
 def _fields(items: list[str]) -> dict:
     """`name=value` strings as DecoyConfig keyword arguments (numbers parsed, tuples split on '+')."""
