@@ -1,0 +1,121 @@
+"""protect --method: every declared defense trains, exports and is gated by verify; options are declared once."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli_helpers import assert_bad_input
+from hardener.cli.app import app
+from hardener.cli.protect import method_flags
+from hardener.defenses.methods import METHODS, Method, Opt, load
+
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = {"--epochs": "1", "--batch-size": "32", "--rounds": "1", "--steps-per-round": "3", "--samples": "2",
+        "--inversion-steps": "3", "--freeze": "4"}  # the smallest run of each option a method takes
+
+
+def method_args(method: Method, world: dict, out: Path) -> list[str]:
+    """A run of `method` on the synthetic world built from its declaration alone: its required inputs from the
+    world's files, and the fastest setting of each schedule option it takes."""
+    inputs = {"MODEL": world["target"], "--gan": world["gan"], "--protect": "1", "--data": world["train"],
+              "--pretrained": world["public"]}
+    args = ["protect", str(world["target"]), "--method", method.name, "--out", str(out)]
+    args += [str(a) for flag in method.required if flag != "MODEL" for a in (flag, inputs[flag])]
+    args += [a for flag, value in FAST.items() if method.option(flag) for a in (flag, value)]
+    if method.option("--data") and "--data" not in method.required:
+        args += ["--data", str(world["train"])]
+    return args
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_trains_exports_and_verify_gates_it(name: str, mi_world: dict, tmp_path: Path) -> None:
+    out = tmp_path / name
+    result = runner.invoke(app, method_args(METHODS[name], mi_world, out))
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    parity = report["hardened"]["onnx_parity"]["batches"]
+    assert [b["batch"] for b in parity] == [1, 7] and all(b["relative"] <= 1e-4 for b in parity)
+    assert (out / "hardened.safetensors").exists() and (out / "hardened.onnx").exists() and (out / "report.md").exists()
+    from hardener.loading import load_model
+
+    hardened = load_model(out / "hardened.safetensors")  # a plain plugin FaceModel, whatever the method trained
+    assert (hardened.arch, hardened.num_classes) == ("resnet", 8)
+    gate = runner.invoke(app, ["verify", str(out), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
+                               "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
+                               "--preset", "gmi", "--budget", "quick", "--out", str(tmp_path / "verify")])
+    assert gate.exit_code in (0, 1), gate.output  # a decision, not bad input (2) or a crash (3)
+    assert json.loads((tmp_path / "verify" / "report.json").read_text())["attacks"]
+
+
+def test_declared_defaults_are_the_config_defaults() -> None:
+    """A method's declaration is the one place its defaults live: its config class must agree with it."""
+    for method in METHODS.values():
+        if not method.config:
+            continue
+        config = load(method.config)()
+        declared = {o.dest: o.default for o in method.options}
+        for f in fields(config):
+            if f.name in declared:
+                assert declared[f.name] == getattr(config, f.name), (method.name, f.name)
+
+
+def test_a_flag_has_one_type_across_methods() -> None:
+    assert "--lr" in method_flags() and len(method_flags()["--lr"]) >= 3
+    clash = {"a": Method("a", "", "", "", "", options=(Opt("--x", "x", int),)),
+             "b": Method("b", "", "", "", "", options=(Opt("--x", "x", float),))}
+    with pytest.raises(TypeError, match="--x is declared with different types"):
+        method_flags(clash)
+
+
+@pytest.mark.parametrize("name, extra, phrase", [
+    ("negls", ["--data", "d", "--gan", "g.safetensors"], "--gan does not apply to --method negls"),
+    ("negls", ["--data", "d", "--freeze", "2"], "--freeze does not apply to --method negls"),
+    ("decoy", ["--smoothing", "-0.1"], "--smoothing does not apply to --method decoy"),
+    ("tl-dmi", ["--smoothing", "-0.1", "--pretrained", "p", "--data", "d"], "--smoothing does not apply to --method tl-dmi"),
+    ("negls", [], "--method negls needs --data"),
+    ("nope", [], "unknown --method 'nope'"),
+])
+def test_foreign_or_missing_options_exit_2_with_one_line(name: str, extra: list[str], phrase: str, tmp_path: Path) -> None:
+    args = ["protect", "m.pt", "--method", name, "--out", str(tmp_path / "o"), *extra]
+    if name == "decoy":
+        args += ["--gan", "g", "--protect", "1"]
+    assert_bad_input(runner.invoke(app, args), phrase)
+
+
+def test_from_scratch_needs_an_architecture(mi_world: dict, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["protect", "--method", "negls", "--data", str(mi_world["train"]), "--out", str(tmp_path)])
+    assert_bad_input(result, "needs its architecture")
+
+
+def test_negls_refuses_a_positive_factor(mi_world: dict, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["protect", str(mi_world["target"]), "--method", "negls", "--data", str(mi_world["train"]),
+                                 "--smoothing", "0.1", "--out", str(tmp_path / "o")])
+    assert_bad_input(result, "not a negative factor")
+
+
+def test_mid_folds_the_bottleneck_mean_into_the_model_head() -> None:
+    """Released logits are fc(mu(f)) exactly: the fold is the inference bottleneck, not an approximation."""
+    import torch
+
+    from hardener.defenses.mid import Bottleneck, fold_bottleneck
+    from hardener.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet", "resnet18", 5, 32).eval()
+    bottleneck = Bottleneck(model.num_features, 64, 5).eval()
+    x = torch.rand(6, 3, 32, 32)
+    with torch.no_grad():
+        expected, _ = bottleneck(model.forward_features(x), sample=False)
+        before = model(x)
+        fold_bottleneck(model, bottleneck)
+        folded = model(x)
+    assert not torch.allclose(before, expected, atol=1e-3)  # the fold changed the head
+    assert torch.allclose(folded, expected, atol=1e-5), (folded - expected).abs().max()
+    assert type(model.head_layer()) is torch.nn.Linear and model.num_classes == 5
