@@ -119,3 +119,106 @@ def test_mid_folds_the_bottleneck_mean_into_the_model_head() -> None:
     assert not torch.allclose(before, expected, atol=1e-3)  # the fold changed the head
     assert torch.allclose(folded, expected, atol=1e-5), (folded - expected).abs().max()
     assert type(model.head_layer()) is torch.nn.Linear and model.num_classes == 5
+
+
+@pytest.fixture(scope="module")
+def faces():
+    from hardener.data.synthetic import synthetic_faces
+
+    return synthetic_faces(4, 8, 32, seed=0)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _stop_after_first_epoch(event) -> None:
+    if event.message.startswith("epoch 1/"):
+        raise _Interrupted
+
+
+def test_trap_mid_resumes_to_the_same_weights_and_triggers(faces, tmp_path: Path) -> None:
+    """The Objective's state (triggers, discriminator, its optimizer) travels in the loop's checkpoint."""
+    import torch
+
+    from hardener.defenses.trap_mid import TrapConfig, train_trap_mid
+    from hardener.registry import build_model
+    from hardener.train import TrainConfig
+
+    def run(**kwargs):
+        torch.manual_seed(0)
+        return train_trap_mid(build_model("resnet", "resnet18", 4, 32), faces, TrapConfig(),
+                              TrainConfig(epochs=2, batch_size=16), **kwargs)
+
+    straight = run()
+    with pytest.raises(_Interrupted):
+        run(checkpoint_dir=tmp_path, progress=_stop_after_first_epoch)
+    resumed = run(checkpoint_dir=tmp_path, resume=True)
+    assert resumed.resumed_from_epoch == 1
+    assert all(torch.equal(v, straight.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
+    assert torch.equal(torch.from_numpy(resumed.images["triggers"]), torch.from_numpy(straight.images["triggers"]))
+    assert straight.details["triggers"] == 4 and not straight.details["triggers_in_released_model"]
+
+
+def test_dp_sgd_trains_only_the_head_keeps_batchnorm_and_reports_epsilon(faces) -> None:
+    import torch
+
+    from hardener.defenses.dp_sgd import DPConfig, train_dp_sgd
+    from hardener.registry import build_model
+    from hardener.train import TrainConfig
+
+    torch.manual_seed(0)
+    public = build_model("resnet", "resnet18", 4, 32)
+    before = {k: v.clone() for k, v in public.state_dict().items()}
+    epsilons = []
+    for noise in (1.0, 4.0):
+        model = build_model("resnet", "resnet18", 4, 32)
+        model.load_state_dict(before)
+        result = train_dp_sgd(model, faces, DPConfig(noise_multiplier=noise), TrainConfig(epochs=2, batch_size=8))
+        after = result.model.state_dict()
+        changed = {k for k in after if not torch.equal(after[k], before[k])}
+        assert changed == {"fc.weight", "fc.bias"}, sorted(changed)[:5]  # BatchNorm statistics included
+        assert not any(hasattr(p, "grad_sample") for p in result.model.parameters())  # opacus removed
+        assert result.details["delta"] == pytest.approx(1 / len(faces)) and result.details["steps"] > 0
+        epsilons.append(result.details["epsilon"])
+    assert 0 < epsilons[1] < epsilons[0] < float("inf")  # more noise, same steps: a smaller epsilon
+
+
+@pytest.mark.slow
+def test_negls_against_plain_ce_at_equal_epochs_under_gmi(mi_world: dict) -> None:
+    """NegLS (-0.05, the paper's schedule) against plain CE, same seed and 8 epochs, GMI at 100 steps x 2
+    restarts on all 8 classes. What we assert is what holds at this size: NegLS pushes the probability of the
+    other classes down, so on the GAN samples an inversion starts from its predictions are surer (lower
+    entropy; 0.68 vs 0.73 at seed 0, 0.64 vs 0.69 at seed 1). We do NOT assert that it lowers GMI accuracy,
+    because here it does not: top-1 68.8 % (CE) -> 81.3 % (NegLS) at seed 0 and 100 % -> 100 % at seed 1
+    (16 inversions each), in line with README's benchmark (no effect beyond noise on this small world; the
+    paper's gains are on 100-epoch CelebA/FaceScrub models). The accuracies are printed for the record."""
+    import torch
+
+    from hardener.attacks.presets import get_attack
+    from hardener.audit.metrics import attack_metrics
+    from hardener.data import load_dataset
+    from hardener.defenses.negls import NegLSConfig, train_negls
+    from hardener.gan import load_gan
+    from hardener.loading import load_model
+    from hardener.registry import build_model
+    from hardener.train import TrainConfig, train_classifier
+
+    train, private = load_dataset(mi_world["train"]), load_dataset(mi_world["private"])
+    gan, evaluator = load_gan(mi_world["gan"]), load_model(mi_world["eval"]).model
+    schedule = TrainConfig(epochs=8, batch_size=32, seed=0)
+    torch.manual_seed(0)
+    plain = train_classifier(build_model("resnet", "resnet18", 8, 32), train, config=schedule).model
+    torch.manual_seed(0)
+    negls = train_negls(build_model("resnet", "resnet18", 8, 32), train, NegLSConfig(), schedule).model
+    samples = gan.generator(torch.randn(256, gan.latent_dim, generator=torch.Generator().manual_seed(5))).detach()
+    entropy, top1 = {}, {}
+    for name, model in (("ce", plain), ("negls", negls)):
+        with torch.no_grad():
+            p = model.eval()(samples).softmax(1)
+        entropy[name] = float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
+        result = get_attack("gmi").run(gan.generator, gan.critic, model, list(range(8)), latent_dim=gan.latent_dim,
+                                       seed=90001, steps=100, restarts=2)
+        top1[name] = attack_metrics(result, evaluator, private).top1
+    print("GMI top-1", top1, "entropy on GAN samples", entropy)
+    assert entropy["negls"] < entropy["ce"] - 0.02, entropy

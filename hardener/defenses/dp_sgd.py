@@ -13,6 +13,7 @@ FaceModel. The guarantee covers the private training data's influence on the rel
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -113,9 +114,12 @@ def train_dp_sgd(model: FaceModel, train: FaceDataset, config: DPConfig, train_c
     delta = config.delta if config.delta is not None else 1.0 / len(train)
     objective = DPObjective(model, config, len(train), train_config.batch_size, delta)
     try:
-        result = train_classifier(model, train, val=val, config=train_config, device=device,
-                                  checkpoint_dir=checkpoint_dir, resume=resume, frozen=frozen, objective=objective,
-                                  run_identity={"dp_trainable_groups": config.trainable_groups}, progress=progress)
+        # opacus hooks the first trained layer, whose input needs no gradient (all before it is frozen): expected
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            result = train_classifier(model, train, val=val, config=train_config, device=device,
+                                      checkpoint_dir=checkpoint_dir, resume=resume, frozen=frozen, objective=objective,
+                                      run_identity={"dp_trainable_groups": config.trainable_groups}, progress=progress)
     finally:
         objective.release()
     model.requires_grad_(True)
