@@ -89,15 +89,26 @@ def test_foreign_or_missing_options_exit_2_with_one_line(name: str, extra: list[
     assert_bad_input(runner.invoke(app, args), phrase)
 
 
-def test_from_scratch_needs_an_architecture(mi_world: dict, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["protect", "--method", "negls", "--data", str(mi_world["train"]), "--out", str(tmp_path)])
+TINY = "synthetic:ids=3,per=4,size=32,seed=0"
+
+
+def test_from_scratch_needs_an_architecture(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["protect", "--method", "negls", "--data", TINY, "--out", str(tmp_path / "o")])
     assert_bad_input(result, "needs its architecture")
 
 
-def test_negls_refuses_a_positive_factor(mi_world: dict, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["protect", str(mi_world["target"]), "--method", "negls", "--data", str(mi_world["train"]),
-                                 "--smoothing", "0.1", "--out", str(tmp_path / "o")])
-    assert_bad_input(result, "not a negative factor")
+@pytest.mark.parametrize("extra, phrase", [
+    (["--method", "negls", "--smoothing", "0.1"], "not a negative factor"),
+    (["--method", "random-erasing", "--erase-area", "0.5"], "is not a range"),
+    (["--method", "random-erasing", "--erase-area", "0.6-0.2"], "not a range of image shares"),
+    (["--method", "mid", "--beta", "-1"], "non-negative"),
+    (["--method", "trap-mid", "--blend", "1.5"], "not a share"),
+    (["--method", "dp-sgd", "--pretrained", "P", "--noise-multiplier", "0"], "--noise-multiplier must be above 0"),
+])
+def test_bad_method_options_exit_2(extra: list[str], phrase: str, tmp_path: Path) -> None:
+    extra = [str(tmp_path / "p.pt") if e == "P" else e for e in extra]
+    result = runner.invoke(app, ["protect", "--arch", "resnet", "--data", TINY, *extra, "--out", str(tmp_path / "o")])
+    assert_bad_input(result, phrase)
 
 
 def test_mid_folds_the_bottleneck_mean_into_the_model_head() -> None:

@@ -24,7 +24,7 @@ DEFAULT_METHOD = "decoy"
 
 
 def _method_help() -> str:
-    return "; ".join(f"{m.name}: {m.summary} ({m.trains})" for m in METHODS.values())
+    return "; ".join(f"{m.name} ({m.trains}): {m.summary}" for m in METHODS.values())
 
 
 COMMON: dict[str, tuple[type, Any]] = {  # every method takes these
@@ -103,7 +103,7 @@ def check_options(method: Method, model: Path | None, given: dict[str, Any]) -> 
 def protect(**values: Any) -> None:
     """Harden a model against model inversion with one of several defenses (--method; default decoy). Each
     writes hardened.safetensors, hardened.onnx (parity-checked), report.json and report.md, so `hardener
-    verify` gates them alike. Options apply to the methods named in brackets."""
+    verify` gates them alike. Each option's help ends with the methods that take it and their defaults."""
     method = get_method(values["method"])
     given = {flag: values[param_name(flag)] for flag in method_flags()}
     check_options(method, values["model"], given)

@@ -82,11 +82,12 @@ class BiDOObjective(Objective):
 
 def train_bido(model: FaceModel, train: FaceDataset, config: BiDOConfig, train_config: TrainConfig, *,
                val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-               resume: bool = False, progress: ProgressFn = no_progress) -> TrainResult:
+               resume: bool = False, run_identity: dict | None = None,
+               progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` (fresh weights) in place with the HSIC bottleneck on its features."""
     config.validate()
     result = train_classifier(model, train, val=val, config=train_config, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, objective=BiDOObjective(config), progress=progress)
+                              resume=resume, objective=BiDOObjective(config), run_identity=run_identity, progress=progress)
     last = result.history[-1] if result.history else {}
     result.details = {"lambda_x": config.lambda_x, "lambda_y": config.lambda_y,
                       "kernel_sigma": config.sigma or "median heuristic", "layers": "forward_features only",

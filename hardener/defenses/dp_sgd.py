@@ -96,7 +96,8 @@ class DPObjective(Objective):
 
 def train_dp_sgd(model: FaceModel, train: FaceDataset, config: DPConfig, train_config: TrainConfig, *,
                  val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                 resume: bool = False, progress: ProgressFn = no_progress) -> TrainResult:
+                 resume: bool = False, run_identity: dict | None = None,
+                 progress: ProgressFn = no_progress) -> TrainResult:
     """DP fine-tuning of `model`'s last `trainable_groups` groups (BatchNorm frozen); returns it with epsilon."""
     config.validate()
     groups = model.layer_groups()
@@ -119,7 +120,7 @@ def train_dp_sgd(model: FaceModel, train: FaceDataset, config: DPConfig, train_c
             warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
             result = train_classifier(model, train, val=val, config=train_config, device=device,
                                       checkpoint_dir=checkpoint_dir, resume=resume, frozen=frozen, objective=objective,
-                                      run_identity={"dp_trainable_groups": config.trainable_groups}, progress=progress)
+                                      run_identity=run_identity, progress=progress)
     finally:
         objective.release()
     model.requires_grad_(True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FROM_SCRATCH = "trains a new model from scratch on --data"
+FROM_SCRATCH = "a new model from scratch on --data"
 FINE_TUNES = "fine-tunes MODEL"
-FROM_PRETRAINED = "trains on --data starting from --pretrained (a model of PUBLIC identities)"
+FROM_PRETRAINED = "from --pretrained (a model of PUBLIC identities) on --data"
 
 
 @dataclass(frozen=True)

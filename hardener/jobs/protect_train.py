@@ -53,8 +53,9 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
                           outputs=OUTPUTS + tuple(f"{name}.png" for name in method.images))
 
     defense = load(method.defense)
+    identity = {"method": method.name, "start_sha256": pretrained.source_sha256 if pretrained else None}
     result = defense(start, data, config, train_config, val=val, device=device, checkpoint_dir=out / "checkpoints",
-                     resume=common.resume, progress=progress)
+                     resume=common.resume, run_identity=identity, progress=progress)
     model = result.model.cpu().eval()
     source_sha = pretrained.source_sha256 if pretrained else baseline.source_sha256 if baseline else None
     exported = export_model(model, out, stem="hardened", class_names=names, source_sha256=source_sha,
@@ -133,7 +134,7 @@ def _starting_model(method: Method, options: dict, common: Common, baseline, dat
 
 def summary_lines(report: dict) -> list[str]:
     last = report["history"][-1] if report["history"] else {}
-    lines = [f"{report['method']}: {report['trains']}; {report['training']['epochs']} epochs, final train accuracy "
+    lines = [f"{report['method']} ({report['trains']}): {report['training']['epochs']} epochs, final train accuracy "
              f"{last.get('train_acc', float('nan')):.1%}"]
     lines += [f"{key}: {value}" for key, value in report["defense"].items() if not isinstance(value, (dict, list))]
     natural = report["natural_accuracy"]
