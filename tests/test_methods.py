@@ -64,6 +64,11 @@ def test_declared_defaults_are_the_config_defaults() -> None:
         for f in fields(config):
             if f.name in declared:
                 assert declared[f.name] == getattr(config, f.name), (method.name, f.name)
+    from hardener.jobs.protect_transfer import TLDMI_DEFAULTS  # tl-dmi's library default, declared again
+
+    declared = METHODS["tl-dmi"].resolve({})
+    assert (declared["epochs"], declared["batch_size"], declared["lr"]) == (
+        TLDMI_DEFAULTS.epochs, TLDMI_DEFAULTS.batch_size, TLDMI_DEFAULTS.lr)
 
 
 def test_a_flag_has_one_type_across_methods() -> None:
@@ -233,3 +238,15 @@ def test_negls_against_plain_ce_at_equal_epochs_under_gmi(mi_world: dict) -> Non
         top1[name] = attack_metrics(result, evaluator, private).top1
     print("GMI top-1", top1, "entropy on GAN samples", entropy)
     assert entropy["negls"] < entropy["ce"] - 0.02, entropy
+
+
+def test_a_training_method_resumes_through_the_cli_and_refuses_other_options(tmp_path: Path) -> None:
+    """protect's --resume reaches the loop's checkpoint, whose identity holds the method's own options."""
+    args = ["protect", "--arch", "resnet", "--method", "mid", "--data", TINY, "--epochs", "1", "--batch-size", "6",
+            "--out", str(tmp_path / "o"), "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, [*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["resumed_from_epoch"] == 1
+    assert_bad_input(runner.invoke(app, [*args, "--resume", "--beta", "0.1"]), "mid_beta 0.01 -> 0.1")

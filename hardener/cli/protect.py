@@ -133,7 +133,7 @@ def _with_progress(run, out: Path, as_json: bool) -> dict:
         raise typer.Exit(130) from None
     print_warnings(report["warnings"])
     if as_json:
-        print_json(report)
+        print_json({key: value for key, value in report.items() if key != "display"})
     return report
 
 
