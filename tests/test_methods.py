@@ -71,6 +71,13 @@ def test_declared_defaults_are_the_config_defaults() -> None:
         TLDMI_DEFAULTS.epochs, TLDMI_DEFAULTS.batch_size, TLDMI_DEFAULTS.lr)
 
 
+def test_every_declaration_names_code_that_exists() -> None:
+    for method in METHODS.values():
+        for target in filter(None, (method.job, method.defense, method.config)):
+            assert callable(load(target)), (method.name, target)
+        assert method.trains and method.source and method.summary, method.name
+
+
 def test_a_flag_has_one_type_across_methods() -> None:
     assert "--lr" in method_flags() and len(method_flags()["--lr"]) >= 3
     clash = {"a": Method("a", "", "", "", "", options=(Opt("--x", "x", int),)),
