@@ -257,3 +257,25 @@ def test_a_training_method_resumes_through_the_cli_and_refuses_other_options(tmp
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "o" / "report.json").read_text())["resumed_from_epoch"] == 1
     assert_bad_input(runner.invoke(app, [*args, "--resume", "--beta", "0.1"]), "mid_beta 0.01 -> 0.1")
+
+
+def test_dp_sgd_resumes_to_the_same_weights_and_epsilon(faces, tmp_path: Path) -> None:
+    """The accountant's history travels in the checkpoint: a resumed run reports the epsilon of the whole run."""
+    import torch
+
+    from hardener.defenses.dp_sgd import DPConfig, train_dp_sgd
+    from hardener.registry import build_model
+    from hardener.train import TrainConfig
+
+    def run(**kwargs):
+        torch.manual_seed(0)
+        return train_dp_sgd(build_model("resnet", "resnet18", 4, 32), faces, DPConfig(trainable_groups=2),
+                            TrainConfig(epochs=2, batch_size=8), **kwargs)
+
+    straight = run()
+    with pytest.raises(_Interrupted):
+        run(checkpoint_dir=tmp_path, progress=_stop_after_first_epoch)
+    resumed = run(checkpoint_dir=tmp_path, resume=True)
+    assert resumed.resumed_from_epoch == 1
+    assert (resumed.details["epsilon"], resumed.details["steps"]) == (straight.details["epsilon"], straight.details["steps"])
+    assert all(torch.equal(v, straight.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
