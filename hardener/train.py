@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,43 @@ class TrainConfig:
     label_smoothing: float = 0.0  # < 0: negative label smoothing (NegLS), a model-inversion defense
     smoothing_schedule: str = "constant"  # "negls": none for the first half, ramped in over the third quarter
     random_erasing: float = 0.0  # share of training images with one random rectangle erased (MIDRE defense)
+    erasing_area: tuple[float, float] = (0.1, 0.4)  # share of the image one erased rectangle covers
+
+
+class Objective:
+    """What a defense changes in the one training loop, so that every defense gets progress, checkpoints and
+    `--resume` from it instead of a loop of its own. The default is (smoothed) cross-entropy on the model's
+    logits; a defense overrides `loss` (MID, BiDO, Trap-MID) and may add trainable parameters, state that the
+    checkpoint must carry, a wrapped optimizer and its own batch sampling (DP-SGD), and per-epoch figures."""
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable tensors besides the model's (e.g. MID's bottleneck); optimised with the model's."""
+        return []
+
+    def state(self) -> dict[str, Any]:
+        """Modules, optimizers and generators to checkpoint with the model (names must not be the loop's)."""
+        return {}
+
+    def identity(self) -> dict:
+        """What else must match for `--resume` (the defense's options)."""
+        return {}
+
+    def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        return optimizer
+
+    def batches(self, order: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """The rows of each step of an epoch, from a random permutation of the training set."""
+        return list(order.split(batch_size))
+
+    def loss(self, model: FaceModel, x: torch.Tensor, y: torch.Tensor, smoothing: float,
+             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to minimise, logits for the training accuracy) of one augmented batch."""
+        logits = model(x)
+        return smoothed_cross_entropy(logits, y, smoothing), logits
+
+    def end_epoch(self, epoch: int) -> dict:
+        """Figures for the epoch's history row (e.g. DP-SGD's epsilon so far)."""
+        return {}
 
 
 @dataclass
@@ -50,6 +87,8 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # one row per epoch
     seconds: float = 0.0
     resumed_from_epoch: int = 0
+    details: dict = field(default_factory=dict)  # what a defense reports about its training (e.g. DP epsilon)
+    images: dict = field(default_factory=dict)  # name -> (H, W, 3) uint8 grid a defense shows beside the model
 
     @property
     def final(self) -> dict:
@@ -59,8 +98,10 @@ class TrainResult:
 def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset | None = None,
                      config: TrainConfig = TrainConfig(), device: torch.device | str = "cpu",
                      checkpoint_dir: Path | None = None, resume: bool = False, frozen: Sequence[torch.nn.Module] = (),
-                     run_identity: dict | None = None, progress: ProgressFn = no_progress) -> TrainResult:
-    """Train `model` in place with AdamW + cosine schedule and cross-entropy; returns it with its history.
+                     run_identity: dict | None = None, objective: Objective | None = None,
+                     progress: ProgressFn = no_progress) -> TrainResult:
+    """Train `model` in place with AdamW + cosine schedule and cross-entropy (or a defense's `objective`);
+    returns it with its history.
 
     `frozen` modules stay in eval mode (BatchNorm statistics and dropout untouched; the caller turns their
     gradients off). `run_identity` adds what else must match for `resume` (e.g. the pretrained model's hash),
@@ -81,16 +122,19 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     x_val = to_model_input(val.images, size) if val is not None and len(val) else None
     y_val = torch.from_numpy(val.labels) if x_val is not None else None
 
+    objective = objective or Objective()
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise InputError("every parameter of the model is frozen; nothing to train", fix="freeze fewer layer groups")
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(trainable + objective.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(model)
-    identity = {**config.__dict__, "data_sha256": fingerprint(train), **(run_identity or {})}
-    objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator}
+    identity = {**config.__dict__, "data_sha256": fingerprint(train), **objective.identity(), **(run_identity or {})}
+    objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator,
+               **objective.state()}
+    stepper = objective.wrap_optimizer(optimizer)
     start_epoch = 0
     checkpoint = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir else None
     if resume:
@@ -106,21 +150,19 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
             module.eval()
         order = torch.randperm(len(y_train), generator=generator)
         total_loss, seen, correct = 0.0, 0, 0
-        for step, start in enumerate(range(0, len(order), config.batch_size)):
-            rows = order[start:start + config.batch_size]
+        for step, rows in enumerate(objective.batches(order, config.batch_size, generator)):
             if len(rows) < 2 and len(order) > 1:  # BatchNorm cannot train on a batch of one
                 continue
             x = x_train[rows]
             if config.augment:
                 x = _augment(x, generator)
             if config.random_erasing > 0:
-                x = random_erase(x, config.random_erasing, generator)
+                x = random_erase(x, config.random_erasing, generator, area=config.erasing_area)
             x, y = x.to(device, non_blocking=True), y_train[rows].to(device, non_blocking=True)
-            logits = model(x)
-            loss = smoothed_cross_entropy(logits, y, smoothing_at(config, epoch))
-            optimizer.zero_grad(set_to_none=True)
+            loss, logits = objective.loss(model, x, y, smoothing_at(config, epoch), generator)
+            stepper.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            stepper.step()
             total_loss += float(loss.detach()) * len(rows)
             correct += int((logits.detach().argmax(1) == y).sum())
             seen += len(rows)
@@ -128,7 +170,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
                                    config.epochs * steps_per_epoch, {"loss": float(loss.detach()), "epoch": epoch + 1}))
         scheduler.step()
         row = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
-               "lr": scheduler.get_last_lr()[0]}
+               "lr": scheduler.get_last_lr()[0], **objective.end_epoch(epoch)}
         if x_val is not None:
             row["val_acc"] = accuracy(model, x_val, y_val, device=device)
         result.history.append(row)
@@ -151,6 +193,10 @@ def check_regularisers(config: TrainConfig) -> None:
     if not (math.isfinite(config.random_erasing) and 0.0 <= config.random_erasing <= 1.0):
         raise InputError(f"random erasing {config.random_erasing} is not a probability", where="--random-erasing",
                          fix="e.g. --random-erasing 0.5")
+    low, high = config.erasing_area
+    if not (math.isfinite(low) and math.isfinite(high) and 0.0 < low <= high <= 1.0):
+        raise InputError(f"erasing area {low}-{high} is not a range of image shares", where="--erase-area",
+                         fix="e.g. --erase-area 0.1-0.4")
 
 
 def smoothing_at(config: TrainConfig, epoch: int) -> float:

@@ -32,12 +32,12 @@ def row_warps(classes: Sequence[int], restarts: int, seed: int, count: int, view
     return torch.stack(draws)
 
 
-def warp(images: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+def warp(images: torch.Tensor, uniforms: torch.Tensor, *, crop_area: tuple[float, float] = CROP_AREA) -> torch.Tensor:
     """Apply one view per row: images (B, C, H, W), uniforms (B, views, PARAMS) -> (B * views, C, H, W),
-    rows in order (row 0 view 0, row 0 view 1, ...)."""
+    rows in order (row 0 view 0, row 0 view 1, ...). `crop_area`: the share of the image a crop keeps."""
     rows, views, _ = uniforms.shape
     u = uniforms.reshape(rows * views, PARAMS).to(images.device, torch.float32)
-    area = CROP_AREA[0] + (CROP_AREA[1] - CROP_AREA[0]) * u[:, 0]
+    area = crop_area[0] + (crop_area[1] - crop_area[0]) * u[:, 0]
     log_aspect = math.log(CROP_ASPECT[0]) + (math.log(CROP_ASPECT[1]) - math.log(CROP_ASPECT[0])) * u[:, 1]
     width = (area * log_aspect.exp()).sqrt().clamp(max=1.0)  # fractions of the image side
     height = (area / log_aspect.exp()).sqrt().clamp(max=1.0)

@@ -1,7 +1,15 @@
-"""`hardener protect`: the patent's decoy defense (adaptive rounds) or TL-DMI, exported and reported."""
+"""`hardener protect --method NAME`: every defense of `hardener.defenses.methods`, exported and reported alike.
+
+Typer needs static parameters, so the command's options are the union of every method's declared options,
+built from the declarations when this module is imported (torch-free). Which option belongs to which method,
+which are required and their defaults are read from the same declarations at run time: an option foreign to
+the chosen method is refused with one line, and a missing one is named.
+"""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -9,149 +17,135 @@ from rich.table import Table
 from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
                                  MeanOption, NormalizeOption, StdOption, console, declared_spec, err_console,
                                  handles_errors, print_json, print_warnings)
+from hardener.defenses.methods import METHODS, Common, Method, Opt, get_method, load
 from hardener.errors import InputError
+
+DEFAULT_METHOD = "decoy"
+
+
+def _method_help() -> str:
+    return "; ".join(f"{m.name} ({m.trains}): {m.summary}" for m in METHODS.values())
+
+
+COMMON: dict[str, tuple[type, Any]] = {  # every method takes these
+    "model": (Path, typer.Argument(None, help="The model to harden (never modified), or, for a method that trains a new "
+                                        "model, the model it replaces (its architecture, classes and names are kept).")),
+    "out": (Path, typer.Option(..., "--out", help="Output folder: hardened.safetensors, hardened.onnx, report.json, "
+                                                  "report.md (and the method's images).")),
+    "method": (str, typer.Option(DEFAULT_METHOD, "--method", help=_method_help())),
+    "seed": (int, typer.Option(0, "--seed")),
+    "device": (str, typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N")),
+    "resume": (bool, typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint.")),
+    "arch": (str, ArchOption),
+    "mean": (str, MeanOption),
+    "std": (str, StdOption),
+    "normalize": (str, NormalizeOption),
+    "channel_order": (str, ChannelOrderOption),
+    "input_range": (str, InputRangeOption),
+    "allow_pickle": (bool, AllowPickleOption),
+    "as_json": (bool, JsonOption),
+}
+
+
+def method_flags(methods: dict[str, Method] = METHODS) -> dict[str, list[tuple[Method, Opt]]]:
+    """Each flag any method declares, with every (method, option) declaring it; one type per flag."""
+    flags: dict[str, list[tuple[Method, Opt]]] = {}
+    for method in methods.values():
+        for opt in method.options:
+            flags.setdefault(opt.flag, []).append((method, opt))
+    for flag, uses in flags.items():
+        kinds = {opt.kind for _, opt in uses}
+        if len(kinds) > 1:
+            raise TypeError(f"{flag} is declared with different types: {', '.join(f'{m.name} {o.kind.__name__}' for m, o in uses)}")
+    return flags
+
+
+def param_name(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _help(uses: list[tuple[Method, Opt]]) -> str:
+    """One help text per flag: what it does, for which methods, and each one's default."""
+    def default(opt: Opt) -> str:
+        if opt.default is None or opt.kind is bool:
+            return ""
+        return f" default {opt.default:g}" if isinstance(opt.default, float) else f" default {opt.default}"
+
+    by_text: dict[str, list[str]] = {}
+    for method, opt in uses:
+        by_text.setdefault(opt.help, []).append(method.name + default(opt))
+    return " ".join(f"{text} ({', '.join(names)})" for text, names in by_text.items())
+
+
+def _signature() -> inspect.Signature:
+    params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+              for name, (kind, option) in COMMON.items()]
+    for flag, uses in method_flags().items():
+        kind = uses[0][1].kind
+        annotation, default = (list[str], None) if kind is list else (kind, False if kind is bool else None)
+        params.append(inspect.Parameter(param_name(flag), inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                        default=typer.Option(default, flag, help=_help(uses))))
+    return inspect.Signature(params, return_annotation=None)
+
+
+def check_options(method: Method, model: Path | None, given: dict[str, Any]) -> None:
+    """A missing required input, then an option the method does not take: one line each (exit 2)."""
+    present = {"MODEL": Opt.present(model), **{flag: Opt.present(value) for flag, value in given.items()}}
+    missing = [name for name in method.required if not present.get(name)]
+    if missing:
+        raise InputError(f"--method {method.name} needs {' and '.join(missing)}", fix="see `hardener protect --help`")
+    wrong = [flag for flag, value in given.items() if Opt.present(value) and method.option(flag) is None]
+    if wrong:
+        raise InputError(f"{wrong[0]} does not apply to --method {method.name}", fix=f"drop {', '.join(wrong)}")
 
 
 @handles_errors
-def protect(
-    model: Path = typer.Argument(None, help="The model to harden (never modified). tl-dmi: the model it replaces (optional, checked for the same architecture)."),
-    out: Path = typer.Option(..., "--out", help="Output folder: hardened.safetensors, hardened.onnx, report.json, report.md (decoy: grid.png)."),
-    method: str = typer.Option("decoy", "--method", help="decoy (the patent: needs MODEL, --gan, --protect) or tl-dmi (needs --pretrained, --data, --freeze or --freeze-until)."),
-    gan: Path = typer.Option(None, "--gan", help="decoy: GAN bundle (holds the public classifier), or a GMI generator (then --critic, --public-model)."),
-    protect_classes: list[str] = typer.Option(None, "--protect", help="decoy: class to protect: index, name, range or all; repeat for several."),
-    decoy: list[str] = typer.Option(None, "--decoy", help="Public decoy class per --protect, in order; chosen automatically when left out."),
-    public_model: Path = typer.Option(None, "--public-model", help="Public classifier; default: the one in the GAN bundle."),
-    data: str = typer.Option(None, "--data", help="Private training images. decoy: Fisher information, the retain term, the spec check. tl-dmi: the training set."),
-    pretrained: Path = typer.Option(None, "--pretrained", help="tl-dmi: a model trained on PUBLIC identities (e.g. `hardener train classifier` on the public half)."),
-    freeze: int = typer.Option(None, "--freeze", help="tl-dmi: freeze the first K layer groups (see `hardener info`)."),
-    freeze_until: str = typer.Option(None, "--freeze-until", help="tl-dmi: freeze every layer group up to and including this one, e.g. layer3."),
-    val: str = typer.Option(None, "--val", help="tl-dmi: held-out private images for the accuracy in the report."),
-    epochs: int = typer.Option(None, "--epochs", help="tl-dmi: training epochs (default 20)."),
-    batch_size: int = typer.Option(None, "--batch-size", help="tl-dmi: batch size (default 64)."),
-    critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
-    alpha: float = typer.Option(None, "--alpha", help="decoy: weight of the bounded push-away term on inverted private samples (default 1)."),
-    beta: float = typer.Option(None, "--beta", help="decoy: weight of pulling inverted decoy samples into the protected class (default 2)."),
-    omega: float = typer.Option(None, "--omega", help="decoy: weight of the EWC term (default 5)."),
-    retain: float = typer.Option(None, "--retain", help="decoy: weight of CE on real private images, with --data (default 1)."),
-    rounds: int = typer.Option(None, "--rounds", help="decoy: maximum adaptive rounds, fine-tune then re-invert (default 3)."),
-    steps_per_round: int = typer.Option(None, "--steps-per-round", help="decoy: fine-tuning steps per round (default 60)."),
-    lr: float = typer.Option(None, "--lr", help="Learning rate (decoy default 1e-4, tl-dmi 1e-3)."),
-    samples: int = typer.Option(None, "--samples", help="decoy: inverted samples per protected class and per decoy (default 8)."),
-    preset: str = typer.Option(None, "--preset", help="decoy: inversion used to make the samples (default patent: 100 steps, lr 1e-3)."),
-    inversion_steps: int = typer.Option(None, "--inversion-steps", help="decoy: override the preset's steps."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint (round or epoch)."),
-    force_spec: bool = typer.Option(False, "--force-spec", help="decoy: go on although --data says the input spec is wrong."),
-    arch: str = ArchOption,
-    mean: str = MeanOption,
-    std: str = StdOption,
-    normalize: str = NormalizeOption,
-    channel_order: str = ChannelOrderOption,
-    input_range: str = InputRangeOption,
-    allow_pickle: bool = AllowPickleOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Harden a model against model inversion: the decoy defense (inverting a protected class yields its
-    public decoy, not the person) or TL-DMI (only the last layer groups learn from private data)."""
-    spec = declared_spec(mean, std, normalize, channel_order, input_range)
-    decoy_only = {"--gan": gan, "--protect": protect_classes, "--decoy": decoy, "--critic": critic,
-                  "--public-model": public_model, "--force-spec": force_spec or None, "--alpha": alpha, "--beta": beta,
-                  "--omega": omega, "--retain": retain, "--rounds": rounds, "--steps-per-round": steps_per_round,
-                  "--samples": samples, "--preset": preset, "--inversion-steps": inversion_steps}
-    tldmi_only = {"--pretrained": pretrained, "--freeze": freeze, "--freeze-until": freeze_until, "--val": val,
-                  "--epochs": epochs, "--batch-size": batch_size}
-    given = {"MODEL": model, "--data": data, **decoy_only, **tldmi_only}
-    if method == "tl-dmi":
-        _check_method_options(method, given, required=("--pretrained", "--data"), foreign=tuple(decoy_only))
-        report = _run_transfer(model, out, data, pretrained, freeze, freeze_until, val, epochs, batch_size, lr, seed,
-                               device, resume, arch, spec, allow_pickle, as_json)
-        if not as_json:
-            _print_transfer(report, out)
-        return
-    if method != "decoy":
-        raise InputError(f"unknown --method {method!r}", fix="use --method decoy or --method tl-dmi")
-    _check_method_options(method, given, required=("MODEL", "--gan", "--protect"), foreign=tuple(tldmi_only))
-    from hardener.defenses.decoy import DecoyConfig
-    from hardener.jobs.protect import ProtectJob, run_protect
-
-    chosen = {"alpha": alpha, "beta": beta, "omega": omega, "retain": retain, "rounds": rounds,
-              "steps_per_round": steps_per_round, "samples_per_class": samples, "preset": preset,
-              "inversion_steps": inversion_steps, "lr": lr}
-    config = DecoyConfig(**{k: v for k, v in chosen.items() if v is not None}, seed=seed)
-    job = ProtectJob(model=model, gan=gan, protect=protect_classes, out=out, decoy=decoy or [], public_model=public_model,
-                     data=data, critic=critic, config=config, device=device, resume=resume, arch=arch,
-                     spec_changes=spec, force_spec=force_spec, allow_pickle=allow_pickle)
-    report = _with_progress(run_protect, job, out, "rounds", as_json)
-    if as_json:
-        return
-    table = Table(title=f"Protected {model} -> {out}")
-    for column in ("round", "decoy hit rate", "protected confidence", "natural acc (--data)"):
-        table.add_column(column)
-    for r in report["rounds"]:
-        hits = ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items())
-        natural = f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"
-        table.add_row(str(r["round"]), hits, f"{r['protected_confidence_after']:.2f}", natural)
-    console.print(table)
-    for p in report["protected"]:
-        console.print(f"protected {p['class']} -> decoy {p['decoy']}", highlight=False)
-    parity = report["hardened"]["onnx_parity"]["batches"]
-    console.print(f"ONNX parity: max relative diff {max(b['relative'] for b in parity):.1e}; "
-                  f"grid {report['grid']}; run `hardener verify` before release", highlight=False)
+def protect(**values: Any) -> None:
+    """Harden a model against model inversion with one of several defenses (--method; default decoy). Each
+    writes hardened.safetensors, hardened.onnx (parity-checked), report.json and report.md, so `hardener
+    verify` gates them alike. Each option's help ends with the methods that take it and their defaults."""
+    method = get_method(values["method"])
+    given = {flag: values[param_name(flag)] for flag in method_flags()}
+    check_options(method, values["model"], given)
+    spec = declared_spec(values["mean"], values["std"], values["normalize"], values["channel_order"], values["input_range"])
+    common = Common(model=values["model"], out=values["out"], seed=values["seed"], device=values["device"],
+                    resume=values["resume"], arch=values["arch"], spec_changes=spec, allow_pickle=values["allow_pickle"])
+    run = load(method.job)
+    report = _with_progress(lambda progress: run(method, method.resolve(given), common, progress), common.out,
+                            values["as_json"])
+    if not values["as_json"]:
+        _render(report)
 
 
-def _check_method_options(method: str, given: dict, *, required: tuple[str, ...], foreign: tuple[str, ...]) -> None:
-    def present(value) -> bool:
-        return value is not None and value != []
-
-    missing = [name for name in required if not present(given[name])]
-    if missing:
-        raise InputError(f"--method {method} needs {' and '.join(missing)}", fix="see `hardener protect --help`")
-    wrong = [name for name in foreign if present(given[name])]
-    if wrong:
-        raise InputError(f"{wrong[0]} does not apply to --method {method}", fix=f"drop {', '.join(wrong)}")
+protect.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
-def _with_progress(run, job, out: Path, unit: str, as_json: bool) -> dict:
+def _with_progress(run, out: Path, as_json: bool) -> dict:
     """Run a protect job under a progress bar; Ctrl-C says how to resume instead of a traceback."""
     from hardener.cli.progress import progress_bar
 
     try:
         with progress_bar(enabled=not as_json) as progress:
-            report = run(job, progress)
+            report = run(progress)
     except KeyboardInterrupt:
-        err_console.print(f"[red]interrupted[/]: finished {unit} are checkpointed in {out / 'checkpoints'}; "
+        err_console.print(f"[red]interrupted[/]: finished rounds or epochs are checkpointed in {out / 'checkpoints'}; "
                           "rerun the same command with --resume to continue", highlight=False)
         raise typer.Exit(130) from None
     print_warnings(report["warnings"])
     if as_json:
-        print_json(report)
+        print_json({key: value for key, value in report.items() if key != "display"})
     return report
 
 
-def _run_transfer(model, out, data, pretrained, freeze, freeze_until, val, epochs, batch_size, lr, seed, device, resume,
-                  arch, spec, allow_pickle, as_json) -> dict:
-    from hardener.jobs.protect_transfer import TLDMI_DEFAULTS, TransferJob, run_transfer
-    from hardener.train import TrainConfig
-
-    config = TrainConfig(epochs=TLDMI_DEFAULTS.epochs if epochs is None else epochs,
-                         batch_size=TLDMI_DEFAULTS.batch_size if batch_size is None else batch_size,
-                         lr=TLDMI_DEFAULTS.lr if lr is None else lr, seed=seed)
-    job = TransferJob(pretrained=pretrained, data=data, out=out, freeze=freeze, freeze_until=freeze_until, model=model,
-                      val=val, config=config, device=device, resume=resume, arch=arch, spec_changes=spec,
-                      allow_pickle=allow_pickle)
-    return _with_progress(run_transfer, job, out, "epochs", as_json)
-
-
-def _print_transfer(report: dict, out: Path) -> None:
-    params = report["parameters"]
-    console.print(f"TL-DMI: froze {', '.join(report['frozen_groups']) or 'nothing'}; trained "
-                  f"{', '.join(report['trained_groups'])} ({params['trained_on_private_data']:,} of {params['total']:,} "
-                  f"parameters) on private data", highlight=False)
-    natural = report["natural_accuracy"]
-    if natural:
-        baseline = f" (model replaced: {natural['baseline']:.1%})" if "baseline" in natural else ""
-        console.print(f"held-out accuracy {natural['hardened']:.1%}{baseline}", highlight=False)
-    parity = report["hardened"]["onnx_parity"]["batches"]
-    console.print(f"ONNX parity: max relative diff {max(b['relative'] for b in parity):.1e}; wrote {out}; "
-                  "run `hardener verify` before release", highlight=False)
+def _render(report: dict) -> None:
+    """What every method's job hands the CLI: an optional table and summary lines."""
+    shown = report.get("display", {})
+    if shown.get("table"):
+        table = Table(title=shown["table"]["title"])
+        for column in shown["table"]["columns"]:
+            table.add_column(column)
+        for row in shown["table"]["rows"]:
+            table.add_row(*row)
+        console.print(table)
+    for line in shown.get("lines", []):
+        console.print(line, highlight=False)

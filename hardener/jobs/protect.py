@@ -174,3 +174,26 @@ def _decoy_rows(result, protected: int) -> torch.Tensor:
     per = len(result.decoy_samples) // max(len(order), 1)
     start = order.index(decoy) * per
     return result.decoy_samples[start:start + min(per, 4)]
+
+
+def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_progress) -> dict:
+    """`protect --method decoy`: the declared options (`hardener.defenses.methods`) into a ProtectJob."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(DecoyConfig)}
+    config = DecoyConfig(**{k: v for k, v in options.items() if k in known and v is not None}, seed=common.seed)
+    job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
+                     decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
+                     critic=options["critic"], config=config, device=common.device, resume=common.resume,
+                     arch=common.arch, spec_changes=common.spec_changes, force_spec=options["force_spec"],
+                     allow_pickle=common.allow_pickle)
+    report = run_protect(job, progress)
+    rows = [[str(r["round"]), ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items()),
+             f"{r['protected_confidence_after']:.2f}",
+             f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"] for r in report["rounds"]]
+    parity = max(b["relative"] for b in report["hardened"]["onnx_parity"]["batches"])
+    lines = [f"protected {p['class']} -> decoy {p['decoy']}" for p in report["protected"]]
+    lines.append(f"ONNX parity: max relative diff {parity:.1e}; grid {report['grid']}; run `hardener verify` before release")
+    return report | {"display": {"table": {"title": f"Protected {common.model} -> {common.out}", "rows": rows,
+                                           "columns": ["round", "decoy hit rate", "protected confidence",
+                                                       "natural acc (--data)"]}, "lines": lines}}

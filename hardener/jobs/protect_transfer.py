@@ -143,3 +143,23 @@ def _class_names(baseline, data, num_classes: int) -> list[str] | None:
     if data.names and len(data.names) == num_classes:
         return list(data.names)
     return None
+
+
+def run_transfer_method(method, options: dict, common, progress: ProgressFn = no_progress) -> dict:
+    """`protect --method tl-dmi`: the declared options (`hardener.defenses.methods`) into a TransferJob."""
+    config = TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"], seed=common.seed)
+    job = TransferJob(pretrained=options["pretrained"], data=options["data"], out=common.out, freeze=options["freeze"],
+                      freeze_until=options["freeze_until"], model=common.model, val=options["val"], config=config,
+                      device=common.device, resume=common.resume, arch=common.arch, spec_changes=common.spec_changes,
+                      allow_pickle=common.allow_pickle)
+    report = run_transfer(job, progress)
+    params, natural = report["parameters"], report["natural_accuracy"]
+    lines = [f"TL-DMI: froze {', '.join(report['frozen_groups']) or 'nothing'}; trained "
+             f"{', '.join(report['trained_groups'])} ({params['trained_on_private_data']:,} of {params['total']:,} "
+             "parameters) on private data"]
+    if natural:
+        baseline = f" (model replaced: {natural['baseline']:.1%})" if "baseline" in natural else ""
+        lines.append(f"held-out accuracy {natural['hardened']:.1%}{baseline}")
+    parity = max(b["relative"] for b in report["hardened"]["onnx_parity"]["batches"])
+    lines.append(f"ONNX parity: max relative diff {parity:.1e}; wrote {common.out}; run `hardener verify` before release")
+    return report | {"display": {"lines": lines}}
