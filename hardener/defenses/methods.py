@@ -94,7 +94,7 @@ TRAINING_JOB = "hardener.jobs.protect_train:run_training_defense"
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("decoy", "inverting a protected class yields its public decoy, not the person (adaptive rounds)", FINE_TUNES,
-           "patent CN115719085A / NetGuard", "hardener.jobs.protect:run_decoy_method",
+           "patent CN115719085A / NetGuard; the margin recipe is ours", "hardener.jobs.protect:run_decoy_method",
            required=("MODEL", "--gan", "--protect"),
            config="hardener.defenses.decoy:DecoyConfig",
            options=(
@@ -104,7 +104,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--public-model", "public_model", Path, None, "Public classifier; default: the one in the GAN bundle."),
                Opt("--critic", "critic", Path, None, "Critic checkpoint when --gan is a bare generator."),
                Opt("--data", "data", str, None, "Private training images: Fisher information, the retain term, the spec check."),
-               Opt("--alpha", "alpha", float, 1.0, "Weight of the bounded push-away term on inverted private samples."),
+               Opt("--recipe", "recipe", str, "margin", "margin: cap the attack family's endpoints, lift the decoys "
+                   "above them (raw margins and logits); patent: the patent's CE objective."),
+               Opt("--alpha", "alpha", float, 1.0, "Weight of the term on inverted private samples (margin: the cap; "
+                   "patent: the bounded push-away)."),
                Opt("--beta", "beta", float, 2.0, "Weight of pulling inverted decoy samples into the protected class."),
                Opt("--omega", "omega", float, 5.0, "Weight of the EWC term."),
                Opt("--retain", "retain", float, 1.0, "Weight of CE on real private images, with --data."),
@@ -112,8 +115,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--steps-per-round", "steps_per_round", int, 60, "Fine-tuning steps per round."),
                Opt("--lr", "lr", float, 1e-4, "Learning rate."),
                Opt("--samples", "samples_per_class", int, 8, "Inverted samples per protected class and per decoy."),
-               Opt("--preset", "preset", str, "patent", "Inversion that makes the samples (patent: 100 steps, lr 1e-3)."),
+               Opt("--preset", "preset", str, None, "Inversion that makes the samples (default margin: plg-margin, "
+                   "lomma-logit and gmi at 120 steps; patent: its own, 100 steps at lr 1e-3)."),
                Opt("--inversion-steps", "inversion_steps", int, None, "Override the preset's steps."),
+               Opt("--cap-quantile", "cap_quantile", float, 0.5, "margin: endpoints are capped at this quantile of "
+                   "real photos' margin and logit."),
+               Opt("--margin-gap", "margin_gap", float, 2.0, "margin: how far (logits) the decoys' floor sits above "
+                   "every endpoint and photo."),
+               Opt("--distill", "distill", float, 1.0, "margin: weight of KL to the original model on real photos."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."))),
     Method("tl-dmi", "only the last layer groups learn from private data; the first keep a public model's weights",
            FROM_PRETRAINED, "Ho et al., CVPR 2024", "hardener.jobs.protect_transfer:run_transfer_method",
