@@ -258,7 +258,7 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
     return checks, drops
 
 
-def parity_check(model, onnx_file: Path, bundle: Path):
+def parity_check(model, onnx_file: Path, bundle: Path) -> Any:
     """ONNX parity of the exported file against the bundle, at the worst batch."""
     from hardener.export import PARITY_TOLERANCE, measure_parity
     from hardener.report.gate import Check
