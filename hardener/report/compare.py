@@ -29,7 +29,7 @@ def table_cells(report: dict) -> tuple[list[str], list[list[str]]]:
 
 def failure_lines(report: dict) -> list[str]:
     """One line per hardened model that failed the gate, naming the checks that failed."""
-    return [f"{m['name']} ({m['path']}) FAILED: {', '.join(m['gate']['failures'])}"
+    return [f"{m['name']} ({m['path']}) FAILED: {'; '.join(m['gate']['failures'])}"
             for m in report["models"] if m["role"] == "hardened" and not m["gate"]["passed"]]
 
 

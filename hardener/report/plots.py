@@ -13,7 +13,7 @@ LEGEND = {None: "baseline", True: "passes the gate", False: "fails the gate"}
 
 def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = "Privacy vs utility") -> Path:
     """Worst-attack top-1 (y) against held-out accuracy (x), one labelled point per model, written atomically.
-    The better corner (accurate and hard to invert) is the lower right, and the plot says so."""
+    The better corner (accurate and hard to invert) is the lower right; the axis labels say so."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -27,14 +27,16 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
         if chosen:
             ax.scatter([100 * p[1] for p in chosen], [100 * p[2] for p in chosen], s=60, color=COLOURS[status],
                        marker="s" if status is None else "o", label=LEGEND[status], zorder=3)
+    labels: dict[tuple[float, float], list[str]] = {}  # models on the same spot share one label
     for name, acc, attack, _ in points:
-        ax.annotate(name, (100 * acc, 100 * attack), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        labels.setdefault((round(100 * acc, 1), round(100 * attack, 1)), []).append(name)
+    for (x, y), names in labels.items():
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
     ax.set_xlim(-2, 105)
     ax.set_ylim(-2, 105)
-    ax.set_xlabel("natural accuracy, held-out (%)")
-    ax.set_ylabel("worst attack top-1 on the protected classes (%)")
+    ax.set_xlabel("natural accuracy, held-out (%; higher is better)")
+    ax.set_ylabel("worst attack top-1 on the protected classes (%; lower is better)")
     ax.set_title(title)
-    ax.text(0.98, 0.02, "better: lower right", transform=ax.transAxes, ha="right", va="bottom", color="0.4")
     ax.grid(True, color="0.9")
     ax.legend(loc="upper left", fontsize=9)
     with atomic_output(path) as tmp:
