@@ -156,13 +156,21 @@ def _load_candidates(job: CompareJob, baseline) -> list[_Candidate]:
             raise InputError(f"{bundle} has {loaded.num_classes} classes but the baseline {job.baseline} has "
                              f"{baseline.num_classes}", where="HARDENED",
                              fix="compare only models of the same private identities")
-        base = Path(given).name if Path(given).is_dir() else Path(given).stem
+        base = _model_name(Path(given))
         key, n = base, 2
         while key in used:  # the same name twice (or "baseline"): number it, the path stays in the report
             key, n = f"{base}-{n}", n + 1
         used.add(key)
         candidates.append(_Candidate(key, Path(given), bundle, onnx_file, protect_report, loaded))
     return candidates
+
+
+def _model_name(given: Path) -> str:
+    """A folder's name; a file's stem, or its folder's name for the names hardener's own commands write
+    (train classifier's model.safetensors, protect's hardened.safetensors), which say nothing."""
+    if given.is_dir():
+        return given.resolve().name
+    return given.resolve().parent.name if given.stem in ("model", "hardened") else given.stem
 
 
 def _protected_by_reports(candidates: list[_Candidate]) -> list[str] | None:

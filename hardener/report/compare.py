@@ -29,8 +29,13 @@ def table_cells(report: dict) -> tuple[list[str], list[list[str]]]:
 
 def failure_lines(report: dict) -> list[str]:
     """One line per hardened model that failed the gate, naming the checks that failed."""
-    return [f"{m['name']} ({m['path']}) FAILED: {'; '.join(m['gate']['failures'])}"
+    return [f"{m['name']} ({m['path']}) FAILED: {'; '.join(_short(c) for c in m['gate']['failures'])}"
             for m in report["models"] if m["role"] == "hardened" and not m["gate"]["passed"]]
+
+
+def _short(check: str) -> str:
+    """A check's name without the interval wording every check shares (compare.json has it in full)."""
+    return check.replace(" (protected classes, top-1, 95% upper bound)", "").replace(", 95% upper bound", "")
 
 
 def markdown_table(report: dict) -> str:
