@@ -31,7 +31,7 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
     for name, acc, attack, _ in points:
         labels.setdefault((round(100 * acc, 1), round(100 * attack, 1)), []).append(name)
     for (x, y), names in labels.items():
-        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9, va="bottom")
     ax.set_xlim(-2, 105)
     ax.set_ylim(-2, 105)
     ax.set_xlabel("natural accuracy, held-out (%; higher is better)")
