@@ -42,7 +42,7 @@ def main() -> None:
     from hardener.data import load_dataset
     from hardener.gan import load_gan
     from hardener.loading import load_model
-    from hardener.jobs.verify import VERIFY_SEED_OFFSET, _hardened_files
+    from hardener.jobs.suite import VERIFY_SEED_OFFSET, hardened_files
 
     cache = args.cache or ROOT / ".cache" / ("world" if args.world == "synthetic" else "benchmarks")
     world = synthetic_world(cache) if args.world == "synthetic" else lfw_world(cache)
@@ -77,7 +77,7 @@ def main() -> None:
         print(f"| {attack.name} | {steps} ({attack.config.steps}) | {text} |", flush=True)
     if args.hardened is None or 2 not in args.tables:
         return
-    hardened = load_model(_hardened_files(args.hardened)[0]).model
+    hardened = load_model(hardened_files(args.hardened)[0]).model
     print(f"\nProtected classes {protect} x {args.protected_restarts} restarts: undefended -> hardened\n")
     print("| preset | model | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from hardener import __version__
 from hardener.cli.attack import attack
 from hardener.cli.audit_mia import audit_mia
+from hardener.cli.compare import compare
 from hardener.cli.common import set_debug
 from hardener.cli.data import data_app
 from hardener.cli.demo import demo
@@ -89,6 +90,7 @@ app.command(name="audit-mia")(audit_mia)
 app.command()(protect)
 app.command()(synthesize)
 app.command()(verify)
+app.command()(compare)
 app.command()(demo)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")

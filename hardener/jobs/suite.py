@@ -1,0 +1,303 @@
+"""The measurement `verify` gates on and `compare` lays side by side, written once for both.
+
+Every model measured faces the same attack presets, at the same seeds (one fixed seed per preset), budget,
+GAN and evaluation model, on the same held-out images and the same membership-inference sets. Because the
+code is shared, `compare`'s baseline row is exactly what `verify` reports for the baseline, and a model
+compared is gated exactly as `verify` would gate it. Only jobs/ call this; it reads no paths itself except
+protect's output folder (`hardened_files`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hardener.errors import InputError
+from hardener.progress import ProgressEvent, ProgressFn, no_progress
+
+DEFAULT_PRESETS = ("strong",)  # every attack a reviewer expects, lomma-logit and the adaptive attacker included
+DEFAULT_BUDGET = "paper"  # the published lengths unless --budget or --steps/--restarts say otherwise
+VERIFY_SEED_OFFSET = 90_001  # protect's inversions use seeds seed + 1000 * round; verify's are far from them
+DEFAULT_PROTECTED = 5  # DESIGN.md's protocol: the 5 private identities with the most images unless stated
+
+DECISION_RULE = ("Decision rule: a check passes only when the upper end of its 95% interval is within the limit "
+                 "(attack top-1: Wilson interval over the reconstructions, classes x restarts; accuracy drops: "
+                 "paired bootstrap over the held-out images, 10,000 resamples, seed 0). A difference the data "
+                 "cannot resolve fails the gate: to pass, add held-out images or restarts. Restarts of one class "
+                 "are not independent, so the attack interval is if anything too narrow.")
+
+
+@dataclass
+class GateLimits:
+    """verify's limits, in the units its options take (points, %, AUC)."""
+
+    max_acc_drop: float = 1.0
+    max_protected_acc_drop: float = 2.0
+    max_attack_acc: float = 5.0
+    max_mia_auc: float | None = None
+
+    def validate(self) -> None:
+        if self.max_mia_auc is not None and not 0.5 <= self.max_mia_auc <= 1.0:
+            raise InputError(f"--max-mia-auc {self.max_mia_auc:g} is not an AUC between 0.5 (chance) and 1",
+                             where="--max-mia-auc", fix="e.g. --max-mia-auc 0.6 (a fraction, not a percentage)")
+
+
+@dataclass
+class AttackSuite:
+    """What every measured model is attacked with; built by `load_suite`, so both commands check alike."""
+
+    attacks: list  # Attack objects, in preset order
+    skipped: list[dict]  # presets reached through a group whose inputs are missing, with the reason
+    budget_name: str
+    budget: Any  # attacks.presets.Budget
+    steps: int | None  # --steps / --restarts overrides
+    restarts: int | None
+    seed: int
+    gan: Any  # gan.LoadedGAN
+    evaluator: Any  # loading.LoadedModel
+    data: Any  # data.FaceDataset: the held-out private images
+    protect: list[int]
+    device: torch.device
+    warnings: list[str] = field(default_factory=list)
+
+    def seed_for(self, attack) -> int:
+        """One fixed seed per preset, the same whatever runs beside it."""
+        from hardener.attacks.presets import PRESETS
+
+        return VERIFY_SEED_OFFSET + self.seed * 100 + list(PRESETS).index(attack.name)
+
+    @property
+    def in_protected(self) -> np.ndarray:
+        return np.isin(self.data.labels, self.protect)
+
+
+def load_suite(*, presets: tuple[str, ...], budget: str, steps: int | None, restarts: int | None, seed: int,
+               gan: Path, critic: Path | None, eval_model: Path, data: str, target, spec_model,
+               protect: list[str] | None, device: str, force_spec: bool = False,
+               allow_pickle: bool = False) -> AttackSuite:
+    """Check and load what the attacks need: presets and budget, the GAN and evaluation model against `target`
+    (a LoadedModel whose class names `protect` may use), the held-out data against `spec_model`'s declared
+    input spec, and the protected classes, which the data must contain (None: the DESIGN protocol's rule, the
+    DEFAULT_PROTECTED classes with the most held-out images, said in a warning). Bad input raises InputError."""
+    from hardener.attacks.presets import expand_presets, get_budget
+    from hardener.data import load_dataset
+    from hardener.device import resolve_device
+    from hardener.jobs.attack import load_attack_tools
+    from hardener.jobs.protect import check_declared_spec, parse_distinct
+
+    resolved = resolve_device(device)
+    chosen = expand_presets(presets)
+    scaled = get_budget(budget)
+    loaded_gan, evaluator = load_attack_tools(gan, critic, eval_model, target.model, allow_pickle=allow_pickle)
+    attacks, skipped = [], []
+    for attack, explicit in chosen:
+        if attack.needs_public_classifier and loaded_gan.classifier is None:
+            if explicit:
+                attack.penalty(None)  # raises the InputError that says what is missing and how to fix it
+            skipped.append({"preset": attack.name, "reason": "the GAN bundle has no public classifier"})
+        else:
+            attacks.append(attack)
+    held_out = load_dataset(data)
+    warnings = [w for w in [check_declared_spec(spec_model, held_out, force_spec, resolved)] if w] + loaded_gan.warnings
+    warnings += [f"attack {s['preset']} skipped: {s['reason']}" for s in skipped]
+    if protect is None:
+        counts = np.bincount(held_out.labels, minlength=target.num_classes)
+        protect = [str(c) for c in sorted(np.argsort(-counts, kind="stable")[:DEFAULT_PROTECTED].tolist())]
+        warnings.append(f"no --protect: attacking the {len(protect)} classes with the most held-out images "
+                        f"({', '.join(protect)})")
+    classes = parse_distinct(protect, target.num_classes, target.class_names, "--protect")
+    suite = AttackSuite(attacks, skipped, budget, scaled, steps, restarts, seed, loaded_gan, evaluator, held_out,
+                        classes, resolved, warnings)
+    if not suite.in_protected.any():
+        raise InputError("the held-out data has no image of the protected classes", where=str(data),
+                         fix="pass held-out data that includes the protected identities")
+    return suite
+
+
+def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *,
+                  decoys: dict[str, dict[int, int]] | None = None, progress: ProgressFn = no_progress) -> list[dict]:
+    """Run every attack of the suite on every model (FaceModels by name), attack by attack at the attack's
+    seed. One row per attack: preset, seed, steps, restarts, and per model name its top-1/top-5 (with the
+    Wilson interval of top-1), any-restart top-1, KNN distance, time, the lure escape rate (with a public
+    classifier) and, where `decoys` gives that model's decoy classes, the decoy hit rate."""
+    from hardener.attacks.adaptive_decoy import escape_rate
+    from hardener.audit.intervals import wilson
+    from hardener.audit.metrics import attack_metrics
+    from hardener.defenses.decoy import decoy_hits
+
+    gan, device, decoys = suite.gan, suite.device, decoys or {}
+    rows, done, total = [], 0, len(suite.attacks) * len(models)
+    for attack in suite.attacks:
+        seed = suite.seed_for(attack)
+        steps, restarts = suite.budget.scale(attack, suite.steps, suite.restarts)
+        row: dict[str, Any] = {"preset": attack.name, "seed": seed, "steps": steps, "restarts": restarts}
+        for name, model in models.items():
+            started = time.perf_counter()
+            inverted = attack.prepare(model, gan.generator, gan.latent_dim, cache_dir=cache_dir,
+                                      budget_fraction=suite.budget.steps_fraction, seed=seed, device=device,
+                                      progress=progress)
+            result = attack.run(gan.generator, gan.critic, inverted, suite.protect, latent_dim=gan.latent_dim,
+                                seed=seed, steps=steps, restarts=restarts, device=device, progress=progress,
+                                public_classifier=gan.classifier)
+            metrics = attack_metrics(result, suite.evaluator.model, suite.data, device=device)
+            entry = {"top1": metrics.top1, "top5": metrics.top5, "any_restart_top1": metrics.any_restart_top1,
+                     "knn_distance": metrics.knn_distance, "steps": result.steps_run, "rows": metrics.rows,
+                     "seconds": round(result.seconds, 2),
+                     "seconds_with_preparation": round(time.perf_counter() - started, 2)}
+            entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))
+            if gan.classifier is not None:
+                entry["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
+                own = {c: decoys[name][c] for c in suite.protect if c in decoys.get(name, {})}
+                if own:
+                    entry["decoy_hit_rate"] = decoy_hits(result, gan.classifier, own, device)
+            row[name] = entry
+            done += 1
+            progress(ProgressEvent("attack suite", done, total, {f"{attack.name} top1 ({name})": entry["top1"]}))
+        rows.append(row)
+    return rows
+
+
+def worst_attack(rows: list[dict], name: str) -> dict | None:
+    """The attack row with the highest upper bound of `name`'s top-1 (then the highest top-1)."""
+    return max(rows, key=lambda r: (r[name]["top1_ci95"][1], r[name]["top1"]), default=None)
+
+
+def natural_hits(suite: AttackSuite, models: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per model, per held-out image: does its top-1 name the label (the paired data both intervals need)."""
+    from hardener.data import to_model_input
+    from hardener.device import evaluating
+
+    y = torch.from_numpy(suite.data.labels)
+    hits = {}
+    for name, model in models.items():
+        x = to_model_input(suite.data.images, model.spec.image_size)
+        with evaluating(model, suite.device):
+            predictions = torch.cat([model(x[i:i + 256].to(suite.device)).argmax(1).cpu()
+                                     for i in range(0, len(y), 256)])
+        hits[name] = (predictions == y).numpy()
+    return hits
+
+
+def natural_accuracy(hits: np.ndarray, in_protected: np.ndarray) -> dict:
+    """Held-out accuracy overall and on the protected classes, each with its 95 % Wilson interval."""
+    from hardener.audit.intervals import wilson
+
+    return {"all": float(hits.mean()), "protected": float(hits[in_protected].mean()),
+            "all_ci95": _bounds(wilson(int(hits.sum()), len(hits))),
+            "protected_ci95": _bounds(wilson(int(hits[in_protected].sum()), int(in_protected.sum())))}
+
+
+def membership(models: dict[str, Any], members, non_members, device, *, lira: tuple | None = None,
+               progress: ProgressFn = no_progress) -> dict:
+    """The membership-inference threshold attacks on every model (members: private training images,
+    non-members: the held-out ones); with `lira` = (plan, shadow_config) the same shadows add LiRA to each
+    model, so they compare like for like, and the shadows' details go under "lira"."""
+    from hardener.audit.lira import run_lira
+    from hardener.audit.mia import mia_auc, strongest_attack
+
+    mia: dict[str, Any] = {name: mia_auc(model, members, non_members, device=device) for name, model in models.items()}
+    if lira is not None:
+        plan, shadow_config = lira
+        results, details = run_lira(models, members, non_members, plan, shadow_config, device, progress)
+        for name, result in results.items():
+            attacks = mia[name]["attacks"]
+            attacks["lira"] = result.to_dict()
+            mia[name]["max_auc_attack"], mia[name]["max_auc"] = strongest_attack(
+                {attack: a["auc"] for attack, a in attacks.items()})
+        mia["lira"] = details
+    return mia
+
+
+def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[str, np.ndarray],
+                accuracy: dict[str, dict], rows: list[dict], mia: dict | None = None, with_lira: bool = False,
+                parity: tuple | None = None) -> tuple[list, dict]:
+    """verify's checks for model `name` against "baseline": accuracy drops, one check per attack, the
+    membership-inference AUC (informational unless limits.max_mia_auc), ONNX parity when `parity` =
+    (model, onnx file, bundle). Returns (checks, drops)."""
+    from hardener.audit.intervals import paired_bootstrap_drop
+    from hardener.report.gate import Check
+
+    in_protected = suite.in_protected
+    drops = {"all": paired_bootstrap_drop(hits["baseline"], hits[name]),
+             "protected": paired_bootstrap_drop(hits["baseline"][in_protected], hits[name][in_protected])}
+    checks = []
+    for part, key, limit in (("all classes", "all", limits.max_acc_drop),
+                             ("protected classes", "protected", limits.max_protected_acc_drop)):
+        drop, high = drops[key], 100 * drops[key].high
+        images = int(len(hits[name]) if key == "all" else in_protected.sum())
+        checks.append(Check(f"natural accuracy drop (held-out, {part}), 95% upper bound", high <= limit, round(high, 3),
+                            limit, "points",
+                            f"drop {100 * drop.point:.1f} points (95% CI {100 * drop.low:.1f} to {high:.1f}, paired, "
+                            f"{images} images): baseline {accuracy['baseline'][key]:.1%} -> hardened "
+                            f"{accuracy[name][key]:.1%}"))
+    for row in rows:
+        entry = row[name]
+        low, high = (100 * b for b in entry["top1_ci95"])
+        escape = entry.get("lure_escape_rate")
+        checks.append(Check(f"attack accuracy {row['preset']} (protected classes, top-1, 95% upper bound)",
+                            high <= limits.max_attack_acc, round(high, 2), limits.max_attack_acc, "%",
+                            f"top-1 {100 * entry['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, {entry['rows']} "
+                            f"reconstructions), top-5 {100 * entry['top5']:.1f}%; baseline "
+                            f"{100 * row['baseline']['top1']:.1f}%; {row['steps']} steps x {row['restarts']} restarts, "
+                            f"seed {row['seed']}" + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")))
+    if mia is not None:
+        auc, limit = mia[name]["max_auc"], limits.max_mia_auc
+        attacks_run = "threshold attacks and LiRA" if with_lira else "threshold attacks"
+        checks.append(Check(f"membership inference AUC ({attacks_run}, strongest)", limit is None or auc <= limit,
+                            round(auc, 4), limit, "",
+                            f"{mia[name]['max_auc_attack']}; baseline {mia['baseline']['max_auc']:.3f}; "
+                            f"{mia[name]['members']} members, {mia[name]['non_members']} non-members",
+                            informational=limit is None))
+    if parity is not None:
+        checks.append(parity_check(*parity))
+    return checks, drops
+
+
+def parity_check(model, onnx_file: Path, bundle: Path) -> Any:
+    """ONNX parity of the exported file against the bundle, at the worst batch."""
+    from hardener.export import PARITY_TOLERANCE, measure_parity
+    from hardener.report.gate import Check
+
+    batches = measure_parity(model, onnx_file)[0]
+    worst = next((p for p in batches if not p.ok), max(batches, key=lambda p: p.relative))
+    return Check("ONNX parity", all(p.ok for p in batches), worst.relative, PARITY_TOLERANCE, "relative",
+                 f"{onnx_file} vs {bundle}")
+
+
+def worst_attack_note(rows: list[dict], name: str, budget: str, overridden: bool) -> str | None:
+    worst = worst_attack(rows, name)
+    if worst is None:
+        return None
+    w = worst[name]
+    return (f"Worst attack: {worst['preset']}, top-1 {100 * w['top1']:.1f}% (95% CI {100 * w['top1_ci95'][0]:.1f}-"
+            f"{100 * w['top1_ci95'][1]:.1f}%) on the hardened model, {100 * worst['baseline']['top1']:.1f}% on the "
+            f"baseline ({budget} budget{', steps/restarts overridden' if overridden else ''}).")
+
+
+def hardened_files(path: Path) -> tuple[Path, Path | None, dict | None]:
+    """HARDENED may be protect's output folder (bundle, ONNX and report) or a model file:
+    (model file, ONNX file or None, protect's report or None)."""
+    path = Path(path)
+    if path.is_dir():
+        bundle = path / "hardened.safetensors"
+        if not bundle.exists():
+            raise InputError("no hardened.safetensors in the folder", where=str(path),
+                             fix="pass protect's --out folder or a model file")
+        onnx_file = path / "hardened.onnx"
+        report = path / "report.json"
+        try:
+            protect_report = json.loads(report.read_text()) if report.exists() else None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"protect's report.json cannot be read ({exc})", where=str(report),
+                             fix="rerun protect, or pass the model file hardened.safetensors instead") from None
+        return bundle, onnx_file if onnx_file.exists() else None, protect_report
+    return path, None, None
+
+
+def _bounds(interval) -> list[float]:
+    return [interval.low, interval.high]

@@ -1,0 +1,110 @@
+"""compare on the synthetic MI world: one row per model, the gate per model, the plot, bad input, and the
+baseline's numbers equal verify's (the attack suite is one piece of code)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli_helpers import assert_bad_input
+
+from hardener.cli.app import app
+from hardener.loading import save_bundle
+from hardener.registry import build_model
+
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("one_thread")
+ATTACK = ["--preset", "gmi", "--budget", "quick"]
+LENIENT = ["--max-attack-acc", "100", "--max-mia-auc", "1.0"]
+
+
+def compare_args(world: dict, out: Path, *hardened: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["compare", *map(str, hardened), "--baseline", str(world["target"]), "--data", str(world["test"]),
+            "--gan", str(world["gan"]), "--eval-model", str(world["eval"]), *ATTACK, "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def untrained(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny model of the same identities that learned nothing: it must fail the accuracy gate."""
+    torch.manual_seed(5)
+    return save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path_factory.mktemp("m") / "untrained.safetensors")
+
+
+@pytest.fixture(scope="module")
+def compared(mi_world: dict, untrained: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    out = tmp_path_factory.mktemp("compare")
+    result = runner.invoke(app, compare_args(mi_world, out, mi_world["target"], untrained,
+                                             extra=("--protect", "1", "--protect", "4", "--members",
+                                                    str(mi_world["train"]), "--max-acc-drop", "5",
+                                                    "--max-protected-acc-drop", "5", *LENIENT)))
+    return result, out
+
+
+def test_one_row_per_model_in_json_markdown_and_plot_and_the_failing_model_named(compared: tuple) -> None:
+    result, out = compared
+    assert result.exit_code == 1, result.output  # the untrained model loses ~80 points: verify's gate fails it
+    report = json.loads((out / "compare.json").read_text())
+    assert [(m["name"], m["role"]) for m in report["models"]] == [("baseline", "baseline"), ("target", "hardened"),
+                                                                   ("untrained", "hardened")]
+    assert report["failed"] == ["untrained"] and report["exit_code"] == 1
+    target, untrained = report["models"][1:]
+    assert target["gate"]["passed"] and not untrained["gate"]["passed"]
+    assert any(name.startswith("natural accuracy drop") for name in untrained["gate"]["failures"])
+    assert untrained["natural_accuracy"]["all"] < target["natural_accuracy"]["all"] - 0.3
+    for m in report["models"]:
+        assert set(m["attacks"]) == {"gmi"} and m["worst_attack"]["preset"] == "gmi"
+        assert 0.5 <= m["membership_inference"]["max_auc"] <= 1.0
+        assert 0.0 <= m["membership_inference"]["tpr_at_1pct_fpr"] <= 1.0
+        assert m["protect_seconds"] is None  # model files carry no protect report
+    markdown = (out / "compare.md").read_text()
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 4 and [r.split("|")[1].strip() for r in rows[1:]] == ["baseline", "target", "untrained"]
+    assert "untrained" in markdown.splitlines()[0] and "FAILED" in markdown
+    assert "FAILED" in result.output and "untrained" in result.output
+    png = (out / "compare.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_the_baseline_row_equals_what_verify_reports_for_the_same_seeds(mi_world: dict, compared: tuple,
+                                                                        tmp_path: Path) -> None:
+    _, out = compared
+    baseline = json.loads((out / "compare.json").read_text())["models"][0]
+    result = runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
+                                 str(mi_world["test"]), "--gan", str(mi_world["gan"]), "--eval-model",
+                                 str(mi_world["eval"]), "--protect", "1", "--protect", "4", *ATTACK, "--members",
+                                 str(mi_world["train"]), "--out", str(tmp_path / "v")])
+    assert result.exit_code in (0, 1), result.output
+    verify = json.loads((tmp_path / "v" / "report.json").read_text())
+    timing = {"seconds", "seconds_with_preparation"}
+    ours = {k: v for k, v in baseline["attacks"]["gmi"].items() if k not in timing}
+    theirs = {k: v for k, v in verify["attacks"][0]["baseline"].items() if k not in timing}
+    assert ours == theirs and ours["rows"] == 2  # quick budget: 1 restart on each of the 2 protected classes
+    assert baseline["natural_accuracy"] == verify["natural_accuracy"]["baseline"]
+    assert baseline["membership_inference"]["details"] == verify["membership_inference"]["baseline"]
+
+
+def test_a_protect_folder_gives_protect_time_and_protected_classes_and_passes(mi_world: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "decoy"  # protect's layout: hardened.safetensors and report.json (no ONNX here)
+    folder.mkdir()
+    shutil.copy(mi_world["target"], folder / "hardened.safetensors")
+    (folder / "report.json").write_text(json.dumps({"command": "protect", "seconds": 42.0,
+                                                    "decoys": {"1": 5, "4": 2}}))
+    result = runner.invoke(app, compare_args(mi_world, tmp_path / "c", folder, extra=tuple(LENIENT[:2])))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "c" / "compare.json").read_text())
+    assert report["protected"] == ["1 (synthetic_0001)", "4 (synthetic_0004)"] and report["passed"]
+    decoy = report["models"][1]
+    assert decoy["name"] == "decoy" and decoy["protect_seconds"] == 42.0
+    assert set(decoy["attacks"]["gmi"]["decoy_hit_rate"]) == {"1", "4"}  # the folder's decoys, measured
+    assert "42 s" in (tmp_path / "c" / "compare.md").read_text()
+
+
+def test_models_with_different_class_counts_are_bad_input_naming_both(mi_world: dict, tmp_path: Path) -> None:
+    five = save_bundle(build_model("resnet", "resnet18", 5, 32), tmp_path / "five_classes.safetensors")
+    result = runner.invoke(app, compare_args(mi_world, tmp_path / "c", mi_world["target"], five))
+    assert_bad_input(result, "five_classes.safetensors", "has 5 classes", Path(mi_world["target"]).name, "has 8")
+    assert not (tmp_path / "c").exists()
