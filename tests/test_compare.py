@@ -108,3 +108,12 @@ def test_models_with_different_class_counts_are_bad_input_naming_both(mi_world: 
     result = runner.invoke(app, compare_args(mi_world, tmp_path / "c", mi_world["target"], five))
     assert_bad_input(result, "five_classes.safetensors", "has 5 classes", Path(mi_world["target"]).name, "has 8")
     assert not (tmp_path / "c").exists()
+
+
+def test_files_hardener_writes_are_named_by_their_folder(tmp_path: Path) -> None:
+    from hardener.jobs.compare import _model_name
+
+    (tmp_path / "negls").mkdir()
+    (tmp_path / "negls" / "model.safetensors").touch()
+    assert _model_name(tmp_path / "negls" / "model.safetensors") == "negls"  # train classifier's output
+    assert _model_name(tmp_path / "negls") == "negls" and _model_name(tmp_path / "mine.pt") == "mine"
