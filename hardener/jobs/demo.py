@@ -16,7 +16,8 @@ from hardener.progress import ProgressFn, no_progress
 @dataclass(frozen=True)
 class DemoSize:
     identities: int = 10
-    images_per_identity: int = 30
+    images_per_identity: int = 30  # training photos (the target, the evaluation model; the GAN's public faces)
+    held_out_per_identity: int = 60  # 600 held-out photos: one changed prediction moves accuracy 0.17 points
     image_size: int = 32
     classifier_epochs: int = 8
     gan_epochs: int = 60
@@ -29,7 +30,7 @@ class DemoSize:
     protect_steps: int = 60
 
 
-QUICK = DemoSize(identities=4, images_per_identity=12, classifier_epochs=1, gan_epochs=1, gan_width=8,
+QUICK = DemoSize(identities=4, images_per_identity=12, held_out_per_identity=3, classifier_epochs=1, gan_epochs=1, gan_width=8,
                  attack_steps=5, restarts=2, protect_rounds=1, protect_steps=3)
 
 
@@ -51,14 +52,16 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     out = prepare_out_dir(out)
     data = out / "data"
     data.mkdir(exist_ok=True)
-    private = synthetic_faces(size.identities, size.images_per_identity, size.image_size, seed=seed)
+    per_identity = size.images_per_identity + size.held_out_per_identity
+    private = synthetic_faces(size.identities, per_identity, size.image_size, seed=seed)
     public = synthetic_faces(size.identities, size.images_per_identity, size.image_size, seed=seed, identity_offset=1000)
-    train_rows, test_rows = split_by_image(private.labels, 0.2, seed=seed)
+    train_rows, test_rows = split_by_image(private.labels, size.held_out_per_identity / per_identity, seed=seed)
     paths = {"train": save_npz(subset(private, train_rows), data / "private_train.npz"),
              "test": save_npz(subset(private, test_rows), data / "private_test.npz"),
              "public": save_npz(public, data / "public.npz")}
     say(f"1/6 synthetic faces: {size.identities} private and {size.identities} public identities, "
-        f"{size.images_per_identity} images each, {size.image_size} px -> {data}")
+        f"{size.images_per_identity} training images each (+{size.held_out_per_identity} held out per private identity), "
+        f"{size.image_size} px -> {data}")
 
     config = TrainConfig(epochs=size.classifier_epochs, batch_size=32, seed=seed)
     models = {}
@@ -86,7 +89,7 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     say(f"5/6 protected classes 0 and 1 -> {out / 'hardened'} (decoys {protected['decoys']})")
     gate, verify = run_verify(VerifyJob(hardened=out / "hardened", baseline=models["target"], data=str(paths["test"]),
                                         gan=gan, eval_model=models["eval"], protect=["0", "1"], out=out / "verify",
-                                        presets=("gmi", "plg-margin"), steps=size.attack_steps,
+                                        presets=("gmi", "plg-margin", "lomma-logit"), steps=size.attack_steps,
                                         restarts=size.restarts, seed=seed, device=device), progress)
     say(f"6/6 release gate: {'PASSED' if gate.passed else 'FAILED'} ({len(gate.failures)} failed checks) -> {out / 'verify'}")
 
