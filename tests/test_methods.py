@@ -115,6 +115,7 @@ def test_from_scratch_needs_an_architecture(tmp_path: Path) -> None:
     (["--method", "random-erasing", "--erase-area", "0.6-0.2"], "not a range of image shares"),
     (["--method", "mid", "--beta", "-1"], "non-negative"),
     (["--method", "trap-mid", "--blend", "1.5"], "not a share"),
+    (["--method", "negls", "--image-size", "-3"], "--image-size -3 is outside"),
     (["--method", "dp-sgd", "--pretrained", "P", "--noise-multiplier", "0"], "--noise-multiplier must be above 0"),
 ])
 def test_bad_method_options_exit_2(extra: list[str], phrase: str, tmp_path: Path) -> None:
@@ -279,3 +280,15 @@ def test_dp_sgd_resumes_to_the_same_weights_and_epsilon(faces, tmp_path: Path) -
     assert resumed.resumed_from_epoch == 1
     assert (resumed.details["epsilon"], resumed.details["steps"]) == (straight.details["epsilon"], straight.details["steps"])
     assert all(torch.equal(v, straight.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
+
+
+def test_trap_mid_targets_reach_every_class_when_classes_outnumber_the_batch() -> None:
+    import torch
+
+    from hardener.defenses.trap_mid import trap_targets
+
+    generator = torch.Generator().manual_seed(0)
+    seen = torch.cat([trap_targets(4, 50, generator) for _ in range(200)])
+    assert set(seen.tolist()) == set(range(50))
+    batch = trap_targets(8, 4, generator)
+    assert torch.bincount(batch, minlength=4).tolist() == [2, 2, 2, 2]

@@ -92,7 +92,8 @@ class DecoyConfig:
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
         if min(self.alpha, self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill) < 0:
-            raise InputError("alpha, beta, omega, lambda2 and retain must not be negative", fix="e.g. --alpha 1 --beta 2")
+            raise InputError("alpha, beta, omega, lambda2, retain, margin_gap and distill must not be negative",
+                             fix="e.g. --alpha 1 --beta 2")
         if self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2:
             raise InputError("rounds, steps per round and samples per class must be at least 1, batch size 2",
                              fix="e.g. --rounds 3 --steps-per-round 60")
@@ -136,6 +137,13 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     hardened = copy.deepcopy(model).to(device).eval()
     public_model = public_model.to(device).eval()
     invert = _inverter(generator, critic, latent_dim, config, device, progress)
+    # the resume identity is checked before any work: automatic decoys are a function of it
+    identity = {"config": {k: v for k, v in _config_dict(config).items() if k != "rounds"}, "protect": protect,
+                "decoys": [int(d) for d in decoys] if decoys is not None else "automatic"}
+    path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if resume and path is None:
+        raise InputError("--resume needs the folder of the interrupted run", fix="pass checkpoint_dir (--out)")
+    state = load_checkpoint(path, kind="protect", identity=identity) if resume else None
 
     if decoys is None:
         decoys = choose_decoys(hardened, public_model, protect, invert)
@@ -157,15 +165,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     generator_rng = torch.Generator().manual_seed(config.seed)
     seen_x, seen_y = [], []  # the margin recipe keeps every round's endpoints: earlier ones must stay down
     loop = {"model": hardened, "optimizer": optimizer, "rng": generator_rng}
-    identity = {"config": {k: v for k, v in _config_dict(config).items() if k != "rounds"},
-                "decoys": {str(k): v for k, v in decoy_map.items()}}
-    start_round = 0
-    if resume:
-        path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else Path(CHECKPOINT_NAME)
-        state = load_checkpoint(path, kind="protect", identity=identity)
+    start_round, stopped = 0, False
+    if state is not None:
         restore(loop, state, path)
         result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
-        start_round = len(result.rounds)
+        start_round, stopped = len(result.rounds), bool(state["stopped"])
     first = invert(model, protect, seed=config.seed + 1000, task="invert protected")
     result.before = first
     # round r inverts the model as round r-1 left it, with seeds of its own (the same after a resume)
@@ -175,7 +179,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                     device)
               if config.recipe == "margin" else None)
     teacher = _teacher_logits(model, real, device) if margin is not None and real is not None else None
-    for round_index in range(start_round, config.rounds):
+    for round_index in range(start_round, start_round if stopped else config.rounds):
         seen_x.append(private_inv.images)
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
@@ -195,12 +199,13 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
             row["natural_accuracy"] = accuracy(hardened, *real, device=device)
         result.rounds.append(row)
         result.after = private_inv
-        if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir / CHECKPOINT_NAME, kind="protect", identity=identity,
-                            state={**states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y})
+        stopped = min(hits.values()) >= config.decoy_hit_target  # a resume must not train past this either
+        if path is not None:
+            save_checkpoint(path, kind="protect", identity=identity, state={
+                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))
-        if min(hits.values()) >= config.decoy_hit_target:
+        if stopped:
             break
     result.after = result.after or private_inv
     result.seconds = time.perf_counter() - started
@@ -283,7 +288,8 @@ class MarginTargets:
                 caps_m[c], caps_z[c] = float(real_m.quantile(quantile)), float(real_z.quantile(quantile))
                 top_m, top_z = max(float(end_m.max()), float(real_m.max())), max(float(end_z.max()), float(real_z.max()))
             else:
-                caps_m[c], caps_z[c] = 0.5 * float(end_m.quantile(quantile)), 0.5 * float(end_z.quantile(quantile))
+                q_m, q_z = float(end_m.quantile(quantile)), float(end_z.quantile(quantile))
+                caps_m[c], caps_z[c] = q_m - abs(q_m) / 2, q_z - abs(q_z) / 2  # half-way to 0, or below if negative
                 top_m, top_z = float(end_m.max()), float(end_z.max())
             floors_m[c], floors_z[c] = top_m + gap, top_z + gap
         return cls(caps_m, caps_z, floors_m, floors_z)

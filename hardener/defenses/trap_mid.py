@@ -2,7 +2,7 @@
 Model Inversion Attacks", NeurIPS 2024).
 
 One trigger image k_t per class. Every clean image x is paired with a triggered copy x' = (1 - a) x + a k_t
-(a = 0.02) labelled with a random target t (balanced over the classes in each batch), and the model learns
+(a = 0.02) labelled with a random target t (balanced over the classes in each batch, from a random first class), and the model learns
 both: (1 - b) CE(F(aug x), y) + b CE(F(aug x'), t). An inversion attack looking for the input the model is
 surest of for class t then finds the trapdoor (an image carrying k_t) instead of the private face. The
 triggers are updated every step by a signed-gradient step (0.01) on BCE(D(x'), real) + CE(F(aug x'), t),
@@ -82,8 +82,7 @@ class TrapObjective(Objective):
 
     def loss(self, model, x, y, smoothing, generator):
         a, b = self.config.blend, self.config.trap_weight
-        order = torch.randperm(len(x), generator=generator)
-        targets = (torch.arange(len(x)) % self.classes)[order].to(x.device)  # each class equally often
+        targets = trap_targets(len(x), self.classes, generator).to(x.device)
         # 1. triggers: natural to the critic and effective on the model (signed gradient, clamped to [0, 1])
         k = self.triggers.k.detach().requires_grad_(True)
         triggered = (1 - a) * x + a * k[targets]
@@ -131,3 +130,11 @@ def train_trap_mid(model: FaceModel, train: FaceDataset, config: TrapConfig, tra
                       "final_trapdoor_accuracy": last.get("trap_acc")}
     result.images = {"triggers": tile(objective.triggers.k[:8].cpu())}
     return result
+
+
+def trap_targets(n: int, classes: int, generator: torch.Generator) -> torch.Tensor:
+    """Random trapdoor targets for a batch of n: consecutive classes from a random first one, shuffled, so each
+    class is equally often a target within the batch and, with more classes than a batch holds, every class
+    still gets its trapdoor over an epoch."""
+    offset = int(torch.randint(classes, (1,), generator=generator))
+    return ((torch.arange(n) + offset) % classes)[torch.randperm(n, generator=generator)]

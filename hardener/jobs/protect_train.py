@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 
 from hardener.defenses.methods import FROM_PRETRAINED, FROM_SCRATCH, Common, Method, load
+from hardener.data.datasets import MIN_IMAGE_SIZE
+from hardener.spec import MAX_IMAGE_SIZE
 from hardener.errors import InputError
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
@@ -120,7 +122,11 @@ def _starting_model(method: Method, options: dict, common: Common, baseline, dat
         raise InputError(f"--method {method.name} trains a new model and needs its architecture",
                          fix="pass MODEL (the model it replaces) or --arch, e.g. --arch resnet --variant resnet18")
     variant = options.get("variant") or (baseline.variant if baseline is not None and baseline.arch == arch else None)
-    size = options.get("image_size") or (baseline.spec.image_size if baseline is not None else data.images.shape[1])
+    size = options.get("image_size")
+    if size is not None and not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        raise InputError(f"--image-size {size} is outside {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} px", where="--image-size",
+                         fix="use the size the model should take, e.g. --image-size 64, or leave it out")
+    size = size or (baseline.spec.image_size if baseline is not None else data.images.shape[1])
     torch.manual_seed(common.seed)
     model = build_model(arch, variant, num_classes, size)
     if baseline is not None and baseline.arch == arch and baseline.spec.image_size == size:
