@@ -66,6 +66,46 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
         return paths
 
 
+PROTECT = ["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "2"]
+
+
+def protect_args(world: dict, out: Path, *extra: str) -> list[str]:
+    """`hardener protect` on the MI world with the defaults the tests rely on (classes 1 and 4, decoys 5 and 2)."""
+    return ["protect", str(world["target"]), "--gan", str(world["gan"]), *PROTECT, "--data", str(world["train"]),
+            "--rounds", "3", "--steps-per-round", "60", "--out", str(out), "--json", *extra]
+
+
+def attack_top1(world: dict, model, preset: str, steps: int, seed: int, restarts: int = 4) -> float:
+    """Top-1 by the evaluation model of `preset` on classes 1 and 4 of `model`, with the world's GAN."""
+    from hardener.attacks.presets import get_attack
+    from hardener.audit.metrics import attack_metrics
+    from hardener.data import load_dataset
+    from hardener.gan import load_gan
+    from hardener.loading import load_model
+
+    gan = load_gan(world["gan"])
+    result = get_attack(preset).run(gan.generator, gan.critic, model, [1, 4], latent_dim=gan.latent_dim, seed=seed,
+                                    steps=steps, restarts=restarts)
+    return attack_metrics(result, load_model(world["eval"]).model, load_dataset(world["private"])).top1
+
+
+@pytest.fixture(scope="session")
+def protected(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The MI world's target hardened by `hardener protect` with the defaults: built once per run, shared by
+    every worker (test_protect.py and test_verify_gate.py)."""
+    return built_once(tmp_path_factory, "protected", lambda root: _protect(mi_world, root))["out"]
+
+
+def _protect(world: dict, root: Path) -> dict:
+    from typer.testing import CliRunner
+
+    from hardener.cli.app import app
+
+    result = CliRunner().invoke(app, protect_args(world, root / "out"))
+    assert result.exit_code == 0, result.output
+    return {"out": root / "out"}
+
+
 @pytest.fixture(scope="session")
 def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return built_once(tmp_path_factory, "mi_world", _build_mi_world)
