@@ -184,12 +184,10 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
-        if margin is None:
-            parts = _fine_tune(hardened, optimizer, x_pri, y_pri, x_pub, y_pub, real if config.retain > 0 else None,
-                               ewc, config, generator_rng, device, progress, round_index)
-        else:
-            parts = _fine_tune_margin(hardened, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, margin,
-                                      config, generator_rng, device, progress, round_index)
+        parts = _fine_tune(hardened, optimizer, x_pri, y_pri, x_pub, y_pub,
+                           real if margin is not None or config.retain > 0 else None, teacher, ewc,
+                           patent_terms if margin is None else margin_terms(margin), config, generator_rng, device,
+                           progress, round_index)
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, decoy_map, device)
@@ -298,47 +296,6 @@ class MarginTargets:
         return torch.tensor([table[int(t)] for t in targets], device=targets.device)
 
 
-def _fine_tune_margin(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, targets: MarginTargets,
-                      config, rng, device, progress, round_index) -> dict:
-    """The margin recipe's fine-tuning (see the module docstring)."""
-    model.eval()  # BatchNorm statistics stay those of the real training data
-    sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
-    for step in range(config.steps_per_round):
-        pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)),), generator=rng)
-        pub = torch.randint(0, len(x_pub), (min(config.batch_size, len(x_pub)),), generator=rng)
-        logits_pri = model(x_pri[pri])
-        y = y_pri[pri]
-        loss_private = (F.relu(class_margin(logits_pri, y) - targets.per_row(targets.cap_margin, y))
-                        + F.relu(logits_pri.gather(1, y[:, None]).squeeze(1) - targets.per_row(targets.cap_logit, y))).mean()
-        warps = torch.rand(len(pub), 1, PARAMS, generator=rng)
-        logits_pub = model(warp(x_pub[pub], warps))
-        y = y_pub[pub]
-        loss_public = (F.relu(targets.per_row(targets.floor_margin, y) - class_margin(logits_pub, y))
-                       + F.relu(targets.per_row(targets.floor_logit, y) - logits_pub.gather(1, y[:, None]).squeeze(1))).mean()
-        penalty = ewc.penalty(model)
-        loss = config.alpha * loss_private + config.beta * loss_public + config.omega * penalty
-        loss_retain = torch.zeros((), device=device)
-        if real is not None:
-            x_real, y_real = real
-            rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
-            logits_real = model(x_real[rows].to(device))
-            loss_retain = config.retain * F.cross_entropy(logits_real, y_real[rows].to(device))
-            if teacher is not None and config.distill > 0:
-                loss_retain = loss_retain + config.distill * distillation(logits_real, teacher[rows].to(device))
-            loss = loss + loss_retain
-        if not torch.isfinite(loss):
-            raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        for key, value in (("loss_private", loss_private), ("loss_public", loss_public), ("ewc", penalty),
-                           ("loss_retain", loss_retain)):
-            sums[key] += float(value.detach())
-        progress(ProgressEvent(f"fine-tune (round {round_index + 1})", step + 1, config.steps_per_round,
-                               {"loss": float(loss.detach())}))
-    return {k: v / config.steps_per_round for k, v in sums.items()}
-
-
 def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
     """KL(teacher || student) at a temperature (Hinton et al.): keeps the whole logit vector of real photos,
     not just their argmax, so the model's behaviour away from the protected class stays the original's."""
@@ -361,23 +318,29 @@ def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) ->
         model.train(was)
 
 
-def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, ewc, config, rng, device, progress,
-               round_index) -> dict:
+def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, terms, config, rng, device,
+               progress, round_index) -> dict:
+    """One round of fine-tuning, the same loop for both recipes: `terms(model, x_pri, y_pri, x_pub, y_pub, rng)`
+    -> (loss_private, loss_public) is the recipe; EWC, the retain CE and (with `teacher`) the distillation
+    are shared."""
     model.eval()  # BatchNorm statistics stay those of the real training data
     sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
     for step in range(config.steps_per_round):
         pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)),), generator=rng)
         pub = torch.randint(0, len(x_pub), (min(config.batch_size, len(x_pub)),), generator=rng)
-        loss_private = bounded_push_away(model(x_pri[pri]), y_pri[pri]).mean()
-        loss_public = F.cross_entropy(model(x_pub[pub]), y_pub[pub])
+        loss_private, loss_public = terms(model, x_pri[pri], y_pri[pri], x_pub[pub], y_pub[pub], rng)
         penalty = ewc.penalty(model)
         loss = config.alpha * loss_private + config.beta * loss_public + config.omega * penalty
         loss_retain = torch.zeros((), device=device)
         if real is not None:
             x_real, y_real = real
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
-            loss_retain = F.cross_entropy(model(x_real[rows].to(device)), y_real[rows].to(device))
-            loss = loss + config.retain * loss_retain
+            logits_real = model(x_real[rows].to(device))
+            loss_retain = F.cross_entropy(logits_real, y_real[rows].to(device))
+            kept = config.retain * loss_retain
+            if teacher is not None and config.distill > 0:
+                kept = kept + config.distill * distillation(logits_real, teacher[rows].to(device))
+            loss = loss + kept
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
         optimizer.zero_grad(set_to_none=True)
@@ -389,6 +352,26 @@ def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, ewc, config, 
         progress(ProgressEvent(f"fine-tune (round {round_index + 1})", step + 1, config.steps_per_round,
                                {"loss": float(loss.detach())}))
     return {k: v / config.steps_per_round for k, v in sums.items()}
+
+
+def patent_terms(model, x_pri, y_pri, x_pub, y_pub, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """The patent recipe: push inverted private samples away from l_t (bounded), pull decoys in by CE."""
+    return bounded_push_away(model(x_pri), y_pri).mean(), F.cross_entropy(model(x_pub), y_pub)
+
+
+def margin_terms(targets: MarginTargets):
+    """The margin recipe: cap the endpoints' margin and logit, lift the (warped) decoys above their floors."""
+    def terms(model, x_pri, y_pri, x_pub, y_pub, rng) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(x_pri)
+        loss_private = (F.relu(class_margin(logits, y_pri) - targets.per_row(targets.cap_margin, y_pri))
+                        + F.relu(logits.gather(1, y_pri[:, None]).squeeze(1)
+                                 - targets.per_row(targets.cap_logit, y_pri))).mean()
+        logits = model(warp(x_pub, torch.rand(len(x_pub), 1, PARAMS, generator=rng)))
+        loss_public = (F.relu(targets.per_row(targets.floor_margin, y_pub) - class_margin(logits, y_pub))
+                       + F.relu(targets.per_row(targets.floor_logit, y_pub)
+                                - logits.gather(1, y_pub[:, None]).squeeze(1))).mean()
+        return loss_private, loss_public
+    return terms
 
 
 def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progress):
