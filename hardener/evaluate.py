@@ -25,3 +25,16 @@ def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torc
             best = logits.topk(min(top, logits.shape[1]), dim=1).indices.cpu()
             hits += int((best == y[start:start + batch_size, None]).any(1).sum())
     return hits / max(len(y), 1)
+
+
+def held_out_accuracy(model: FaceModel, baseline: FaceModel | None, val, device: torch.device | str) -> dict | None:
+    """The hardened model's (and the model it replaces') accuracy on held-out data, for a protect report."""
+    from hardener.data import to_model_input
+
+    if val is None:
+        return None
+    x, y = to_model_input(val.images, model.spec.image_size), torch.from_numpy(val.labels)
+    natural = {"hardened": accuracy(model, x, y, device=device), "data": val.source}
+    if baseline is not None:
+        natural["baseline"] = accuracy(baseline, x, y, device=device)
+    return natural

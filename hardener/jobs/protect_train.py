@@ -21,9 +21,9 @@ OUTPUTS = ("hardened.safetensors", "hardened.onnx", "report.json", "report.md", 
 
 def run_training_defense(method: Method, options: dict, common: Common, progress: ProgressFn = no_progress) -> dict:
     """Train (or fine-tune) with `method`'s defense, export, and write the report; returns it."""
-    from hardener.data import load_dataset, to_model_input
+    from hardener.data import load_dataset
+    from hardener.evaluate import held_out_accuracy
     from hardener.device import resolve_device
-    from hardener.evaluate import accuracy
     from hardener.export import export_model
     from hardener.files import prepare_out_dir, write_json, write_text
     from hardener.loading import load_model
@@ -63,12 +63,7 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
     exported = export_model(model, out, stem="hardened", class_names=names, source_sha256=source_sha,
                             produced_by=f"hardener protect --method {method.name}", seed=common.seed, inputs=inputs)
     images = {name: str(save_png(grid, out / f"{name}.png")) for name, grid in result.images.items()}
-    natural = None
-    if val is not None:
-        x, y = to_model_input(val.images, model.spec.image_size), torch.from_numpy(val.labels)
-        natural = {"hardened": accuracy(model, x, y, device=device), "data": val.source}
-        if baseline is not None:
-            natural["baseline"] = accuracy(baseline.model, x, y, device=device)
+    natural = held_out_accuracy(model, baseline.model if baseline else None, val, device)
     report = {
         "command": "protect",
         "method": method.name,

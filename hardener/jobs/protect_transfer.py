@@ -33,7 +33,8 @@ class TransferJob:
 
 
 def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
-    from hardener.data import load_dataset, to_model_input
+    from hardener.data import load_dataset
+    from hardener.evaluate import held_out_accuracy
     from hardener.defenses.tldmi import TransferConfig, freeze_depth, frozen_parameter_names, transfer_learn
     from hardener.device import resolve_device
     from hardener.export import export_model
@@ -41,7 +42,6 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.loading import load_model
     from hardener.report.images import provenance
     from hardener.summary import model_summary
-    from hardener.evaluate import accuracy
 
     device = resolve_device(job.device)
     pretrained = load_model(job.pretrained, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
@@ -78,12 +78,7 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
     exported = export_model(model, out, stem="hardened", class_names=names, source_sha256=pretrained.source_sha256,
                             produced_by="hardener protect --method tl-dmi", seed=job.config.seed, inputs=inputs)
     groups = [name for name, _ in model.layer_groups()]
-    natural = None
-    if val is not None:
-        x, y = to_model_input(val.images, model.spec.image_size), torch.from_numpy(val.labels)
-        natural = {"hardened": accuracy(model, x, y, device=device), "data": val.source}
-        if baseline is not None:
-            natural["baseline"] = accuracy(baseline.model, x, y, device=device)
+    natural = held_out_accuracy(model, baseline.model if baseline else None, val, device)
     frozen_set = set(frozen_keys)
     trainable = sum(p.numel() for name, p in model.named_parameters() if name not in frozen_set)
     report = {
