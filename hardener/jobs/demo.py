@@ -30,7 +30,7 @@ class DemoSize:
     protect_steps: int = 60
 
 
-QUICK = DemoSize(identities=4, images_per_identity=12, held_out_per_identity=3, classifier_epochs=1, gan_epochs=1, gan_width=8,
+QUICK = DemoSize(identities=4, images_per_identity=10, held_out_per_identity=2, classifier_epochs=1, gan_epochs=1, gan_width=8,
                  attack_steps=5, restarts=2, protect_rounds=1, protect_steps=3)
 
 
