@@ -170,3 +170,8 @@ def _set_onnx_metadata(proto, model: FaceModel, class_names: list[str] | None) -
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
+
+
+def worst_parity(exported: dict) -> float:
+    """The largest relative ONNX-vs-torch difference over the parity batches of an export report."""
+    return max(b["relative"] for b in exported["onnx_parity"]["batches"])

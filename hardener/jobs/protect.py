@@ -10,6 +10,7 @@ import torch
 from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
 from hardener.progress import ProgressFn, no_progress
+from hardener.export import worst_parity
 
 
 @dataclass
@@ -191,7 +192,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     rows = [[str(r["round"]), ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items()),
              f"{r['protected_confidence_after']:.2f}",
              f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"] for r in report["rounds"]]
-    parity = max(b["relative"] for b in report["hardened"]["onnx_parity"]["batches"])
+    parity = worst_parity(report["hardened"])
     lines = [f"protected {p['class']} -> decoy {p['decoy']}" for p in report["protected"]]
     lines.append(f"ONNX parity: max relative diff {parity:.1e}; grid {report['grid']}; run `hardener verify` before release")
     return report | {"display": {"table": {"title": f"Protected {common.model} -> {common.out}", "rows": rows,

@@ -15,6 +15,7 @@ from hardener.spec import MAX_IMAGE_SIZE
 from hardener.errors import InputError
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
+from hardener.export import worst_parity
 
 OUTPUTS = ("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "checkpoints")
 
@@ -142,7 +143,7 @@ def summary_lines(report: dict) -> list[str]:
     if natural:
         baseline = f" (model replaced: {natural['baseline']:.1%})" if "baseline" in natural else ""
         lines.append(f"held-out accuracy {natural['hardened']:.1%}{baseline} on {natural['data']}")
-    parity = max(b["relative"] for b in report["hardened"]["onnx_parity"]["batches"])
+    parity = worst_parity(report["hardened"])
     lines.append(f"ONNX parity: max relative diff {parity:.1e}; run `hardener verify` before release")
     return lines
 

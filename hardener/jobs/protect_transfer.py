@@ -11,6 +11,7 @@ import torch
 from hardener.errors import InputError
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
+from hardener.export import worst_parity
 
 TLDMI_DEFAULTS = TrainConfig(epochs=20, batch_size=64, lr=1e-3)
 
@@ -155,6 +156,6 @@ def run_transfer_method(method, options: dict, common, progress: ProgressFn = no
     if natural:
         baseline = f" (model replaced: {natural['baseline']:.1%})" if "baseline" in natural else ""
         lines.append(f"held-out accuracy {natural['hardened']:.1%}{baseline}")
-    parity = max(b["relative"] for b in report["hardened"]["onnx_parity"]["batches"])
+    parity = worst_parity(report["hardened"])
     lines.append(f"ONNX parity: max relative diff {parity:.1e}; wrote {common.out}; run `hardener verify` before release")
     return report | {"display": {"lines": lines}}
