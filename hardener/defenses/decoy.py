@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -53,6 +53,7 @@ from hardener.attacks.presets import get_attack
 from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
 from hardener.data import FaceDataset, to_model_input
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
+from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -138,7 +139,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     public_model = public_model.to(device).eval()
     invert = _inverter(generator, critic, latent_dim, config, device, progress)
     # the resume identity is checked before any work: automatic decoys are a function of it
-    identity = {"config": {k: v for k, v in _config_dict(config).items() if k != "rounds"}, "protect": protect,
+    identity = {"config": {k: v for k, v in asdict(config).items() if k != "rounds"}, "protect": protect,
                 "decoys": [int(d) for d in decoys] if decoys is not None else "automatic"}
     path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is None:
@@ -175,10 +176,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     # round r inverts the model as round r-1 left it, with seeds of its own (the same after a resume)
     private_inv = first if start_round == 0 else invert(hardened, protect, seed=config.seed + 1000 * (start_round + 1),
                                                         task="re-invert (resumed)")
-    margin = (MarginTargets.measure(model, first, real, protect, config.margin_gap, config.cap_quantile,
-                                    device)
+    # the original model's logits on the real photos: the margin recipe's caps and its distillation target
+    teacher = _logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
+    margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
+                                    config.margin_gap, config.cap_quantile, device)
               if config.recipe == "margin" else None)
-    teacher = _teacher_logits(model, real, device) if margin is not None and real is not None else None
     for round_index in range(start_round, start_round if stopped else config.rounds):
         seen_x.append(private_inv.images)
         seen_y.append(private_inv.targets)
@@ -267,19 +269,18 @@ class MarginTargets:
     floor_logit: dict[int, float]
 
     @classmethod
-    def measure(cls, model: FaceModel, first: InversionResult, real, protect: list[int], gap: float,
-                quantile: float, device: torch.device) -> "MarginTargets":
+    def measure(cls, model: FaceModel, first: InversionResult, real_logits: torch.Tensor | None,
+                real_labels: torch.Tensor | None, protect: list[int], gap: float, quantile: float,
+                device: torch.device) -> "MarginTargets":
         """From the undefended model: caps at the `quantile` of real photos of the class (without real
         photos, half that quantile of the first endpoints), floors `gap` above the highest endpoint or photo."""
-        with torch.no_grad():
-            end_logits = _logits(model, first.images, device)
-            real_logits = _logits(model, real[0], device) if real is not None else None
+        end_logits = _logits(model, first.images, device)
         caps_m, caps_z, floors_m, floors_z = {}, {}, {}, {}
         for c in protect:
             rows = first.targets == c
             y = torch.full((int(rows.sum()),), c)
             end_m, end_z = class_margin(end_logits[rows], y), end_logits[rows, c]
-            photos = (real[1] == c) if real is not None else None
+            photos = (real_labels == c) if real_labels is not None else None
             if photos is not None and bool(photos.any()):
                 y_real = torch.full((int(photos.sum()),), c)
                 real_m, real_z = class_margin(real_logits[photos], y_real), real_logits[photos, c]
@@ -304,18 +305,10 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
                     reduction="batchmean") * t * t
 
 
-def _teacher_logits(model: FaceModel, real, device) -> torch.Tensor:
-    with torch.no_grad():
-        return _logits(model, real[0], device).cpu()
-
-
 def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    try:
+    """The model's logits on `images`, in batches, on the CPU (eval mode and no autograd for the call)."""
+    with evaluating(model, device):
         return torch.cat([model(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])
-    finally:
-        model.train(was)
 
 
 def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, terms, config, rng, device,
@@ -447,7 +440,3 @@ def _round_line(row: dict) -> str:
     natural = f", natural acc {row['natural_accuracy']:.1%}" if "natural_accuracy" in row else ""
     return (f"round {row['round']}: decoy hit rate {hits}; protected confidence after "
             f"{row['protected_confidence_after']:.2f}{natural}")
-
-
-def _config_dict(config: DecoyConfig) -> dict:
-    return {k: v for k, v in config.__dict__.items()}
