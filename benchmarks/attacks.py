@@ -3,8 +3,8 @@
     python benchmarks/attacks.py --world synthetic --hardened HARDENED [--budget standard]
     python benchmarks/attacks.py --world lfw --hardened HARDENED        # after benchmarks/train_models.py
 
-synthetic: the tests' world (built into --cache by the same code as tests/conftest.py's `mi_world`); lfw: the
-models of benchmarks/train_models.py. HARDENED is a protect output folder or model file (optional). Table 1:
+Worlds (benchmarks/worlds.py, shared by every benchmark): synthetic, the tests' world; lfw, the models of
+benchmarks/train_models.py. Every attack uses the attacker's GAN (`attack_gan`), which no defense saw. HARDENED is a protect output folder or model file (optional). Table 1:
 the undefended target on every class (--restarts each). Table 2: undefended vs hardened on the protected
 classes (--protect; default: the 5 private identities with the most images) with --protected-restarts each.
 LOMMA's surrogates are cached in --cache/surrogates. Top-1 with its 95 % Wilson interval over reconstructions; lure escape = share of reconstructions the GAN's
@@ -13,10 +13,8 @@ public classifier names no public class with confidence above 0.5. Seeds are tho
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +33,8 @@ def main() -> None:
     parser.add_argument("--tables", type=int, nargs="+", default=[1, 2], help="1, 2 or both (to split a long run)")
     args = parser.parse_args()
 
+    from worlds import load_world
+
     from hardener.attacks.adaptive_decoy import escape_rate
     from hardener.attacks.presets import PRESETS, expand_presets, get_budget
     from hardener.audit.intervals import wilson
@@ -44,13 +44,12 @@ def main() -> None:
     from hardener.loading import load_model
     from hardener.jobs.suite import VERIFY_SEED_OFFSET, hardened_files
 
-    cache = args.cache or ROOT / ".cache" / ("world" if args.world == "synthetic" else "benchmarks")
-    world = synthetic_world(cache) if args.world == "synthetic" else lfw_world(cache)
+    world = load_world(args.world, args.cache)
+    cache = world["cache"]
     target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
-    gan, private = load_gan(world["gan"]), load_dataset(world["private"])
+    gan, private = load_gan(world["attack_gan"]), load_dataset(world["private"])
     budget = get_budget(args.budget)
-    protect = args.protect or ([1, 4] if args.world == "synthetic" else
-                               [int(c) for c in np.argsort(-np.bincount(private.labels), kind="stable")[:5]])
+    protect = args.protect or world["protect_classes"]
     attacks = [a for a, _ in expand_presets(args.presets)]
     print(f"torch threads {torch.get_num_threads()}; budget {budget.name}; chance top-1 {1 / target.num_classes:.1%}")
 
@@ -84,28 +83,6 @@ def main() -> None:
     for attack in attacks:
         for name, model in (("undefended", target), ("hardened", hardened)):
             print(f"| {attack.name} | {name} | {row(attack, model, protect, args.protected_restarts)[0]} |", flush=True)
-
-
-def synthetic_world(cache: Path) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    import conftest
-
-    names = {"target": "target.safetensors", "eval": "eval.safetensors", "gan": "gan.safetensors",
-             "private": "private.npz", "test": "test.npz", "train": "train.npz"}
-    if (cache / "gan.safetensors").exists():
-        return {k: cache / v for k, v in names.items()}
-
-    class Folder:
-        def mktemp(self, name: str) -> Path:
-            cache.mkdir(parents=True, exist_ok=True)
-            return cache
-
-    return conftest.mi_world.__wrapped__(Folder())
-
-
-def lfw_world(c: Path) -> dict:
-    return {"target": c / "target" / "model.safetensors", "eval": c / "eval" / "model.safetensors",
-            "gan": c / "gan" / "gan.safetensors", "private": c / "splits" / "private.npz"}
 
 
 if __name__ == "__main__":

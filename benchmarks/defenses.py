@@ -11,11 +11,11 @@ arguments. A `protect --method` value this hardener does not know is skipped wit
 that fails prints its one-line error and is left out of the comparison, so the script runs before and after
 new methods land. Outputs are kept in --work; a method whose output exists is not rerun (delete it to redo).
 
-Worlds. synthetic: tests/conftest.py's builder (8 private identities, ResNet-18 target and evaluation model
-at 32 px, a width-16 GAN with its public classifier), plus a second GAN on the same public faces (another
-seed) for the attacker, so no defense sees the attacker's GAN. lfw: ../shared/DESIGN.md's protocol as
-benchmarks/train_models.py builds it under .cache/benchmarks; the attacker's GAN is --attack-gan (default:
-the same GAN, which the protocol does not want: the script says so).
+Worlds (benchmarks/worlds.py, shared by every benchmark): synthetic, the tests' world (8 private identities,
+ResNet-18 target and evaluation model at 32 px, a width-16 GAN with its public classifier) plus the
+attacker's GAN on other public identities; lfw, ../shared/DESIGN.md's protocol as benchmarks/train_models.py
+builds it under .cache/benchmarks, the attacker's GAN on the other identity half of public. No defense sees
+the attacker's GAN.
 """
 from __future__ import annotations
 
@@ -60,27 +60,27 @@ METHODS: list[tuple[str, str, list[str]]] = [
     ("dp-sgd strong", "protect", ["{target}", "--method", "dp-sgd", "--pretrained", "{public}", "--data", "{train}",
                                   "--val", "{test}", "--epochs", "{epochs}", "--noise-multiplier", "3"]),
 ]
-WORLDS = {"synthetic": {"protect": ["1", "4"], "epochs": 8, "batch": 32, "size": 32},
-          "lfw": {"protect": None, "epochs": 25, "batch": 64, "size": 64}}
+WORLDS = {"synthetic": {"epochs": 8, "batch": 32, "size": 32}, "lfw": {"epochs": 25, "batch": 64, "size": 64}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", choices=sorted(WORLDS), default="synthetic")
     parser.add_argument("--work", type=Path, default=None, help="default .cache/benchmarks/defenses-<world>")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "benchmarks",
-                        help="lfw: benchmarks/train_models.py's cache; synthetic: the world goes to CACHE/mi_world")
-    parser.add_argument("--attack-gan", type=Path, default=None, help="lfw: the attacker's GAN (another than protect's)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="the world's cache (default: benchmarks/worlds.py's, .cache/benchmarks[/mi_world])")
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--restarts", default="4")
     parser.add_argument("--preset", action="append", default=None, help="default: strong")
     parser.add_argument("--only", action="append", default=None, help="run only these METHODS names")
     args = parser.parse_args()
+    from worlds import load_world
+
     setting = WORLDS[args.world]
     work = args.work or ROOT / ".cache" / "benchmarks" / f"defenses-{args.world}"
     work.mkdir(parents=True, exist_ok=True)
-    world = synthetic_world(args.cache / "mi_world") if args.world == "synthetic" else lfw_world(args.cache, args)
-    protect = setting["protect"] or world.pop("protect_classes")
+    world = load_world(args.world, args.cache)
+    protect = [str(c) for c in world.pop("protect_classes")]
     values = {**{k: str(v) for k, v in world.items()}, "epochs": str(setting["epochs"]),
               "batch": str(setting["batch"]), "size": str(setting["size"])}
 
@@ -156,51 +156,6 @@ def expand(template: list[str], values: dict[str, str], protect: list[str]) -> l
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-")
-
-
-def synthetic_world(cache: Path) -> dict:
-    """The tests' world (built once, cached) plus a second GAN, seed 1, for the attacker."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import _build_mi_world
-
-    index = cache / "paths.json"
-    if not index.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        print("building the synthetic world (tests/conftest.py)", flush=True)
-        index.write_text(json.dumps({k: str(v) for k, v in _build_mi_world(cache).items()}))
-    world = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
-    attacker = cache / "attack_gan.safetensors"
-    if not attacker.exists():
-        from hardener.data.synthetic import synthetic_faces
-        from hardener.gan import save_gan_bundle, train_gan
-        from hardener.loading import load_model
-
-        print("training the attacker's GAN (seed 1)", flush=True)
-        public = synthetic_faces(8, 30, 32, seed=0, identity_offset=100)
-        gan = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=1)
-        save_gan_bundle(attacker, gan.generator, gan.critic, classifier=load_model(world["public"]).model,
-                        class_names=public.names)
-    return {**world, "attack_gan": attacker}
-
-
-def lfw_world(cache: Path, args: argparse.Namespace) -> dict:
-    """benchmarks/train_models.py's files; protected: the 5 private identities with the most images."""
-    import numpy as np
-
-    splits = cache / "splits" / "private"
-    world = {"target": cache / "target" / "model.safetensors", "eval": cache / "eval" / "model.safetensors",
-             "public": cache / "public" / "model.safetensors", "gan": cache / "gan" / "gan.safetensors",
-             "train": splits / "train.npz", "test": splits / "test.npz"}
-    missing = [str(p) for p in world.values() if not p.exists()]
-    if missing:
-        sys.exit(f"missing {', '.join(missing)}: run benchmarks/train_models.py first")
-    if args.attack_gan is None:
-        print("note: the attacker uses protect's GAN; DESIGN.md's protocol wants a second one (--attack-gan)")
-    world["attack_gan"] = args.attack_gan or world["gan"]
-    labels = np.load(world["train"])["labels"]
-    counts = np.bincount(labels)
-    world["protect_classes"] = [str(c) for c in sorted(np.argsort(-counts, kind="stable")[:5].tolist())]
-    return world
 
 
 if __name__ == "__main__":

@@ -4,17 +4,14 @@
     python benchmarks/efficacy.py --world synthetic --sweep beta=0.5,1,2,4   # the privacy-utility frontier
     python benchmarks/efficacy.py --world lfw [--attack-steps 200]   # after benchmarks/train_models.py
 
-synthetic: the same small world as the tests (8 private and 8 public synthetic identities, ResNet-18 target
-and evaluation model at 32 px, a width-16 GAN) plus a second GAN (same public faces, seed 3) that only the
-attacker uses. lfw: the models of benchmarks/train_models.py and the 5 private identities with the most
-images; the attacker's GAN is `gan_attacker/` when train_models.py built it, else the protect GAN (then the
-table says so). Prints natural accuracy (held-out) and attack top-1/top-5 by the evaluation model before and
+Worlds (benchmarks/worlds.py, shared by every benchmark): synthetic, the tests' small world plus the
+attacker's GAN on other public identities; lfw, the models of benchmarks/train_models.py, the 5 private
+identities with the most images protected, the attacker's GAN on the other identity half of public. Prints natural accuracy (held-out) and attack top-1/top-5 by the evaluation model before and
 after protect, for every preset of `--presets` at seeds protect never used (90001+), and protect's time.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -39,11 +36,10 @@ def main() -> None:
     parser.add_argument("--with-patent", action="store_true", help="a row for --recipe patent before the sweep")
     parser.add_argument("--plot", type=Path, default=None, help="write the privacy-utility frontier as a PNG")
     parser.add_argument("--same-gan", action="store_true",
-                        help="attack with protect's own GAN (the white-box setting the tests use), not the second one")
+                        help="attack with protect's own GAN (the white-box setting the tests use), not the attacker's")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    import conftest  # the test world, built by the same code
+    from worlds import load_world  # the same worlds and attacker GAN as the other benchmarks
 
     from hardener.attacks.presets import expand_presets, get_attack
     from hardener.audit.metrics import attack_metrics
@@ -53,28 +49,14 @@ def main() -> None:
     from hardener.loading import load_model
     from hardener.evaluate import accuracy
 
-    if args.world == "synthetic":
-        args.cache = args.cache or ROOT / ".cache" / "efficacy_synthetic"
-        world = synthetic_world(args.cache, conftest)
-        args.protect = args.protect or [1, 4]
-    else:
-        args.cache = args.cache or ROOT / ".cache" / "benchmarks"
-        c = args.cache
-        world = {"target": c / "target" / "model.safetensors", "eval": c / "eval" / "model.safetensors",
-                 "gan": c / "gan" / "gan.safetensors", "train": c / "splits" / "private" / "train.npz",
-                 "test": c / "splits" / "private" / "test.npz", "private": c / "splits" / "private.npz"}
-        if (c / "gan_attacker" / "gan.safetensors").exists():
-            world["attacker_gan"] = c / "gan_attacker" / "gan.safetensors"
+    world = load_world(args.world, args.cache)
+    args.protect = args.protect or world["protect_classes"]
     target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
     gan = load_gan(world["gan"])
     train, test, private = (load_dataset(world[k]) for k in ("train", "test", "private"))
-    if args.protect is None:  # the protocol: the 5 private identities with the most images
-        import numpy as np
-
-        args.protect = [int(c) for c in np.argsort(-np.bincount(private.labels), kind="stable")[:5]]
-    attacker_gan = load_gan(world["attacker_gan"]) if world.get("attacker_gan") and not args.same_gan else gan
-    if attacker_gan is gan:
-        print("NOTE: the attacker uses protect's own GAN" + ("" if args.same_gan else " (no second GAN in the cache)"))
+    attacker_gan = gan if args.same_gan else load_gan(world["attack_gan"])
+    if args.same_gan:
+        print("NOTE: the attacker uses protect's own GAN (--same-gan)")
     x, y = to_model_input(test.images, target.spec.image_size), torch.from_numpy(test.labels)
     presets = [attack.name for attack, _ in expand_presets(args.presets.split(","))]
     print(f"attacker: presets {presets}, at most {args.attack_steps} steps x {args.restarts} restarts, seeds 90001+")
@@ -86,7 +68,7 @@ def main() -> None:
         inversion = attack.run(attacker_gan.generator, attacker_gan.critic, inverted, args.protect,
                                latent_dim=attacker_gan.latent_dim, seed=90001 + index,
                                steps=min(attack.config.steps, args.attack_steps), restarts=args.restarts,
-                               public_classifier=gan.classifier)
+                               public_classifier=attacker_gan.classifier)
         m = attack_metrics(inversion, evaluator, private)
         return m.top1, m.top5
 
@@ -142,23 +124,6 @@ def _fields(items: list[str]) -> dict:
         else:
             out[name] = tuple(value.split("+")) if "+" in value else value
     return out
-
-
-def synthetic_world(cache: Path, conftest) -> dict:
-    names = {"target": "target.safetensors", "eval": "eval.safetensors", "gan": "gan.safetensors",
-             "train": "train.npz", "test": "test.npz", "private": "private.npz"}
-    if not (cache / "gan.safetensors").exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        conftest._build_mi_world(cache)
-    attacker = cache / "gan_attacker.safetensors"
-    if not attacker.exists():  # the attacker's GAN: same public faces, another seed; protect never sees it
-        from hardener.data.synthetic import synthetic_faces
-        from hardener.gan import save_gan_bundle, train_gan
-
-        public = synthetic_faces(8, 30, 32, seed=0, identity_offset=100)
-        trained = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=3)
-        save_gan_bundle(attacker, trained.generator, trained.critic)
-    return {**{k: cache / v for k, v in names.items()}, "attacker_gan": attacker}
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def main() -> None:
     if not args.skip_speed:
         speed_table(gan, target, classes, args, device, invert, InversionConfig)
 
-    print(f"\n| preset | steps run (published) | restarts | top-1 | top-5 | any restart top-1 | KNN dist | feature Frechet | seconds |")
+    print("\n| preset | steps run (published) | restarts | top-1 | top-5 | any restart top-1 | KNN dist | feature Frechet | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, attack in PRESETS.items():
         steps = max(1, round(attack.config.steps * args.scale))
@@ -79,7 +79,7 @@ def speed_table(gan, target, classes, args, device, invert, InversionConfig) -> 
                    device=device)
     looped = time.perf_counter() - started
     network = network_time(gan, target, rows, args.speed_steps, device)
-    print(f"\n| engine | rows | steps | latent-steps/s | wall s |")
+    print("\n| engine | rows | steps | latent-steps/s | wall s |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| batched (all rows in one batch) | {rows} | {args.speed_steps} | {rows * args.speed_steps / batched:.1f} | {batched:.1f} |")
     print(f"| looped (one class and restart at a time, as GMI's code) | {rows} | {args.speed_steps} | "

@@ -50,7 +50,7 @@ def main() -> None:
     train, test, private = (load_dataset(paths[k]) for k in ("train", "test", "private"))
     gan, evaluator = load_gan(paths["gan"]), load_model(paths["eval"]).model
     x, y = to_model_input(test.images, 32), torch.from_numpy(test.labels)
-    print(f"| training | held-out top-1 | GMI top-1 / top-5 | LOMMA logit top-1 / top-5 | train s |")
+    print("| training | held-out top-1 | GMI top-1 / top-5 | LOMMA logit top-1 / top-5 | train s |")
     print("| --- | --- | --- | --- | --- |")
     for name, options in ROWS:
         torch.manual_seed(0)

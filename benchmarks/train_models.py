@@ -2,7 +2,9 @@
 
 Protocol (../shared/DESIGN.md): lfw_deepfunneled_min10_64.npz, even labels private (79 identities),
 odd public (79); private images split 80/20 per identity (seed 0). Target: ResNet-18 on private-train;
-evaluation model: another architecture on private-train; public classifier and a 64 px GAN on public.
+evaluation model: another architecture on private-train; public classifier on public; two 64 px GANs on
+the two identity halves of public (by parity, `splits/public-halves`): `gan` (protect's, half A, seed 0)
+and `gan-attacker` (the attacker's, half B, seed 1), so no defense sees the attacker's GAN or its faces.
 
     python benchmarks/train_models.py [--data PATH] [--cache DIR] [--epochs N] [--gan-epochs N] [--stages ...]
 
@@ -29,7 +31,7 @@ def main() -> None:
     parser.add_argument("--eval-arch", default="facenet")
     parser.add_argument("--gan-epochs", type=int, default=30)
     parser.add_argument("--gan-width", type=int, default=32)
-    parser.add_argument("--stages", nargs="+", default=["split", "target", "eval", "public", "gan"])
+    parser.add_argument("--stages", nargs="+", default=["split", "target", "eval", "public", "gan", "gan-attacker"])
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -40,6 +42,9 @@ def main() -> None:
     if "split" in args.stages and not (splits / "private" / "split.json").exists():
         write_split(str(args.data), splits, by="identity", scheme="parity")
         write_split(str(splits / "private.npz"), splits / "private", by="image", test_fraction=0.2, seed=0)
+    halves = splits / "public-halves"  # private.npz: half A (protect's GAN), public.npz: half B (the attacker's)
+    if "split" in args.stages and not (halves / "split.json").exists():
+        write_split(str(splits / "public.npz"), halves, by="identity", scheme="parity")
 
     from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
     from hardener.train import TrainConfig
@@ -59,33 +64,37 @@ def main() -> None:
                             resume=True, config=TrainConfig(epochs=args.epochs, batch_size=64, seed=0))
         run_classifier_job(job, _log(stage))
 
-    if "gan" in args.stages and not (cache / "gan" / "report.json").exists():
-        train_gan_stage(cache, splits / "public.npz", args)
+    for stage, half, seed in (("gan", "private.npz", 0), ("gan-attacker", "public.npz", 1)):
+        if stage in args.stages and not (cache / stage / "report.json").exists():
+            train_gan_stage(cache, stage, halves / half, seed, args)
 
     print_table(cache)
 
 
-def train_gan_stage(cache: Path, public: Path, args: argparse.Namespace) -> None:
-    """The GAN on the public half; the public classifier (stage `public`) goes into the same bundle."""
+def train_gan_stage(cache: Path, stage: str, public: Path, seed: int, args: argparse.Namespace) -> None:
+    """A GAN on one identity half of public; the public classifier (stage `public`) goes into its bundle
+    (benchmarks/worlds.py says why the attacker's bundle carries the defender's classifier)."""
     from hardener.data import load_dataset
     from hardener.files import write_json
     from hardener.gan import sample_grid, save_gan_bundle, train_gan
     from hardener.report.images import save_png
     from hardener.loading import load_model
 
-    out = cache / "gan"
+    out = cache / stage
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    print(f"[{time.strftime('%H:%M:%S')}] training gan: width {args.gan_width}, {args.gan_epochs} epochs", flush=True)
-    result = train_gan(load_dataset(public), image_size=64, epochs=args.gan_epochs, width=args.gan_width,
+    print(f"[{time.strftime('%H:%M:%S')}] training {stage}: {public.name}, width {args.gan_width}, "
+          f"{args.gan_epochs} epochs, seed {seed}", flush=True)
+    result = train_gan(load_dataset(public), image_size=64, epochs=args.gan_epochs, width=args.gan_width, seed=seed,
                        device=args.device, checkpoint_dir=out / "checkpoints", resume=(out / "checkpoints").exists(),
-                       progress=_log("gan"),
+                       progress=_log(stage),
                        on_epoch_end=lambda e, g: save_png(sample_grid(g, 64, seed=0), out / "samples" / f"epoch_{e:03d}.png"))
     classifier = load_model(cache / "public" / "model.safetensors") if (cache / "public" / "model.safetensors").exists() else None
     save_gan_bundle(out / "gan.safetensors", result.generator.cpu(), result.critic.cpu(),
                     classifier=classifier.model if classifier else None,
                     class_names=classifier.class_names if classifier else None, produced_by="benchmarks/train_models.py")
     write_json(out / "report.json", {"epochs": result.epochs_done, "steps": result.steps, "seconds": result.seconds,
-                                     "width": args.gan_width, "history": result.history})
+                                     "width": args.gan_width, "seed": seed, "data": str(public),
+                                     "history": result.history})
 
 
 def _log(stage: str):
@@ -99,13 +108,15 @@ def _log(stage: str):
 
 
 def print_table(cache: Path) -> None:
-    gan = cache / "gan" / "report.json"
-    if gan.exists():
-        g = json.loads(gan.read_text())
+    for stage in ("gan", "gan-attacker"):
+        path = cache / stage / "report.json"
+        if not path.exists():
+            continue
+        g = json.loads(path.read_text())
         last = g["history"][-1] if g["history"] else {}
-        print(f"\nGAN (64 px, width {g['width']}): {g['epochs']} epochs, {g['steps']} critic steps, "
-              f"{g['seconds']:.0f} s, last Wasserstein estimate {last.get('wasserstein', float('nan')):.3f}; "
-              f"samples in {cache / 'gan' / 'samples'}")
+        print(f"\n{stage} (64 px, width {g['width']}, seed {g.get('seed', 0)}): {g['epochs']} epochs, "
+              f"{g['steps']} critic steps, {g['seconds']:.0f} s, last Wasserstein estimate "
+              f"{last.get('wasserstein', float('nan')):.3f}; samples in {cache / stage / 'samples'}")
     print("\n| model | architecture | train images | held-out images | held-out top-1 | epochs | wall time (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for stage in ("target", "eval", "public"):
