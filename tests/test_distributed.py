@@ -2,7 +2,7 @@
 gives the report one process gives: the same top-1/top-5 and the same reconstruction kept per class. Rows
 are seeded by (seed, class, restart), so which rank runs a class does not matter; the two runs batch rows
 differently, so floats are compared with a tolerance (CPU kernels may round differently per batch shape).
-Training with DistributedDataParallel: 2 ranks train the weights one process trains (ddp_train_check.py)."""
+Training with DistributedDataParallel: 2 ranks train the weights one process trains (distributed_check.py)."""
 from __future__ import annotations
 
 import json
@@ -46,13 +46,14 @@ def test_two_gloo_ranks_give_the_one_process_report(mi_world: dict, tmp_path: Pa
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["grid.png", "report.json"]  # written once
 
 
-def test_two_gloo_ranks_train_the_weights_one_process_trains(tmp_path: Path) -> None:
-    """train_classifier (float64, SGD: see ddp_train_check.py) on 21 images in batches of 7, each split 4/3
+def test_two_gloo_ranks_train_what_one_process_trains(tmp_path: Path) -> None:
+    """train_classifier (float64, SGD: see distributed_check.py) on 21 images in batches of 7, each split 4/3
     between the ranks, 2 epochs with augmentation: the DDP weights equal one process's to rounding, the
     reported accuracies are the same, each rank trained on its share only, a deliberately wrong share (both
     ranks on rank 0's rows) is far off, and a run stopped after epoch 1 and resumed from rank 0's checkpoint
-    (rank 1 has none of its own) ends where the uninterrupted one did."""
-    script = Path(__file__).with_name("ddp_train_check.py")
+    (rank 1 has none of its own) ends where the uninterrupted one did. LiRA's shadows split across the ranks
+    give one process's phis exactly, and a shadow diverging on rank 1 stops rank 0 with its error."""
+    script = Path(__file__).with_name("distributed_check.py")
     out, scratch = tmp_path / "check.json", tmp_path / "scratch"
     scratch.mkdir()
     run = subprocess.run([*TORCHRUN, str(script), str(out), str(scratch)], env=ENV, capture_output=True, text=True,
@@ -68,6 +69,20 @@ def test_two_gloo_ranks_train_the_weights_one_process_trains(tmp_path: Path) -> 
             assert (a["train_acc"], a["val_acc"], a["lr"]) == (b["train_acc"], b["val_acc"], b["lr"]), name
             assert b["loss"] == pytest.approx(a["loss"], rel=1e-9), name
     assert sorted(p.name for p in scratch.iterdir()) == ["rank0"]  # only rank 0 wrote a checkpoint
+    assert check["lira_phis_equal"] and check["lira_shape"] == [3, 12]
+    assert "shadow 2 of 3 diverged" in check["diverged"]
+
+
+def test_batches_too_small_to_split_are_refused() -> None:
+    from hardener.ddp import check_batches
+    from hardener.errors import InputError
+
+    check_batches(21, 7, 2)
+    check_batches(22, 7, 2)  # the last batch of one is skipped, as on one process
+    check_batches(4, 8, 4)  # one batch of 4 for 4 ranks
+    for rows, batch in ((21, 1), (23, 7), (3, 8)):  # batches of 1; a last batch of 2; a single batch of 3
+        with pytest.raises(InputError, match="cannot be split over"):
+            check_batches(rows, batch, 4 if rows != 21 else 2)
 
 
 def train_args(out: Path) -> list[str]:
