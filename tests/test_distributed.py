@@ -46,6 +46,7 @@ def test_two_gloo_ranks_give_the_one_process_report(mi_world: dict, tmp_path: Pa
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["grid.png", "report.json"]  # written once
 
 
+@pytest.mark.slow  # ~35 s on 2 shared cores: one torchrun launch, 5 trainings and 8 shadow models
 def test_two_gloo_ranks_train_what_one_process_trains(tmp_path: Path) -> None:
     """train_classifier (float64, SGD: see distributed_check.py) on 21 images in batches of 7, each split 4/3
     between the ranks, 2 epochs with augmentation: the DDP weights equal one process's to rounding, the
