@@ -8,7 +8,9 @@ gloo on the CPU, NCCL on CUDA (each rank on the card of its LOCAL_RANK).
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -26,9 +28,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+_alone: ContextVar[bool] = ContextVar("hardener_rank_alone", default=False)
+
+
 def active() -> bool:
-    """Launched with more than one process and the process group is up."""
-    if world_size() < 2:
+    """Launched with more than one process and the process group is up (and not inside `alone()`)."""
+    if world_size() < 2 or _alone.get():
         return False
     import torch.distributed as dist
 
@@ -65,3 +70,30 @@ def gather(value: Any) -> list[Any]:
     values: list[Any] = [None] * world_size()
     dist.all_gather_object(values, value)
     return values
+
+
+def broadcast(value: Any, src: int = 0) -> Any:
+    """Rank `src`'s value on every rank (pickled; for small objects and checkpoints, not for hot loops)."""
+    if not active():
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def sums(values: Sequence[float]) -> list[float]:
+    """Element-wise sums of every rank's `values` (the same length on every rank), on every rank."""
+    return [float(sum(column)) for column in zip(*gather([float(v) for v in values]))]
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Inside the block this process works by itself: `active()` is false, so the engine and training do not
+    wait for the other ranks. For work that is already split across ranks (e.g. one shadow model per rank)."""
+    token = _alone.set(True)
+    try:
+        yield
+    finally:
+        _alone.reset(token)

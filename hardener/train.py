@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from hardener import ranks
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset, fingerprint, require_identities, to_model_input
 from hardener.evaluate import accuracy
@@ -89,6 +90,7 @@ class TrainResult:
     resumed_from_epoch: int = 0
     details: dict = field(default_factory=dict)  # what a defense reports about its training (e.g. DP epsilon)
     images: dict = field(default_factory=dict)  # name -> (H, W, 3) uint8 grid a defense shows beside the model
+    rows_per_rank: list[int] = field(default_factory=list)  # under DDP: training rows each rank took (this run)
 
     @property
     def final(self) -> dict:
@@ -105,7 +107,13 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
 
     `frozen` modules stay in eval mode (BatchNorm statistics and dropout untouched; the caller turns their
     gradients off). `run_identity` adds what else must match for `resume` (e.g. the pretrained model's hash),
-    besides the config and the training images."""
+    besides the config and the training images.
+
+    Under torchrun (`ranks.active()`) with the plain objective, the ranks train one model with
+    DistributedDataParallel (see `hardener.ddp`): each takes its share of every global batch, BatchNorm uses
+    the global batch's statistics, and the result equals one process's up to float rounding; only rank 0
+    writes the checkpoint and reports progress, and `resume` reads rank 0's checkpoint on every rank. A
+    defense's own objective keeps training the whole model on every rank alike."""
     require_identities(train)
     if int(train.labels.max()) >= model.num_classes:
         raise InputError(f"labels go up to {int(train.labels.max())} but the model has {model.num_classes} classes",
@@ -123,6 +131,13 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     y_val = torch.from_numpy(val.labels) if x_val is not None else None
 
     objective = objective or Objective()
+    parallel = ranks.active() and type(objective) is Objective
+    if parallel:
+        from hardener.ddp import check_batches
+
+        check_batches(len(y_train), config.batch_size, ranks.world_size())
+        if not ranks.is_main():
+            progress = no_progress
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
@@ -140,46 +155,72 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
     if resume:
         if checkpoint is None:
             raise InputError("resume needs the folder of the interrupted run", fix="pass its --out")
-        start_epoch = _restore(checkpoint, objects, result, identity)
-    steps_per_epoch = -(-len(y_train) // config.batch_size)
-    started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. replay identically after --resume
-        model.train()
-        for module in frozen:
-            module.eval()
-        order = torch.randperm(len(y_train), generator=generator)
-        total_loss, seen, correct = 0.0, 0, 0
-        for step, rows in enumerate(objective.batches(order, config.batch_size, generator)):
-            if len(rows) < 2 and len(order) > 1:  # BatchNorm cannot train on a batch of one
-                continue
-            x = x_train[rows]
-            if config.augment:
-                x = _augment(x, generator)
-            if config.random_erasing > 0:
-                x = random_erase(x, config.random_erasing, generator, area=config.erasing_area)
-            x, y = x.to(device, non_blocking=True), y_train[rows].to(device, non_blocking=True)
-            loss, logits = objective.loss(model, x, y, smoothing_at(config, epoch), generator)
-            stepper.zero_grad(set_to_none=True)
-            loss.backward()
-            stepper.step()
-            total_loss += float(loss.detach()) * len(rows)
-            correct += int((logits.detach().argmax(1) == y).sum())
-            seen += len(rows)
-            progress(ProgressEvent("train classifier", epoch * steps_per_epoch + step + 1,
-                                   config.epochs * steps_per_epoch, {"loss": float(loss.detach()), "epoch": epoch + 1}))
-        scheduler.step()
-        row = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
-               "lr": scheduler.get_last_lr()[0], **objective.end_epoch(epoch)}
-        if x_val is not None:
-            row["val_acc"] = accuracy(model, x_val, y_val, device=device)
-        result.history.append(row)
-        if checkpoint is not None:
-            elapsed = result.seconds + time.perf_counter() - started
-            _save(checkpoint, objects, result, epoch + 1, elapsed, identity)
-        progress(ProgressEvent("train classifier", (epoch + 1) * steps_per_epoch, config.epochs * steps_per_epoch,
-                               row, message=_epoch_line(row, config.epochs)))
-    result.seconds += time.perf_counter() - started
+        start_epoch = _restore(checkpoint, objects, result, identity, everywhere=parallel)
+    net, ddp = model, None
+    if parallel:
+        from hardener.ddp import DataParallel
+
+        ddp = DataParallel(model, tuple(frozen), device)
+        net = ddp.net
+    try:
+        steps_per_epoch = -(-len(y_train) // config.batch_size)
+        started = time.perf_counter()
+        rows_per_rank = [0] * (ddp.world if ddp else 1)
+        for epoch in range(start_epoch, config.epochs):
+            # dropout etc. replay identically after --resume (and differ between ranks, which see other images)
+            torch.manual_seed(config.seed * 1000 + epoch + (7919 * ddp.rank if ddp else 0))
+            model.train()
+            for module in frozen:
+                module.eval()
+            order = torch.randperm(len(y_train), generator=generator)
+            total_loss, seen, correct = 0.0, 0, 0
+            for step, rows in enumerate(objective.batches(order, config.batch_size, generator)):
+                if len(rows) < 2 and len(order) > 1:  # BatchNorm cannot train on a batch of one
+                    continue
+                x = x_train[rows]
+                if config.augment:
+                    x = _augment(x, generator)
+                if config.random_erasing > 0:
+                    x = random_erase(x, config.random_erasing, generator, area=config.erasing_area)
+                if ddp is not None:  # the whole global batch was augmented (same draws on every rank); take my share
+                    mine, weight = ddp.share(rows)
+                    x, rows = x[mine], rows[mine]
+                x, y = x.to(device, non_blocking=True), y_train[rows].to(device, non_blocking=True)
+                loss, logits = objective.loss(net, x, y, smoothing_at(config, epoch), generator)
+                stepper.zero_grad(set_to_none=True)
+                if ddp is None:
+                    loss.backward()
+                else:
+                    ddp.backward(loss * weight)
+                stepper.step()
+                total_loss += float(loss.detach()) * len(rows)
+                correct += int((logits.detach().argmax(1) == y).sum())
+                seen += len(rows)
+                progress(ProgressEvent("train classifier", epoch * steps_per_epoch + step + 1,
+                                       config.epochs * steps_per_epoch,
+                                       {"loss": float(loss.detach()), "epoch": epoch + 1}))
+            scheduler.step()
+            if ddp is not None:
+                counts = ranks.gather(seen)
+                rows_per_rank = [a + b for a, b in zip(rows_per_rank, counts)]
+                total_loss, correct, seen = ranks.sums([total_loss, correct, seen])
+                ddp.check_replicas(epoch + 1)
+            row = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+                   "lr": scheduler.get_last_lr()[0], **objective.end_epoch(epoch)}
+            if x_val is not None:
+                row["val_acc"] = accuracy(model, x_val, y_val, device=device)
+            result.history.append(row)
+            if checkpoint is not None and (ddp is None or ranks.is_main()):
+                elapsed = result.seconds + time.perf_counter() - started
+                _save(checkpoint, objects, result, epoch + 1, elapsed, identity)
+            progress(ProgressEvent("train classifier", (epoch + 1) * steps_per_epoch, config.epochs * steps_per_epoch,
+                                   row, message=_epoch_line(row, config.epochs)))
+        result.seconds += time.perf_counter() - started
+        if ddp is not None:
+            result.rows_per_rank = rows_per_rank
+    finally:
+        if ddp is not None:
+            ddp.close()
     model.eval()
     return result
 
@@ -264,8 +305,22 @@ def _save(path: Path, objects: dict, result: TrainResult, epoch: int, seconds: f
                     state={**states(objects), "epoch": epoch, "history": result.history, "seconds": seconds})
 
 
-def _restore(path: Path, objects: dict, result: TrainResult, identity: dict) -> int:
-    state = load_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity)
+def _restore(path: Path, objects: dict, result: TrainResult, identity: dict, everywhere: bool = False) -> int:
+    """Load the checkpoint into `objects`. `everywhere`: rank 0 reads it and sends it to every rank (the
+    others may not even see rank 0's disk), and an error there is raised on every rank."""
+    if not everywhere:
+        state = load_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity)
+    else:
+        sent = None
+        if ranks.is_main():
+            try:
+                sent = load_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity)
+            except InputError as error:
+                sent = {"error": (error.what, error.where, error.fix)}
+        state = ranks.broadcast(sent)
+        if "error" in state and "format" not in state:
+            what, where, fix = state["error"]
+            raise InputError(what, where=where, fix=fix)
     restore(objects, state, path)
     result.history = list(state["history"])
     result.seconds = float(state["seconds"])

@@ -7,11 +7,12 @@ The math (`shadow_masks`, `lira_scores`) works on plain arrays so it can be chec
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
+from hardener import ranks
 from hardener.audit.mia import logit_confidence, model_logits
 from hardener.audit.roc import RocResult, evaluate
 from hardener.data import FaceDataset
@@ -145,16 +146,42 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
                 device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
                 options: ShadowOptions = AUDIT_MIA_OPTIONS) -> np.ndarray:
     """Train one shadow per mask row on those pool images; return (K, audited) phis of the first
-    `audited` pool images. Each shadow is dropped once scored, so memory stays at one model."""
+    `audited` pool images. Each shadow is dropped once scored, so memory stays at one model.
+
+    Under torchrun the shadows are independent jobs split across the ranks (rank r trains shadows r, r + N,
+    ...; each alone, without DDP) and every rank gets all phis back; a shadow depends only on its index, so
+    the phis are the ones one process computes."""
+    check_shadow_halves(pool, masks, options)
+    k = len(masks)
+    progress(ProgressEvent("shadow models", 0, k))
+    if not ranks.active():
+        return _train_shadows(target, pool, masks, range(k), audited, config, device, progress, options)[1]
+    mine = ranks.shard(range(k))
+    with ranks.alone():
+        try:
+            part = _train_shadows(target, pool, masks, mine, audited, config, device, progress, options)
+        except InputError as error:  # a diverged shadow: every rank must stop, not wait for this one
+            part = (error.what, error.where, error.fix)
+    parts = ranks.gather(part)
+    for failed in (p for p in parts if isinstance(p[0], str)):
+        raise InputError(failed[0], where=failed[1], fix=failed[2])
+    phis = np.empty((k, audited))
+    for rows, values in parts:
+        phis[rows] = values[rows]
+    return phis
+
+
+def _train_shadows(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, which: Sequence[int], audited: int,
+                   config: TrainConfig, device: torch.device | str, progress: ProgressFn,
+                   options: ShadowOptions) -> tuple[list[int], np.ndarray]:
+    """Shadows `which` (rows of `masks`), trained and scored: (which, (K, audited) phis with those rows set)."""
     from hardener.data import subset
     from hardener.train import train_classifier
 
-    check_shadow_halves(pool, masks, options)
     k = len(masks)
-    phis = np.empty((k, audited))
+    phis = np.full((k, audited), np.nan)
     images, labels = pool.images[:audited], pool.labels[:audited]
-    progress(ProgressEvent("shadow models", 0, k))
-    for i in range(k):
+    for i in which:
         rows = np.flatnonzero(masks[i])
         shadow = new_shadow(target, config.seed + i)
         train_classifier(shadow, subset(pool, rows, note=f"shadow {i + 1}"),
@@ -167,7 +194,7 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
                              f"{int((~np.isfinite(phis[i])).sum())} of {audited} images, lr {config.lr:g})",
                              where=options.shadows, fix=options.lower_lr)
         progress(ProgressEvent("shadow models", i + 1, k, message=f"shadow {i + 1}/{k} trained on {len(rows)} images"))
-    return phis
+    return list(which), phis
 
 
 def _renamed(progress: ProgressFn, task: str) -> ProgressFn:

@@ -74,6 +74,8 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
         "seconds": round(result.seconds, 2),
         "resumed_from_epoch": result.resumed_from_epoch,
     }
+    if result.rows_per_rank:  # torchrun: DistributedDataParallel over the ranks
+        report["ranks"] = {"world_size": len(result.rows_per_rank), "rows_per_rank": result.rows_per_rank}
     write_json(out / "report.json", report)
     return report
 
