@@ -28,10 +28,13 @@ class DemoSize:
     restarts: int = 4
     protect_rounds: int = 3
     protect_steps: int = 60
+    protect_samples: int = 8  # inverted samples per class and preset in each protect round
+    protect_inversion_steps: int | None = None  # None: the recipe's own
 
 
 QUICK = DemoSize(identities=4, images_per_identity=10, held_out_per_identity=2, classifier_epochs=1, gan_epochs=1, gan_width=8,
-                 attack_steps=5, restarts=2, protect_rounds=1, protect_steps=3)
+                 attack_steps=5, restarts=2, protect_rounds=1, protect_steps=3, protect_samples=2,
+                 protect_inversion_steps=5)
 
 
 def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: str = "auto",
@@ -84,7 +87,9 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     say(f"4/6 GMI attack on the undefended target: top-1 {attack['metrics']['top1']:.0%} on classes 0 and 1")
     protected = run_protect(ProtectJob(
         model=models["target"], gan=gan, protect=["0", "1"], out=out / "hardened", data=str(paths["train"]),
-        device=device, config=DecoyConfig(rounds=size.protect_rounds, steps_per_round=size.protect_steps, seed=seed)),
+        device=device, config=DecoyConfig(rounds=size.protect_rounds, steps_per_round=size.protect_steps,
+                                          samples_per_class=size.protect_samples,
+                                          inversion_steps=size.protect_inversion_steps, seed=seed)),
         progress)
     say(f"5/6 protected classes 0 and 1 -> {out / 'hardened'} (decoys {protected['decoys']})")
     gate, verify = run_verify(VerifyJob(hardened=out / "hardened", baseline=models["target"], data=str(paths["test"]),
