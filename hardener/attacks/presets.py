@@ -11,12 +11,13 @@ from hardener.attacks.gmi import attack as gmi
 from hardener.attacks.lomma_aug import attack as lomma_aug
 from hardener.attacks.lomma_logit import attack as lomma_logit
 from hardener.attacks.patent import attack as patent
+from hardener.attacks.plg_gan import attack as plg_gan
 from hardener.attacks.plg_margin import attack as plg_margin
 from hardener.attacks.ppa import attack as ppa
 from hardener.errors import InputError
 
 PRESETS: dict[str, Attack] = {a.name: a for a in (gmi, plg_margin, lomma_logit, patent, ppa, adaptive_decoy,
-                                                   lomma_aug)}
+                                                   lomma_aug, plg_gan)}
 
 # `strong` is verify's default: every attack a reviewer expects, including the one that breaks the decoy
 # defense (lomma-logit). `all` adds the patent's own inversion, which is weak as an attack.
