@@ -332,10 +332,10 @@ def test_plg_generator_is_cached_per_target_and_reused(tmp_path, monkeypatch) ->
 
 def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
     strong = [a.name for a, _ in expand_presets(["strong"])]
-    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug"} == set(strong)
+    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug", "plg-gan"} == set(strong)
     assert "patent" not in strong
     assert [a.name for a, _ in expand_presets(["all"])] == list(PRESETS)
     chosen = dict((a.name, explicit) for a, explicit in expand_presets(["adaptive-decoy", "strong"]))
-    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 6
+    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 7
     with pytest.raises(InputError, match="unknown attack preset"):
         expand_presets(["strong", "nope"])
