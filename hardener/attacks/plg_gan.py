@@ -3,8 +3,8 @@ via Conditional Generative Adversarial Network"), the KED-MI family of attacks t
 target before inverting it.
 
 What is reproduced: (1) pseudo-labels: the target labels the attacker's public images, and for every target
-class the k images it is most sure of (highest softmax probability of that class: PLG-MI's top-n selection)
-become that class's training set; (2) a class-conditional generator trained against a projection
+class the k images it is most sure of (highest softmax probability of that class: PLG-MI's top-n selection,
+as we read the paper) become that class's training set; (2) a class-conditional generator trained against a projection
 discriminator (spectral norm, hinge loss) on those pseudo-labelled images, with PLG-MI's inversion loss on the
 target (max-margin, on a random crop/flip/rotation of each generated image) added to the generator's loss;
 (3) the attack: a latent search with the max-margin loss through the conditional generator fixed to the
@@ -16,15 +16,17 @@ What is simplified, honestly:
   be among the top k of several classes.
 - The generator: not PLG-MI's ResNet generator with conditional BatchNorm trained from scratch, but the
   attacker's own GAN generator fine-tuned (BatchNorm statistics frozen) with a learned class embedding
-  added to z, each class's embedding starting at the mean latent of its pseudo-labelled samples. It trains
-  in seconds to minutes on a CPU at 32-64 px; PLG-MI trains for hours on a GPU.
-- The discriminator is a small spectral-norm CNN (3 strided convolutions, width 32) with a projection term, trained
-  from scratch next to the fine-tuned generator; it is thrown away after training.
+  added to z, each class's embedding starting at the mean latent of its pseudo-labelled samples, so that it
+  trains in seconds to minutes on a CPU at 32-64 px (100 steps at the `standard` budget: about 27 s on the
+  tests' synthetic world, one thread).
+- The discriminator is a small spectral-norm CNN (3 strided convolutions, width 32) with a projection
+  term, trained from scratch next to the fine-tuned generator; it is thrown away after training.
 - Lengths: `train_steps` generator steps at the `paper` budget (batch 32, one discriminator step each,
   Adam 1e-4 / 2e-4 with betas (0, 0.9), inversion weight 0.2, top 32 per class) are our choices, not
   PLG-MI's schedule (which we did not reproduce); other budgets scale the steps like the attack's steps.
 - The latent search keeps the critic prior of every preset here (the attacker's unconditional critic,
-  lambda 100 on the margin); PLG-MI's attack stage uses the inversion loss alone, on augmented images.
+  lambda 100 on the margin) and does not augment G(z); as we read the paper, PLG-MI's attack stage uses the
+  inversion loss alone, on augmented images.
 
 The conditional generator is trained once per target, GAN, budget and seed and cached in `cache_dir`
 (verify's and attack's --out/surrogates) under the target's and the generator's weight hashes. `run`
