@@ -45,10 +45,12 @@ def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_targe
 
 
 @pytest.mark.parametrize("preset, steps", [("ppa", 100), pytest.param("adaptive-decoy", 100, marks=pytest.mark.slow),
-                                           pytest.param("lomma-aug", 100, marks=pytest.mark.slow)])
+                                           pytest.param("lomma-aug", 100, marks=pytest.mark.slow),
+                                           pytest.param("plg-gan", 100, marks=pytest.mark.slow)])
 def test_new_attacks_beat_an_untrained_target_by_a_clear_margin(mi_world: dict, tmp_path: Path, preset: str,
                                                                steps: int) -> None:
-    """lomma-aug distils its surrogates at the standard budget (4 epochs), each target its own."""
+    """lomma-aug distils its surrogates at the standard budget (4 epochs), plg-gan trains its conditional
+    generator (100 steps), each target its own, cached in --out/surrogates."""
     torch.manual_seed(5)
     untrained_path = save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path / "untrained.safetensors")
     metrics = {}
@@ -61,7 +63,8 @@ def test_new_attacks_beat_an_untrained_target_by_a_clear_margin(mi_world: dict, 
     assert metrics["trained"]["top1"] >= 2.5 * chance, metrics
     assert metrics["trained"]["top1"] > metrics["untrained"]["top1"] + 0.25, metrics
     assert 0.0 <= metrics["trained"]["lure_escape_rate"] <= 1.0  # reported because the GAN has a public classifier
-    assert bool(list((tmp_path / "trained" / "surrogates").glob("*.safetensors"))) == (preset == "lomma-aug")
+    prepares = preset in ("lomma-aug", "plg-gan")
+    assert bool(list((tmp_path / "trained" / "surrogates").glob("*.safetensors"))) == prepares
 
 
 @pytest.mark.parametrize("extra, phrase", [

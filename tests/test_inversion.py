@@ -71,14 +71,16 @@ def test_inversion_raises_target_confidence() -> None:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_batched_run_equals_each_class_alone(preset: str) -> None:
-    """Also for PPA's per-row augmentation draws and the adaptive attacker's per-row penalty."""
+    """Also for PPA's per-row augmentation draws, the adaptive attacker's per-row penalty and what `prepare`
+    builds first (LOMMA's surrogates, PLG-MI's class-conditional generator), as the jobs run them."""
     generator, critic, classifier = tiny_nets()
     public = tiny_nets(seed=1)[2]
     attack = get_attack(preset)
-    together = attack.run(generator, critic, classifier, [0, 2, 4], latent_dim=LATENT, seed=11, steps=25, restarts=2,
+    inverted = attack.prepare(classifier, generator, LATENT, budget_fraction=BUDGETS["quick"].steps_fraction, seed=11)
+    together = attack.run(generator, critic, inverted, [0, 2, 4], latent_dim=LATENT, seed=11, steps=25, restarts=2,
                           public_classifier=public)
     for c in (0, 2, 4):
-        alone = attack.run(generator, critic, classifier, [c], latent_dim=LATENT, seed=11, steps=25, restarts=2,
+        alone = attack.run(generator, critic, inverted, [c], latent_dim=LATENT, seed=11, steps=25, restarts=2,
                            public_classifier=public)
         rows = together.targets == c
         torch.testing.assert_close(together.z[rows], alone.z, rtol=1e-4, atol=1e-5)
@@ -273,14 +275,64 @@ def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
     other = replace(attack, distill_epochs=1).prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
     assert len(list(tmp_path.glob("lomma_surrogates_*.safetensors"))) == 2  # the budget is part of the cache key
     assert other is not None
+    replace(attack, distill_epochs=1).prepare(classifier, tiny_nets(seed=2)[0], LATENT, cache_dir=tmp_path, seed=1)
+    assert len(list(tmp_path.glob("lomma_surrogates_*.safetensors"))) == 3  # so is the GAN the samples came from
+
+
+def _decisive_classifier(generator: nn.Module, seed: int = 0) -> nn.Module:
+    """A linear classifier whose decisions vary across the GAN's images (so pseudo-labels differ)."""
+    torch.manual_seed(seed)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, CLASSES))
+    with torch.no_grad():
+        centre = generator(torch.randn(512, LATENT).clamp(-1, 1)).flatten(1).mean(0)
+        classifier[1].weight.mul_(30.0)
+        classifier[1].bias.copy_(-(classifier[1].weight @ centre))
+    return classifier
+
+
+def test_plg_conditional_generator_knows_the_target_and_leaves_the_gan_alone() -> None:
+    generator = tiny_nets()[0]
+    classifier = _decisive_classifier(generator)
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    attack = replace(get_attack("plg-gan"), pool_images=512, top_k=16, train_steps=60)
+    prepared = attack.prepare(classifier, generator, LATENT, seed=1)
+    for k, v in generator.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    z = torch.randn(200, LATENT, generator=torch.Generator().manual_seed(9)).clamp(-1, 1)
+    y = torch.arange(CLASSES).repeat(40)
+    with torch.no_grad():
+        conditional = classifier(prepared.generator(z, y)).softmax(1).gather(1, y[:, None]).mean()
+        plain = classifier(generator(z)).softmax(1).gather(1, y[:, None]).mean()
+    assert float(conditional) > float(plain) + 0.2, (float(conditional), float(plain))
+    assert prepared.target is classifier and prepared.generator.conditional
+
+
+def test_plg_generator_is_cached_per_target_and_reused(tmp_path) -> None:
+    generator = tiny_nets()[0]
+    classifier = _decisive_classifier(generator)
+    attack = replace(get_attack("plg-gan"), pool_images=256, top_k=8, train_steps=10)
+    first = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    [cached] = list(tmp_path.glob("plg_generator_*.safetensors"))
+    stamp = cached.stat().st_mtime_ns
+    again = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    assert cached.stat().st_mtime_ns == stamp  # not trained again: a new generator is written atomically (new file)
+    z, y = torch.rand(6, LATENT), torch.arange(6) % CLASSES
+    with torch.no_grad():
+        torch.testing.assert_close(again.generator(z, y), first.generator(z, y))
+    other = _decisive_classifier(generator, seed=3)  # another target's weights: trained anew, its own file
+    attack.prepare(other, generator, LATENT, cache_dir=tmp_path, seed=1)
+    attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, budget_fraction=0.5, seed=1)
+    assert len(list(tmp_path.glob("plg_generator_*.safetensors"))) == 3  # the budget is part of the key too
+    assert cached.stat().st_mtime_ns == stamp
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temporary left behind
 
 
 def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
     strong = [a.name for a, _ in expand_presets(["strong"])]
-    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug"} == set(strong)
+    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug", "plg-gan"} == set(strong)
     assert "patent" not in strong
     assert [a.name for a, _ in expand_presets(["all"])] == list(PRESETS)
     chosen = dict((a.name, explicit) for a, explicit in expand_presets(["adaptive-decoy", "strong"]))
-    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 6
+    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 7
     with pytest.raises(InputError, match="unknown attack preset"):
         expand_presets(["strong", "nope"])

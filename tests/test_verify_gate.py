@@ -65,13 +65,13 @@ def verify_report(world: dict, hardened: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-@pytest.mark.slow  # ~45 s: six attacks on two models, lomma-aug distils 3 surrogates for each
+@pytest.mark.slow  # seven attacks on two models; lomma-aug distils 3 surrogates and plg-gan trains a generator for each
 def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_the_worst(
         mi_world: dict, protected: Path, tmp_path: Path) -> None:
     report = verify_report(mi_world, protected, tmp_path / "v", "--budget", "quick", "--max-attack-acc", "70",
                            "--max-acc-drop", "10", "--max-protected-acc-drop", "30")
     assert [r["preset"] for r in report["attacks"]] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy",
-                                                        "lomma-aug"]
+                                                        "lomma-aug", "plg-gan"]
     assert report["budget"] == "quick" and all(r["restarts"] == 1 for r in report["attacks"])
     checks = {c["name"]: c for c in report["checks"]}
     for row in report["attacks"]:
@@ -92,7 +92,7 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
     assert all(0.0 <= r["hardened"]["lure_escape_rate"] <= 1.0 for r in report["attacks"])
 
 
-@pytest.mark.slow  # ~45 s: six attacks on two models, lomma-aug distils 3 surrogates for each
+@pytest.mark.slow  # seven attacks on two models; lomma-aug distils 3 surrogates and plg-gan trains a generator for each
 def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_named(
         mi_world: dict, protected: Path, tmp_path: Path) -> None:
     gan = load_gan(mi_world["gan"])

@@ -10,6 +10,10 @@ Two hooks for attacks that need more than a loss name, both kept per row so the 
 identity loss is averaged over `augment_views` warps) and `invert(penalty=...)`, a per-row loss on G(z)
 (the adaptive attacker's "do not look like a public face"). A penalty built from a module with batch
 statistics in train mode would break the promise; the caller passes modules in eval mode.
+
+A class-conditional generator (PLG-MI's, `attacks/plg_gan.py`) says so with a class attribute
+`conditional = True`; the engine then calls it as G(z, y) with each row's own class, everywhere it would
+call G(z), so every row is drawn for the class it attacks and rows stay independent.
 """
 from __future__ import annotations
 
@@ -199,7 +203,7 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
         """Per-row total and identity loss, and the logits of the unwarped images; with `views` (rows,
         views, PARAMS) the identity loss is the mean over the warped images."""
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-            images = generator(z)
+            images = generate(generator, z, y)
             if use_autocast:
                 images = images.contiguous(memory_format=torch.channels_last)
             prior = prior_fn(critic(images).float().view(-1))
@@ -247,7 +251,7 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
             progress(ProgressEvent(task, steps_run, config.steps, metrics))
         with torch.no_grad():
             _, identity, logits = losses(z.detach(), target_rows)
-            images = generator(z.detach()).float().cpu()
+            images = generate(generator, z.detach(), target_rows).float().cpu()
             confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1).cpu()
             augmented = (_augmented_confidence(classifier, images.to(device), target_rows, classes, config, seed)
                          if config.select == "augmented" else None)
@@ -263,6 +267,11 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
                              seconds=time.perf_counter() - started, augmented_confidence=augmented)
     result.best_rows = _best_rows(result, classes, config)
     return result
+
+
+def generate(generator: nn.Module, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """G(z), or G(z, y) for a class-conditional generator (`conditional = True`): y holds each row's class."""
+    return generator(z, y) if getattr(generator, "conditional", False) else generator(z)
 
 
 def _augmented_confidence(classifier, images: torch.Tensor, targets: torch.Tensor, classes: list[int],

@@ -5,9 +5,9 @@ quirks (nor a defense's local changes), with LOMMA's logit loss on the GMI proto
 The surrogates are small CNNs (three, widths 16/24/32, one seed each) trained by knowledge distillation
 (KL divergence to the target's softmax, Adam lr 1e-3, batch 64) on GAN samples: the GAN is the attacker's
 public-image model, so its samples stand in for LOMMA's public dataset, which verify does not receive.
-Distillation runs once per target, budget and seed, and is cached in `cache_dir` (verify's and attack's
---out) under the target's weight hash. `distill_epochs` at the `paper` budget is our choice, not LOMMA's
-published schedule (which we did not reproduce); other budgets scale it like the steps.
+Distillation runs once per target, GAN, budget and seed, and is cached in `cache_dir` (verify's and attack's
+--out) under the target's and the GAN's weight hashes. `distill_epochs` at the `paper` budget is our
+choice, not LOMMA's published schedule (which we did not reproduce); other budgets scale it like the steps.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class LommaAugAttack(Attack):
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
                 progress: ProgressFn = no_progress) -> nn.Module:
         epochs = max(1, round(self.distill_epochs * budget_fraction))
-        key = f"{weights_hash(target)[:16]}-e{epochs}-n{self.distill_images}-s{seed}"
+        key = f"{weights_hash(target)[:16]}-g{weights_hash(generator)[:8]}-e{epochs}-n{self.distill_images}-s{seed}"
         cached = Path(cache_dir) / f"lomma_surrogates_{key}.safetensors" if cache_dir is not None else None
         images = _gan_samples(generator, latent_dim, self.distill_images, seed, device)
         with evaluating(target, device):

@@ -20,7 +20,7 @@ def attack(
     data: str = typer.Option(..., "--data", help="Private images (.npz or ImageFolder) labelled like the model: for KNN and Frechet distances and the grid."),
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, grid.png."),
     critic: Path = typer.Option(None, "--critic", help="Critic (discriminator) checkpoint when --gan is a bare generator."),
-    preset: str = typer.Option("gmi", "--preset", help="gmi | plg-margin | lomma-logit | patent | ppa | adaptive-decoy (needs the GAN bundle's public classifier) | lomma-aug"),
+    preset: str = typer.Option("gmi", "--preset", help="gmi | plg-margin | lomma-logit | patent | ppa | adaptive-decoy (needs the GAN bundle's public classifier) | lomma-aug | plg-gan"),
     budget: str = typer.Option("paper", "--budget", help="quick | standard | paper: scales the preset's steps and restarts (paper = published)."),
     steps: int = typer.Option(None, "--steps", help="Override the preset's number of steps (quick runs)."),
     restarts: int = typer.Option(None, "--restarts", help="Override the preset's restarts per class."),
