@@ -248,6 +248,20 @@ def test_budgets_scale_and_explicit_steps_win() -> None:
         get_budget("huge")
 
 
+def test_fast_budget_is_a_fifth_of_paper_latent_steps_with_each_preset_restarts() -> None:
+    fast, paper = BUDGETS["fast"], BUDGETS["paper"]
+    for attack in PRESETS.values():
+        steps, restarts = fast.scale(attack)
+        paper_steps, paper_restarts = paper.scale(attack)
+        assert restarts == paper_restarts == attack.config.restarts
+        assert steps * restarts * 5 == paper_steps * paper_restarts  # 1500 -> 300, 600 -> 120, 100 -> 20
+    assert fast.scale(PRESETS["gmi"]) == (300, 5)
+    assert fast.scale(PRESETS["gmi"], steps=7, restarts=2) == (7, 2)
+    with pytest.raises(InputError) as bad:
+        get_budget("huge")
+    assert "fast" in str(bad.value.fix)
+
+
 def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
     generator = tiny_nets()[0]
     classifier = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, CLASSES))
