@@ -2,7 +2,7 @@
 
 Strategies (the default): the gmi preset's accuracy against the latent-steps it actually spent, for the
 published length and for ways to get there in 1/5 of it (best-of-N initialisation, early stop of rows the
-target is already sure of, Adam, a cosine learning-rate schedule, one combination), side by side. The
+target is already sure of, Adam, a cosine learning-rate schedule, two combinations), side by side. The
 attacker's GAN of benchmarks/worlds.py (`attack_gan`) inverts the world's target; the world's evaluation
 model judges every reconstruction (top-1 / top-5 with the Wilson 95 % interval of top-1).
 
@@ -12,9 +12,9 @@ Latent-steps are counted as the engine spends them (InversionResult.latent_steps
 optimisation step while the row is in the batch (early-stopped rows leave it at the next check), plus one
 per initial candidate and row for best-of-N (a forward pass counted as a whole step).
 
-`--tables speed,presets` adds the older tables on the world's target and protect's GAN: batched vs
-one-class-at-a-time throughput, time outside the networks, and every attack preset's accuracy at --scale of
-its published steps (--classes private classes with the most images):
+`--tables speed,presets` runs the older tables instead (add `strategies` to keep it), on the world's
+target and protect's GAN: batched vs one-class-at-a-time throughput, time outside the networks, and every
+attack preset's accuracy at --scale of its published steps (--classes private classes with most images):
 
     python benchmarks/inversion.py --world lfw --tables speed,presets --classes 10 --restarts 2 --scale 0.2
 
@@ -39,8 +39,8 @@ CHECK_EVERY = 10  # steps between the checks where stopped rows leave the batch
 
 
 def strategies(reference_steps: int = REFERENCE_STEPS) -> dict[str, dict]:
-    """Named engine settings on top of the gmi preset, fixed before any was measured (not tuned on the
-    evaluation model): `steps` and InversionConfig overrides. Every one but the reference spends at most
+    """Named engine settings on top of the gmi preset, all but the last fixed before any was measured (not
+    tuned on the evaluation model; the last was chosen from seed 1's table): `steps` and InversionConfig overrides. Every one but the reference spends at most
     1/FRACTION of the reference's latent-steps per row."""
     short = reference_steps // FRACTION
     stop = {"stop_confidence": STOP_CONFIDENCE, "check_every": CHECK_EVERY}
