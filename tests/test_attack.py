@@ -81,6 +81,15 @@ def test_bad_attack_options_exit_2(mi_world: dict, tmp_path: Path, extra: list[s
     assert_bad_input(runner.invoke(app, args), phrase)
 
 
+@pytest.mark.parametrize("command", ["attack", "verify", "scan", "compare"])
+def test_every_budget_is_listed_in_help(command: str) -> None:
+    from hardener.attacks.presets import BUDGETS
+
+    result = runner.invoke(app, [command, "--help"], terminal_width=400)
+    assert result.exit_code == 0
+    assert all(name in result.output for name in BUDGETS), result.output
+
+
 def test_adaptive_attack_without_a_public_classifier_is_bad_input(mi_world: dict, tmp_path: Path) -> None:
     gan = load_gan(mi_world["gan"])
     bare = save_gan_bundle(tmp_path / "bare_gan.safetensors", gan.generator, gan.critic)

@@ -250,6 +250,20 @@ def test_budgets_scale_and_explicit_steps_win() -> None:
         get_budget("huge")
 
 
+def test_fast_budget_is_a_fifth_of_paper_latent_steps_with_each_preset_restarts() -> None:
+    fast, paper = BUDGETS["fast"], BUDGETS["paper"]
+    for attack in PRESETS.values():
+        steps, restarts = fast.scale(attack)
+        paper_steps, paper_restarts = paper.scale(attack)
+        assert restarts == paper_restarts == attack.config.restarts
+        assert steps * restarts * 5 == paper_steps * paper_restarts  # 1500 -> 300, 600 -> 120, 100 -> 20
+    assert fast.scale(PRESETS["gmi"]) == (300, 5)
+    assert fast.scale(PRESETS["gmi"], steps=7, restarts=2) == (7, 2)
+    with pytest.raises(InputError) as bad:
+        get_budget("huge")
+    assert "fast" in str(bad.value.fix)
+
+
 def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
     generator = tiny_nets()[0]
     classifier = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, CLASSES))
@@ -336,3 +350,89 @@ def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
     assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 7
     with pytest.raises(InputError, match="unknown attack preset"):
         expand_presets(["strong", "nope"])
+
+
+class CountingClassifier(nn.Module):
+    """Wraps a classifier and records the batch size of every forward pass."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(len(x))
+        return self.inner(x)
+
+
+def test_latent_steps_count_init_candidates_and_every_step() -> None:
+    generator, critic, classifier = tiny_nets()
+    counting = CountingClassifier(classifier)
+    plain = invert(generator, critic, counting, [0, 1], latent_dim=LATENT,
+                   config=InversionConfig(steps=3, lr=0.01, restarts=2))
+    assert plain.latent_steps == 4 * 3 and counting.batches == [4, 4, 4, 4]  # 3 steps, then the final scoring
+    counting.batches.clear()
+    best_of = invert(generator, critic, counting, [0, 1], latent_dim=LATENT,
+                     config=InversionConfig(steps=3, lr=0.01, restarts=2, init_candidates=4))
+    assert counting.batches == [16, 4, 4, 4, 4]
+    assert best_of.latent_steps == 4 * 4 + 4 * 3
+
+
+def test_stopped_rows_leave_the_batch_and_stop_counting() -> None:
+    """Rows the target is already sure of stop at the first check and are not computed (nor counted) after it;
+    the other rows follow the same path as in a run without early stopping."""
+    generator, critic, classifier = tiny_nets()
+    classes, restarts, steps = [0, 1, 2, 3, 4], 2, 6
+    start = invert(generator, critic, classifier, classes, latent_dim=LATENT,
+                   config=InversionConfig(steps=1, lr=0.0, restarts=restarts, z_clamp=None)).confidence
+    ordered = start.sort().values  # a threshold in the widest gap between initial confidences
+    gap = int((ordered[1:] - ordered[:-1]).argmax())
+    threshold = float(ordered[gap] + ordered[gap + 1]) / 2
+    sure = start >= threshold
+    assert 0 < int(sure.sum()) < len(start)
+    config = InversionConfig(steps=steps, lr=1e-3, optimizer="adam", restarts=restarts, z_clamp=None, check_every=1)
+    counting = CountingClassifier(classifier)
+    stopped = invert(generator, critic, counting, classes, latent_dim=LATENT,
+                     config=replace(config, stop_confidence=threshold))
+    free = invert(generator, critic, classifier, classes, latent_dim=LATENT, config=config)
+    unsure = int((~sure).sum())
+    assert counting.batches[:-1] == [len(start)] + [unsure] * (steps - 1)
+    assert stopped.latent_steps == len(start) + unsure * (steps - 1)
+    assert bool((free.confidence[~sure] < threshold).all())  # nobody else crossed it, so only `sure` stopped
+    torch.testing.assert_close(stopped.z[~sure], free.z[~sure], rtol=1e-4, atol=1e-5)
+    assert torch.equal(stopped.z[sure], row_latents(classes, restarts, LATENT, seed=0)[:, 0][sure])
+
+
+def test_early_stop_counts_what_ran() -> None:
+    generator, critic, classifier = tiny_nets()
+    config = InversionConfig(steps=12, lr=0.0, restarts=2, stop_confidence=0.0, check_every=5)
+    result = invert(generator, critic, classifier, [0, 1], latent_dim=LATENT, config=config)
+    assert result.steps_run == 1 and result.latent_steps == 4  # every row is done at the first check (step 0)
+    highest = float(result.confidence.max())
+    assert highest < 1.0
+    never = invert(generator, critic, classifier, [0, 1], latent_dim=LATENT,
+                   config=replace(config, stop_confidence=(highest + 1.0) / 2))  # nothing moves, nobody gets there
+    assert never.steps_run == 12 and never.latent_steps == 4 * 12
+
+
+def test_cosine_schedule_decays_the_step() -> None:
+    generator, critic, classifier = tiny_nets()
+    config = InversionConfig(steps=1, lr=0.05, optimizer="adam", restarts=2, z_clamp=None)
+    first = invert(generator, critic, classifier, [1, 3], config=config, latent_dim=LATENT)
+    assert torch.equal(first.z, invert(generator, critic, classifier, [1, 3], latent_dim=LATENT,
+                                       config=replace(config, schedule="cosine")).z)  # step 1 runs at the full lr
+    longer = replace(config, steps=20)
+    constant = invert(generator, critic, classifier, [1, 3], config=longer, latent_dim=LATENT)
+    cosine = invert(generator, critic, classifier, [1, 3], config=replace(longer, schedule="cosine"), latent_dim=LATENT)
+    start = row_latents([1, 3], 2, LATENT, seed=0)[:, 0]
+    assert float((cosine.z - start).norm()) < float((constant.z - start).norm())
+
+
+@pytest.mark.parametrize("change, phrase", [
+    ({"schedule": "linear"}, "learning-rate schedule"),
+    ({"check_every": 0}, "check_every"),
+    ({"stop_confidence": 1.5}, "not a probability"),
+])
+def test_bad_engine_knobs_are_input_errors(change: dict, phrase: str) -> None:
+    with pytest.raises(InputError, match=phrase):
+        InversionConfig(**change).validate()

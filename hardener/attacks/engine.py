@@ -37,6 +37,7 @@ class InversionConfig:
     steps: int = 1500
     lr: float = 0.02
     optimizer: str = "sgd"  # sgd (with momentum) | adam
+    schedule: str = "constant"  # learning rate over the steps: constant | cosine (decays from lr towards 0)
     momentum: float = 0.9
     lam: float = 100.0  # weight of the identity loss against the prior
     restarts: int = 5
@@ -49,7 +50,7 @@ class InversionConfig:
     augment_views: int = 1  # warps per row and step; the identity loss is their mean
     select_views: int = 32  # select="augmented": target confidence averaged over this many fixed warps per row
     stop_confidence: float | None = None  # a row whose target confidence reaches this stops moving
-    check_every: int = 50  # steps between host-side checks for "every row is done"
+    check_every: int = 50  # steps between host-side checks: rows done by then leave the batch; all done: stop
 
     def validate(self) -> None:
         if self.identity_loss not in IDENTITY_LOSSES:
@@ -58,6 +59,12 @@ class InversionConfig:
             raise InputError(f"unknown prior {self.prior!r}", fix=f"use one of: {', '.join(PRIORS)}")
         if self.optimizer not in ("sgd", "adam"):
             raise InputError(f"unknown optimizer {self.optimizer!r}", fix="use sgd or adam")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"unknown learning-rate schedule {self.schedule!r}", fix=f"use one of: {', '.join(SCHEDULES)}")
+        if self.check_every < 1:
+            raise InputError(f"check_every {self.check_every} must be at least 1", fix="e.g. check_every=50")
+        if self.stop_confidence is not None and not 0.0 <= self.stop_confidence <= 1.0:
+            raise InputError(f"stop_confidence {self.stop_confidence} is not a probability", fix="e.g. stop_confidence=0.99")
         if self.steps < 1 or self.restarts < 1 or self.init_candidates < 1:
             raise InputError("steps, restarts and init candidates must be at least 1", fix="e.g. --steps 100")
         if self.select not in ("identity", "confidence", "augmented"):
@@ -80,6 +87,8 @@ class InversionResult:
     augmented_confidence: torch.Tensor | None = None  # (R,) select="augmented": mean confidence over warps
     steps_run: int = 0
     seconds: float = 0.0
+    latent_steps: int = 0  # work spent: each row's forward+backward steps while in the batch, plus one forward
+    # per initial candidate when init_candidates > 1 (the final scoring pass, the same for every run, is not counted)
 
     @property
     def classes(self) -> list[int]:
@@ -98,6 +107,8 @@ def row_latents(classes: Sequence[int], restarts: int, latent_dim: int, seed: in
             draws.append(torch.randn(candidates, latent_dim, generator=gen))
     return torch.stack(draws)
 
+
+SCHEDULES = ("constant", "cosine")
 
 Penalty = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, H, W) in [0, 1] -> per-row loss (B,)
 
@@ -171,7 +182,8 @@ def _rows_that_fit(device: torch.device) -> int | None:
 def _concatenate(parts: list["InversionResult"], classes: list[int], config: InversionConfig) -> "InversionResult":
     merged = InversionResult(**{name: torch.cat([getattr(p, name) for p in parts])
                                 for name in ("targets", "restarts", "z", "images", "confidence", "identity_loss")},
-                             steps_run=max(p.steps_run for p in parts), seconds=sum(p.seconds for p in parts))
+                             steps_run=max(p.steps_run for p in parts), seconds=sum(p.seconds for p in parts),
+                             latent_steps=sum(p.latent_steps for p in parts))
     if parts[0].augmented_confidence is not None:
         merged.augmented_confidence = torch.cat([p.augmented_confidence for p in parts])
     merged.best_rows = _best_rows(merged, classes, config)
@@ -223,31 +235,43 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
         if config.z_clamp is not None:
             z0 = z0.clamp(-config.z_clamp, config.z_clamp)
         z = _best_candidates(z0.to(device), target_rows, losses) if config.init_candidates > 1 else z0[:, 0].to(device)
+        latent_steps = len(z) * config.init_candidates if config.init_candidates > 1 else 0
         z = z.clone().requires_grad_(True)
         optimizer = (torch.optim.SGD([z], lr=config.lr, momentum=config.momentum) if config.optimizer == "sgd"
                      else torch.optim.Adam([z], lr=config.lr))
+        scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
+                     if config.schedule == "cosine" else None)
         done = torch.zeros(len(z), dtype=torch.bool, device=device)
+        active: torch.Tensor | None = None  # rows still in the batch (None: all of them)
         steps_run = 0
         for step in range(config.steps):
-            total, identity, logits = losses(z, target_rows, None if warps is None else warps[:, step])
+            rows = active if active is not None else slice(None)
+            views = None if warps is None else warps[rows, step]
+            total, identity, logits = losses(z if active is None else z[active], target_rows[rows], views)
+            latent_steps += len(total)
             optimizer.zero_grad(set_to_none=True)
             total.sum().backward()
             frozen = z.detach().clone() if config.stop_confidence is not None else None
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             with torch.no_grad():
                 if config.z_clamp is not None:
                     z.clamp_(-config.z_clamp, config.z_clamp)
-                if frozen is not None:
-                    confidence = logits.softmax(1).gather(1, target_rows[:, None]).squeeze(1)
-                    done |= confidence >= config.stop_confidence
+                if frozen is not None:  # rows out of the batch get no gradient; momentum must not move them either
+                    confidence = logits.softmax(1).gather(1, target_rows[rows][:, None]).squeeze(1)
+                    done[rows] |= confidence >= config.stop_confidence
                     z.copy_(torch.where(done[:, None], frozen, z))
             steps_run = step + 1
             metrics = {}
             if step % config.check_every == 0 or steps_run == config.steps:
                 metrics = {"loss": float(total.detach().mean()), "identity": float(identity.detach().mean())}
-                if frozen is not None and bool(done.all()):
-                    progress(ProgressEvent(task, config.steps, config.steps, metrics, "every row reached its target"))
-                    break
+                if frozen is not None:
+                    if bool(done.all()):
+                        progress(ProgressEvent(task, config.steps, config.steps, metrics, "every row reached its target"))
+                        break
+                    if bool(done.any()):
+                        active = (~done).nonzero().view(-1)
             progress(ProgressEvent(task, steps_run, config.steps, metrics))
         with torch.no_grad():
             _, identity, logits = losses(z.detach(), target_rows)
@@ -264,7 +288,8 @@ def _invert_batch(generator, critic, classifier, classes: list[int], config: Inv
                 p.requires_grad_(flag)
     result = InversionResult(targets=target_rows.cpu(), restarts=restart_rows, z=z.detach().cpu(), images=images,
                              confidence=confidence, identity_loss=identity.detach().cpu(), steps_run=steps_run,
-                             seconds=time.perf_counter() - started, augmented_confidence=augmented)
+                             seconds=time.perf_counter() - started, augmented_confidence=augmented,
+                             latent_steps=latent_steps)
     result.best_rows = _best_rows(result, classes, config)
     return result
 

@@ -21,7 +21,7 @@ def attack(
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, grid.png."),
     critic: Path = typer.Option(None, "--critic", help="Critic (discriminator) checkpoint when --gan is a bare generator."),
     preset: str = typer.Option("gmi", "--preset", help="gmi | plg-margin | lomma-logit | patent | ppa | adaptive-decoy (needs the GAN bundle's public classifier) | lomma-aug | plg-gan"),
-    budget: str = typer.Option("paper", "--budget", help="quick | standard | paper: scales the preset's steps and restarts (paper = published)."),
+    budget: str = typer.Option("paper", "--budget", help="quick | standard | fast | paper: scales the preset's steps and restarts (paper = published; fast = 20% of the steps with the preset's restarts)."),
     steps: int = typer.Option(None, "--steps", help="Override the preset's number of steps (quick runs)."),
     restarts: int = typer.Option(None, "--restarts", help="Override the preset's restarts per class."),
     fid_weights: Path = typer.Option(None, "--fid-weights", help="Inception-v3 weights file: also report the real Inception FID."),

@@ -24,7 +24,7 @@ def compare(
     protect_classes: list[str] = typer.Option(None, "--protect", help="Classes to attack (repeat); default: those the protect folders name, else the 5 with the most held-out images."),
     critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
     preset: list[str] = typer.Option(None, "--preset", help="Attack presets or groups (repeat), as verify: strong (default), all, or one name."),
-    budget: str = typer.Option("paper", "--budget", help="quick | standard | paper, as verify."),
+    budget: str = typer.Option("paper", "--budget", help="quick | standard | fast | paper, as verify."),
     steps: int = typer.Option(None, "--steps", help="Run every preset for this many steps (overrides --budget)."),
     restarts: int = typer.Option(None, "--restarts", help="Restarts per class for every preset (overrides --budget)."),
     max_acc_drop: float = typer.Option(1.0, "--max-acc-drop", help="verify's gate: largest held-out accuracy drop, in points (upper 95% bound)."),

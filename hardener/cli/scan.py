@@ -20,7 +20,7 @@ def scan(
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, leaks.png."),
     critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
     preset: str = typer.Option("plg-margin", "--preset", help="The attack to scan with (one preset)."),
-    budget: str = typer.Option("standard", "--budget", help="quick | standard | paper (standard: 20% of the preset's steps)."),
+    budget: str = typer.Option("standard", "--budget", help="quick | standard | fast | paper (standard: 20% of the preset's steps)."),
     steps: int = typer.Option(None, "--steps", help="Override the budget's steps."),
     restarts: int = typer.Option(2, "--restarts", help="Restarts per class."),
     suggest: int = typer.Option(5, "--suggest", help="How many of the leakiest classes to suggest protecting."),

@@ -22,7 +22,7 @@ def verify(
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, junit.xml, summary.md."),
     critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
     preset: list[str] = typer.Option(None, "--preset", help="Attack presets or groups to run (repeat): strong (default: gmi, plg-margin, lomma-logit, ppa, adaptive-decoy, lomma-aug, plg-gan), all (strong + patent), or one name."),
-    budget: str = typer.Option("paper", "--budget", help="quick | standard | paper: paper = published steps and restarts; standard = 20% of the steps, 2 restarts (a 2-core CPU); quick = 2%, 1 restart (wiring only); also scales lomma-aug's distillation and plg-gan's generator training."),
+    budget: str = typer.Option("paper", "--budget", help="quick | standard | fast | paper: paper = published steps and restarts; standard = 20% of the steps, 2 restarts (a 2-core CPU); quick = 2%, 1 restart (wiring only); fast = 20% of the steps with the preset's own restarts (1/5 of paper's work); also scales lomma-aug's distillation and plg-gan's generator training."),
     steps: int = typer.Option(None, "--steps", help="Run every preset for this many steps (overrides --budget)."),
     restarts: int = typer.Option(None, "--restarts", help="Restarts per class for every preset (overrides --budget)."),
     max_acc_drop: float = typer.Option(1.0, "--max-acc-drop", help="Largest allowed drop of held-out accuracy, in points (the upper end of its paired 95% interval must be within it)."),

@@ -24,7 +24,7 @@ class AttackJob:
     out: Path
     critic: Path | None = None
     preset: str = "gmi"
-    budget: str = "paper"  # quick | standard | paper (see attacks/presets.py); steps/restarts override it
+    budget: str = "paper"  # quick | standard | fast | paper (see attacks/presets.py); steps/restarts override it
     steps: int | None = None
     restarts: int | None = None
     seed: int = 0
@@ -112,8 +112,8 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
         "preset_description": attack.description,
         "budget": job.budget,
         "inversion": {**asdict(with_overrides(attack.config, steps=steps, restarts=restarts)),
-                      "steps_run": result.steps_run, "seed": job.seed, "seconds": round(result.seconds, 2),
-                      "device": str(device)},
+                      "steps_run": result.steps_run, "latent_steps": result.latent_steps, "seed": job.seed,
+                      "seconds": round(result.seconds, 2), "device": str(device)},
         "classes": [{"index": c, "label": label(c, names)} for c in classes],
         "metrics": report_metrics,
         "target": model_summary(target),

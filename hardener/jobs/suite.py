@@ -146,7 +146,8 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
                                 public_classifier=gan.classifier)
             metrics = attack_metrics(result, suite.evaluator.model, suite.data, device=device)
             entry = {"top1": metrics.top1, "top5": metrics.top5, "any_restart_top1": metrics.any_restart_top1,
-                     "knn_distance": metrics.knn_distance, "steps": result.steps_run, "rows": metrics.rows,
+                     "knn_distance": metrics.knn_distance, "steps": result.steps_run,
+                     "latent_steps": result.latent_steps, "rows": metrics.rows,
                      "seconds": round(result.seconds, 2),
                      "seconds_with_preparation": round(time.perf_counter() - started, 2)}
             entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))

@@ -32,7 +32,7 @@ class VerifyJob:
     out: Path
     critic: Path | None = None
     presets: tuple[str, ...] = DEFAULT_PRESETS  # preset names and groups (strong, all)
-    budget: str = DEFAULT_BUDGET  # quick | standard | paper: scales every preset's steps and restarts
+    budget: str = DEFAULT_BUDGET  # quick | standard | fast | paper: scales every preset's steps and restarts
     steps: int | None = None
     restarts: int | None = None
     seed: int = 0
