@@ -91,6 +91,29 @@ def test_signal_while_starting_up_is_one_line(tmp_path: Path, sig) -> None:
     assert_interrupted(code, err, sig)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_an_import_inside_a_command_stops_at_once(sig) -> None:
+    """Raising inside an import can land in C++ (torch's pybind11 callbacks) and abort the process: a signal
+    while a module is being imported exits at once with one line, even while a command runs."""
+    code = f"""
+import os, signal, sys, types
+from hardener.cli.signals import interrupts_raise
+with interrupts_raise():
+    try:
+        os.kill(os.getpid(), {int(sig)})
+    except KeyboardInterrupt:
+        print("raised", flush=True)  # outside an import: the command's handler gets it
+    sys.modules["being_imported"] = module = types.ModuleType("being_imported")
+    module.__spec__ = types.SimpleNamespace(_initializing=True)
+    os.kill(os.getpid(), {int(sig)})
+    print("not reached", flush=True)
+"""
+    result = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "raised\n", result.stdout
+    assert_interrupted(result.returncode, result.stderr, sig)
+    assert "while loading libraries" in result.stderr
+
+
 def test_export_terminated_during_onnx_leaves_no_temporary_and_a_rerun_cleans_a_killed_runs(straight_run: Path,
                                                                                          tmp_path: Path) -> None:
     """SIGTERM in export's ONNX parity check (SIGINT takes the same path); then a temporary as `kill -9`

@@ -1,7 +1,14 @@
 """What SIGINT (Ctrl-C) and SIGTERM do, in two phases. Before a command runs nothing is written yet, so a
 signal ends the process at once with one line. While a command runs, both raise KeyboardInterrupt (SIGTERM
 as its subclass `Terminated`) so that every `finally` removes its temporaries, and the command's error
-handler prints one line. Exit codes: 130 for SIGINT, 143 for SIGTERM."""
+handler prints one line. Exit codes: 130 for SIGINT, 143 for SIGTERM.
+
+Except during an import: commands import torch lazily (so `--help` stays fast), and an exception raised
+while torch's import runs Python code called from C++ escapes through pybind11 and aborts the process
+(exit -6, or -2 for SIGINT, with a C++ message) instead of unwinding. A signal that arrives while any
+module is being imported therefore ends the process at once, as before a command; outputs are written
+under temporary names, so nothing half-written is left under a real one (a stale temporary is removed by
+the next write)."""
 from __future__ import annotations
 
 import os
@@ -26,7 +33,18 @@ def _exit_at_once(signum: int, frame) -> None:
 
 
 def _raise_interrupt(signum: int, frame) -> None:
+    if importing():
+        sys.stderr.write(f"interrupted ({signal.Signals(signum).name}) while loading libraries; stopped at once, "
+                         "nothing half-written is left under an output's name\n")
+        sys.stderr.flush()
+        os._exit(EXIT_CODES.get(signum, 1))
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def importing() -> bool:
+    """A module is being imported right now (its spec is marked `_initializing` until it has run)."""
+    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for module in list(sys.modules.values()))
 
 
 def exit_at_once_on_signals() -> None:
