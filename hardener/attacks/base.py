@@ -1,6 +1,7 @@
 """One base class for every attack preset (as torchattacks does: one attack per small file)."""
 from __future__ import annotations
 
+import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ class Attack:
             device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
             public_classifier: nn.Module | None = None) -> InversionResult:
         config = with_overrides(self.config, steps=steps, restarts=restarts)
-        with _borrowed(public_classifier if self.needs_public_classifier else None, torch.device(device)) as public:
+        with borrowed(public_classifier if self.needs_public_classifier else None, torch.device(device)) as public:
             return invert(generator, critic, target, classes, config=config, latent_dim=latent_dim, seed=seed,
                           device=device, progress=progress, task=f"attack {self.name}", penalty=self.penalty(public))
 
@@ -48,7 +49,7 @@ class Attack:
 
 
 @contextmanager
-def _borrowed(module: nn.Module | None, device: torch.device) -> Iterator[nn.Module | None]:
+def borrowed(module: nn.Module | None, device: torch.device) -> Iterator[nn.Module | None]:
     """The module frozen, in eval mode (per-row outputs) on `device`; given back as it was (as the engine
     does with the caller's generator, critic and classifier)."""
     if module is None:
@@ -67,3 +68,12 @@ def _borrowed(module: nn.Module | None, device: torch.device) -> Iterator[nn.Mod
             m.training = training
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+def weights_hash(model: nn.Module) -> str:
+    """sha256 of the state_dict's names and bytes: the cache key of what `prepare` builds from a model."""
+    digest = hashlib.sha256()
+    for name, value in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -11,7 +11,6 @@ choice, not LOMMA's published schedule (which we did not reproduce); other budge
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hardener.attacks.base import Attack
+from hardener.attacks.base import Attack, weights_hash
 from hardener.device import evaluating
 from hardener.attacks.engine import InversionConfig
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -90,15 +89,6 @@ class LommaAugAttack(Attack):
                     save_file({f"{i}.{k}": v.detach().cpu().contiguous() for i, s in enumerate(surrogates)
                                for k, v in s.state_dict().items()}, str(tmp))
         return Ensemble([target, *[s.eval() for s in surrogates]])
-
-
-def weights_hash(model: nn.Module) -> str:
-    """sha256 of the state_dict's names and bytes: the cache key of a target's surrogates."""
-    digest = hashlib.sha256()
-    for name, value in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(value.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _gan_samples(generator: nn.Module, latent_dim: int, count: int, seed: int, device) -> torch.Tensor:

@@ -51,9 +51,8 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from hardener.attacks.augment import PARAMS, warp
-from hardener.attacks.base import Attack, _borrowed
+from hardener.attacks.base import Attack, borrowed, weights_hash
 from hardener.attacks.engine import InversionConfig, InversionResult
-from hardener.attacks.lomma_aug import weights_hash
 from hardener.attacks.losses import max_margin
 from hardener.device import evaluating
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -173,7 +172,7 @@ class PlgGanAttack(Attack):
         opt_g = torch.optim.Adam(conditional.parameters(), lr=1e-4, betas=(0.0, 0.9))
         opt_d = torch.optim.Adam(critic.parameters(), lr=2e-4, betas=(0.0, 0.9))
         batch = self.batch_size
-        with _borrowed(target, device) as frozen:
+        with borrowed(target, device) as frozen:
             for step in range(steps):
                 picked = torch.randint(len(real), (batch,), generator=rng)
                 x, y = real[picked].to(device), labels[picked].to(device)
