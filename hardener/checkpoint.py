@@ -29,13 +29,18 @@ def save_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any], state
     return path
 
 
+def require_checkpoint(path: Path) -> None:
+    """`--resume` needs a checkpoint: checked before a job creates its --out, so a typo makes no folder."""
+    if not path.exists():
+        raise InputError("--resume, but there is no checkpoint to resume from", where=str(path),
+                         fix="drop --resume to start a new run, or point --out to the folder of the interrupted run")
+
+
 def load_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any]) -> dict:
     """The state saved by `save_checkpoint` for the same job, or one clear error (exit 2)."""
     from hardener.loading import torch_load_checked
 
-    if not path.exists():
-        raise InputError("--resume, but there is no checkpoint to resume from", where=str(path),
-                         fix="drop --resume to start a new run, or point --out to the folder of the interrupted run")
+    require_checkpoint(path)
     require_file(path, "checkpoint", is_input=False)
     try:
         state, _ = torch_load_checked(path, allow_pickle=False)

@@ -106,6 +106,24 @@ def test_vae_training_is_deterministic(faces) -> None:
         assert torch.equal(p, q), name
 
 
+def test_vae_training_resumes_to_the_same_weights(faces, tmp_path: Path) -> None:
+    """One epoch, then --resume to two == two at once, bit for bit; the resumed run does not train epoch 1
+    again (a resume that silently started over would, and would end with the same weights)."""
+    options = {**TRAIN, "epochs": 2}
+    whole = train_vae(faces, **options, checkpoint_dir=tmp_path / "whole")
+    train_vae(faces, **{**options, "epochs": 1}, checkpoint_dir=tmp_path / "split")
+    epochs: set[int] = set()
+    resumed = train_vae(faces, **options, checkpoint_dir=tmp_path / "split", resume=True,
+                        progress=lambda e: epochs.add(int(e.metrics.get("epoch", 0))))
+    assert epochs == {2} and [row["epoch"] for row in resumed.history] == [1, 2]
+    for (name, a), b in zip(whole.vae.state_dict().items(), resumed.vae.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(InputError, match="other options"):
+        train_vae(faces, **{**options, "lr": 1e-3}, checkpoint_dir=tmp_path / "split", resume=True)
+    with pytest.raises(InputError, match="no checkpoint"):
+        train_vae(faces, **options, checkpoint_dir=tmp_path / "none", resume=True)
+
+
 def test_encode_and_decode_restore_the_vaes_mode_and_device(trained) -> None:
     vae = trained.vae
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -279,6 +297,9 @@ def test_cli_refuses_bad_options_and_files(first_run: Path, faces_file: Path, tm
                      "--image-size 64 does not match")
     assert_bad_input(run("synthesize", faces_file, "--epsilon", "1e-300", "--vae", vae, "--out", out),
                      "--epsilon", "latent dim 16")
+    assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--vae", vae, "--resume", "--out", out),
+                     "--resume only apply when a VAE is trained")
+    assert_bad_input(run("synthesize", faces_file, "--epsilon", "1", "--resume", "--out", out), "no checkpoint")
     assert_bad_input(run("synthesize", tmp_path / "missing.npz", "--epsilon", "1", "--out", out), "dataset not found")
     unreadable = tmp_path / "broken.npz"
     unreadable.write_bytes(b"garbage")

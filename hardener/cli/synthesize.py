@@ -23,6 +23,7 @@ def synthesize(
     seed: int = typer.Option(0, "--seed", help="Seed for the VAE's training only (the privacy noise has its own seed)."),
     noise_seed: int = typer.Option(None, "--noise-seed", help="Make the privacy noise reproducible (tests, benchmarks). Default: a secret seed that is never recorded. Anyone who knows this seed can remove the noise: a set made with it is not private."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the VAE's interrupted training from the checkpoint in --out (same options and data)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a VAE on private faces and write one synthetic image per original (label kept) from its
@@ -32,7 +33,7 @@ def synthesize(
 
     job = SynthesizeJob(data=data, epsilon=epsilon, out=out, vae=vae, epochs=epochs, latent_dim=latent_dim,
                         image_size=image_size, width=width, batch_size=batch_size, lr=lr, seed=seed,
-                        noise_seed=noise_seed, device=device)
+                        noise_seed=noise_seed, device=device, resume=resume)
     check_job(job)  # bad options: one error line, before the progress bar draws anything
     with progress_bar(enabled=not as_json) as progress:
         report = run_synthesize(job, progress)

@@ -159,6 +159,7 @@ class SynthesizeJob:
     seed: int = 0  # the VAE's training only
     noise_seed: int | None = None  # None: a secret seed, never recorded; an int makes the noise reproducible
     device: str = "auto"
+    resume: bool = False  # continue the VAE's training from --out/checkpoints
 
 
 DEFAULT_EPOCHS = 20
@@ -191,8 +192,14 @@ def check_job(job: SynthesizeJob) -> None:
                          fix="e.g. --batch-size 64")
     if job.vae is None:  # with --vae the latent dim is the file's: checked once the file is read
         check_noise_scale(job.epsilon, job.latent_dim or DEFAULT_LATENT_DIM)
+        if job.resume:
+            from hardener.checkpoint import require_checkpoint
+            from hardener.defenses.vae import CHECKPOINT_NAME
+
+            require_checkpoint(Path(job.out) / "checkpoints" / CHECKPOINT_NAME)
     else:
-        training_only = [name for name, value in (("--epochs", job.epochs), ("--width", job.width)) if value is not None]
+        training_only = [name for name, value in (("--epochs", job.epochs), ("--width", job.width),
+                                                  ("--resume", job.resume or None)) if value is not None]
         if training_only:
             raise InputError(f"{' and '.join(training_only)} only apply when a VAE is trained, not with --vae",
                              where=str(job.vae), fix=f"drop {' and '.join(training_only)}, or drop --vae to train anew")
@@ -213,7 +220,8 @@ def run_synthesize(job: SynthesizeJob, progress: ProgressFn = no_progress) -> di
         check_noise_scale(job.epsilon, loaded.latent_dim)
     data = load_dataset(job.data)
     inputs = tuple(p for p in (job.data, job.vae) if p is not None and Path(p).exists())
-    out = prepare_out_dir(job.out, inputs=inputs, outputs=("synthetic.npz", "vae.safetensors", "report.json", "grid.png"))
+    out = prepare_out_dir(job.out, inputs=inputs, outputs=("synthetic.npz", "vae.safetensors", "report.json", "grid.png",
+                                                                  "checkpoints"))
     started = time.perf_counter()
     if loaded is None:
         vae_report, vae = _train_and_save(job, data, out, inputs, device, progress)
@@ -283,7 +291,8 @@ def _train_and_save(job: SynthesizeJob, data: FaceDataset, out: Path, inputs: tu
     image_size = job.image_size or _default_size(data)
     trained = train_vae(data, image_size=image_size, latent_dim=job.latent_dim or DEFAULT_LATENT_DIM,
                         epochs=epochs, batch_size=job.batch_size, lr=job.lr, seed=job.seed, device=device,
-                        width=job.width or DEFAULT_WIDTH, progress=progress)
+                        width=job.width or DEFAULT_WIDTH, checkpoint_dir=out / "checkpoints", resume=job.resume,
+                        progress=progress)
     path = out / "vae.safetensors"
     refuse_input_overwrite(path, inputs)
     save_vae(trained.vae, path, epochs=epochs, seed=job.seed, reconstruction=trained.reconstruction,
