@@ -310,6 +310,34 @@ def test_lira_end_to_end_on_overfit_model(world: dict) -> None:
     assert report["config"]["lira"]["fallbacks"]["imputed_in_mean"] == 0
 
 
+def test_lira_shadows_resume_from_their_checkpoints(world: dict, tmp_path: Path) -> None:
+    """Stopped after shadow 2 of 3, then resumed: only shadow 3 trains, and the phis equal an uninterrupted
+    run's bit for bit (a resume that silently started over would train three)."""
+    from dataclasses import replace
+
+    from hardener.audit.lira import shadow_pool
+
+    pool = shadow_pool([world["train"], world["held_small"]], 32)
+    masks, config = shadow_masks(len(pool), 3, seed=0), TrainConfig(epochs=1, batch_size=16, seed=0)
+    model = world["model"]
+    whole = shadow_phis(model, pool, masks, len(pool), config, checkpoint_dir=tmp_path / "whole")
+
+    def stop_after_two(event) -> None:
+        if event.task == "shadow models" and event.completed == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        shadow_phis(model, pool, masks, len(pool), config, checkpoint_dir=tmp_path / "split", progress=stop_after_two)
+    trained: list[str] = []
+    resumed = shadow_phis(model, pool, masks, len(pool), config, checkpoint_dir=tmp_path / "split", resume=True,
+                          progress=lambda e: trained.append(e.message) if "trained on" in e.message else None)
+    assert len(trained) == 1 and trained[0].startswith("shadow 3/3")
+    np.testing.assert_array_equal(resumed, whole)
+    with pytest.raises(InputError, match="other options"):
+        shadow_phis(model, pool, masks, len(pool), replace(config, lr=2e-3), checkpoint_dir=tmp_path / "split",
+                    resume=True)
+
+
 # ---- CLI -----------------------------------------------------------------------------------------
 
 def _cli(*args: object):
@@ -344,6 +372,11 @@ def test_cli_refuses_overlap_and_one_shadow(world: dict) -> None:
                            world["train_path"], *common), "overlap: 30")
     assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
                            world["held_small_path"], "--shadows", 1, *common), "at least 2 shadow models")
+    assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+                           world["held_small_path"], "--resume", *common), "--resume only applies")
+    assert_bad_input(_cli(world["model_path"], "--members", world["train_path"], "--non-members",
+                           world["held_small_path"], "--shadows", 2, "--resume", *common), "no checkpoint")
+    assert not (world["root"] / "bad").exists()
 
 
 def test_cli_refuses_infinite_lr_and_a_pool_too_small_for_shadows(world: dict, tmp_path: Path) -> None:

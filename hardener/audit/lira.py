@@ -6,7 +6,9 @@ The math (`shadow_masks`, `lira_scores`) works on plain arrays so it can be chec
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -144,9 +146,15 @@ def new_shadow(target: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, audited: int, config: TrainConfig,
                 device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
-                options: ShadowOptions = AUDIT_MIA_OPTIONS) -> np.ndarray:
+                options: ShadowOptions = AUDIT_MIA_OPTIONS, checkpoint_dir: Path | None = None,
+                resume: bool = False) -> np.ndarray:
     """Train one shadow per mask row on those pool images; return (K, audited) phis of the first
     `audited` pool images. Each shadow is dropped once scored, so memory stays at one model.
+
+    With `checkpoint_dir` each shadow's phis are saved as soon as it is scored (hardener.checkpoint, one file
+    per shadow with its identity: target, pool, mask row, training config); `resume` keeps the shadows
+    whose file is there and trains the rest. A shadow depends only on its index, so the phis are the ones
+    an uninterrupted run computes.
 
     Under torchrun the shadows are independent jobs split across the ranks (rank r trains shadows r, r + N,
     ...; each alone, without DDP) and every rank gets all phis back; a shadow depends only on its index, so
@@ -154,12 +162,13 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
     check_shadow_halves(pool, masks, options)
     k = len(masks)
     progress(ProgressEvent("shadow models", 0, k))
+    saved = ShadowCheckpoints(checkpoint_dir, target, pool, masks, audited, config, resume) if checkpoint_dir else None
     if not ranks.active():
-        return _train_shadows(target, pool, masks, range(k), audited, config, device, progress, options)[1]
+        return _train_shadows(target, pool, masks, range(k), audited, config, device, progress, options, saved)[1]
     mine = ranks.shard(range(k))
     with ranks.alone():
         try:
-            part = _train_shadows(target, pool, masks, mine, audited, config, device, progress, options)
+            part = _train_shadows(target, pool, masks, mine, audited, config, device, progress, options, saved)
         except InputError as error:  # a diverged shadow: every rank must stop, not wait for this one
             part = (error.what, error.where, error.fix)
     parts = ranks.gather(part)
@@ -173,7 +182,7 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
 
 def _train_shadows(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, which: Sequence[int], audited: int,
                    config: TrainConfig, device: torch.device | str, progress: ProgressFn,
-                   options: ShadowOptions) -> tuple[list[int], np.ndarray]:
+                   options: ShadowOptions, saved: "ShadowCheckpoints | None" = None) -> tuple[list[int], np.ndarray]:
     """Shadows `which` (rows of `masks`), trained and scored: (which, (K, audited) phis with those rows set)."""
     from hardener.data import subset
     from hardener.train import train_classifier
@@ -182,6 +191,11 @@ def _train_shadows(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray
     phis = np.full((k, audited), np.nan)
     images, labels = pool.images[:audited], pool.labels[:audited]
     for i in which:
+        kept = saved.load(i) if saved is not None else None
+        if kept is not None:
+            phis[i] = kept
+            progress(ProgressEvent("shadow models", i + 1, k, message=f"shadow {i + 1}/{k} kept from its checkpoint"))
+            continue
         rows = np.flatnonzero(masks[i])
         shadow = new_shadow(target, config.seed + i)
         train_classifier(shadow, subset(pool, rows, note=f"shadow {i + 1}"),
@@ -193,8 +207,47 @@ def _train_shadows(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray
             raise InputError(f"shadow {i + 1} of {k} diverged (non-finite confidences on "
                              f"{int((~np.isfinite(phis[i])).sum())} of {audited} images, lr {config.lr:g})",
                              where=options.shadows, fix=options.lower_lr)
+        if saved is not None:
+            saved.save(i, phis[i])
         progress(ProgressEvent("shadow models", i + 1, k, message=f"shadow {i + 1}/{k} trained on {len(rows)} images"))
     return list(which), phis
+
+
+def shadow_checkpoint(folder: Path, index: int) -> Path:
+    return Path(folder) / f"lira_shadow_{index + 1:04d}.pt"
+
+
+class ShadowCheckpoints:
+    """One checkpoint file per finished shadow: its phis, under an identity that names everything they depend on."""
+
+    def __init__(self, folder: Path, target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, audited: int,
+                 config: TrainConfig, resume: bool) -> None:
+        from hardener.data import fingerprint
+
+        self.folder, self.masks, self.resume = Path(folder), masks, resume
+        self.identity = {"target": [target.arch, target.variant, target.num_classes, target.spec.image_size],
+                         "pool_sha256": fingerprint(pool), "audited": audited, "config": asdict(config)}
+
+    def path(self, index: int) -> Path:
+        return shadow_checkpoint(self.folder, index)
+
+    def _identity(self, index: int) -> dict:
+        mask = hashlib.sha256(np.ascontiguousarray(self.masks[index], dtype=np.uint8).tobytes()).hexdigest()
+        return {**self.identity, "shadow": index, "mask_sha256": mask}
+
+    def load(self, index: int) -> np.ndarray | None:
+        """The shadow's phis when resuming and its file is there (checked against this run), else None."""
+        from hardener.checkpoint import load_checkpoint
+
+        if not self.resume or not self.path(index).exists():
+            return None
+        return load_checkpoint(self.path(index), kind="lira shadow", identity=self._identity(index))["phi"].numpy()
+
+    def save(self, index: int, phi: np.ndarray) -> None:
+        from hardener.checkpoint import save_checkpoint
+
+        save_checkpoint(self.path(index), kind="lira shadow", identity=self._identity(index),
+                        state={"phi": torch.from_numpy(np.ascontiguousarray(phi, dtype=np.float64))})
 
 
 def _renamed(progress: ProgressFn, task: str) -> ProgressFn:
@@ -265,13 +318,15 @@ def plan_shadows(target: torch.nn.Module, members: FaceDataset, non_members: Fac
 
 def run_lira(targets: Mapping[str, torch.nn.Module], members: FaceDataset, non_members: FaceDataset,
              plan: ShadowPlan, config: TrainConfig, device: torch.device | str = "cpu",
-             progress: ProgressFn = no_progress) -> tuple[dict[str, RocResult], dict]:
+             progress: ProgressFn = no_progress, checkpoint_dir: Path | None = None,
+             resume: bool = False) -> tuple[dict[str, RocResult], dict]:
     """Train the planned shadows like `config` (architecture of the first target) and score members against
     non-members for every target with the same shadows, so several models compare like for like; returns the
     ROC result per target and what the report should say about how they were computed."""
     audited = len(members) + len(non_members)
     first = next(iter(targets.values()))
-    phis = shadow_phis(first, plan.pool, plan.masks, audited, config, device, progress, plan.options)
+    phis = shadow_phis(first, plan.pool, plan.masks, audited, config, device, progress, plan.options,
+                       checkpoint_dir=checkpoint_dir, resume=resume)
     labels = np.concatenate([members.labels, non_members.labels])
     results, fallbacks = {}, {}
     for name, target in targets.items():

@@ -24,6 +24,7 @@ def audit_mia(
     seed: int = typer.Option(0, "--seed", help="Seed for the shadows' data halves, initialisation and batch order."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     allow_pickle: bool = AllowPickleOption,
+    resume: bool = typer.Option(False, "--resume", help="Keep the shadow models an interrupted run finished (checkpoints in --out) and train the rest."),
     as_json: bool = JsonOption,
 ) -> None:
     """Membership-inference audit: loss/confidence threshold attacks and (with --shadows) online LiRA.
@@ -39,7 +40,8 @@ def audit_mia(
 
     config = TrainConfig(epochs=shadow_epochs, batch_size=shadow_batch_size, lr=shadow_lr, augment=not shadow_no_augment)
     job = AuditMiaJob(model=model, members=members, non_members=non_members, out=out, reference=reference,
-                      shadows=shadows, shadow_config=config, seed=seed, device=device, allow_pickle=allow_pickle)
+                      shadows=shadows, shadow_config=config, seed=seed, device=device, allow_pickle=allow_pickle,
+                      resume=resume)
     with progress_bar(enabled=not as_json) as progress:
         report = run_audit_mia(job, progress)
     if as_json:
