@@ -151,14 +151,13 @@ def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, a
     """Train one shadow per mask row on those pool images; return (K, audited) phis of the first
     `audited` pool images. Each shadow is dropped once scored, so memory stays at one model.
 
-    With `checkpoint_dir` each shadow's phis are saved as soon as it is scored (hardener.checkpoint, one file
-    per shadow with its identity: target, pool, mask row, training config); `resume` keeps the shadows
-    whose file is there and trains the rest. A shadow depends only on its index, so the phis are the ones
-    an uninterrupted run computes.
-
-    Under torchrun the shadows are independent jobs split across the ranks (rank r trains shadows r, r + N,
-    ...; each alone, without DDP) and every rank gets all phis back; a shadow depends only on its index, so
-    the phis are the ones one process computes."""
+    A shadow depends only on its index, so two things change nothing in the phis:
+    - with `checkpoint_dir` each shadow's phis are saved as soon as it is scored (hardener.checkpoint, one file
+      per shadow with its identity: target architecture, pool, mask row, training config), and `resume` keeps
+      the shadows whose file is there and trains the rest;
+    - under torchrun the shadows are independent jobs split across the ranks (rank r trains shadows r, r + N,
+      ...; each alone, without DDP; each rank writes its own shadows' checkpoints) and every rank gets all
+      phis back."""
     check_shadow_halves(pool, masks, options)
     k = len(masks)
     progress(ProgressEvent("shadow models", 0, k))
