@@ -101,7 +101,7 @@ def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
 
 def train_on_synthetic(epsilon: float, out: Path, world: dict, args: argparse.Namespace) -> None:
     """One VAE for every epsilon (cached), a synthetic set per epsilon, a classifier trained on it alone."""
-    from hardener.defenses.vae_mp import SynthesizeJob, run_synthesize
+    from hardener.jobs.synthesize import SynthesizeJob, run_synthesize
     from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
     from hardener.train import TrainConfig
 

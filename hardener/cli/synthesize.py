@@ -29,7 +29,7 @@ def synthesize(
     """Train a VAE on private faces and write one synthetic image per original (label kept) from its
     noisy latent code; then train the released model on synthetic.npz."""
     from hardener.cli.progress import progress_bar
-    from hardener.defenses.vae_mp import SynthesizeJob, check_job, run_synthesize
+    from hardener.jobs.synthesize import SynthesizeJob, check_job, run_synthesize
 
     job = SynthesizeJob(data=data, epsilon=epsilon, out=out, vae=vae, epochs=epochs, latent_dim=latent_dim,
                         image_size=image_size, width=width, batch_size=batch_size, lr=lr, seed=seed,
