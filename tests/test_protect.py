@@ -25,6 +25,7 @@ runner = CliRunner()
 from conftest import attack_top1, protect_args
 
 
+@pytest.mark.slow  # the hardened-model fixture: protect's default run, ~200 s once per run
 def test_protect_lowers_attack_accuracy_under_its_own_and_another_attack(mi_world: dict, protected: Path) -> None:
     baseline = load_model(mi_world["target"]).model
     hardened = load_model(protected / "hardened.safetensors").model
@@ -41,6 +42,7 @@ def test_protect_lowers_attack_accuracy_under_its_own_and_another_attack(mi_worl
     assert accuracy(hardened, x, y) >= accuracy(baseline, x, y) - 0.15
 
 
+@pytest.mark.slow  # the hardened-model fixture
 def test_protect_outputs_report_grid_and_onnx(protected: Path) -> None:
     report = json.loads((protected / "report.json").read_text())
     assert [p["decoy"] for p in report["protected"]] == ["5 (synthetic_0105)", "2 (synthetic_0102)"]

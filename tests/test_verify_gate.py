@@ -43,6 +43,7 @@ def test_the_default_recipe_beats_the_patent_recipe_under_the_logit_attack(mi_wo
     assert top1["margin"] < top1["patent"], top1
 
 
+@pytest.mark.slow  # the hardened-model fixture
 def test_verify_gate_fails_and_passes_on_its_limits(mi_world: dict, protected: Path, tmp_path: Path) -> None:
     strict = runner.invoke(app, verify_args(mi_world, protected, tmp_path / "strict", "--max-attack-acc", "0",
                                             "--max-acc-drop", "-100"))
