@@ -65,18 +65,20 @@ class LommaAugAttack(Attack):
         epochs = max(1, round(self.distill_epochs * budget_fraction))
         key = f"{weights_hash(target)[:16]}-g{weights_hash(generator)[:8]}-e{epochs}-n{self.distill_images}-s{seed}"
         cached = Path(cache_dir) / f"lomma_surrogates_{key}.safetensors" if cache_dir is not None else None
-        images = _gan_samples(generator, latent_dim, self.distill_images, seed, device)
-        with evaluating(target, device):
-            soft = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
-        torch.manual_seed(seed)  # the surrogates' initial weights
-        surrogates = [SmallNet(soft.shape[1], w) for w in WIDTHS]
-        if cached is not None and cached.exists():
+        if cached is not None and cached.exists():  # no GAN samples to draw nor to label: the surrogates are known
             from safetensors.torch import load_file
 
             state = load_file(str(cached))
+            torch.manual_seed(seed)  # the surrogates' initial weights (overwritten; kept for the same global stream)
+            surrogates = [SmallNet(state["0.head.weight"].shape[0], w) for w in WIDTHS]
             for i, s in enumerate(surrogates):
                 s.load_state_dict({k[len(f"{i}."):]: v for k, v in state.items() if k.startswith(f"{i}.")})
         else:
+            images = _gan_samples(generator, latent_dim, self.distill_images, seed, device)
+            with evaluating(target, device):
+                soft = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
+            torch.manual_seed(seed)  # the surrogates' initial weights
+            surrogates = [SmallNet(soft.shape[1], w) for w in WIDTHS]
             for i, s in enumerate(surrogates):
                 _distill(s, images, soft, epochs, seed + i, device, progress, f"distil LOMMA surrogate {i + 1}/{len(WIDTHS)}")
             if cached is not None:
