@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from worlds import interrupted
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -86,12 +88,12 @@ def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
                                  freeze_until=row.partition(":")[2] or args.freeze_until, model=world["target"],
                                  val=str(world["test"]),
                                  config=TrainConfig(epochs=args.epochs, batch_size=64, lr=1e-3), device=args.device,
-                                 resume=True), progress=progress(row))
+                                 resume=interrupted(out)), progress=progress(row))
     elif row == "protect":
         from hardener.jobs.protect import ProtectJob, run_protect
 
         run_protect(ProtectJob(model=world["target"], gan=world["gan"], protect=[str(c) for c in protected_classes(world)],
-                               out=out, data=str(world["train"]), device=args.device, resume=True), progress(row))
+                               out=out, data=str(world["train"]), device=args.device, resume=interrupted(out)), progress(row))
     elif row.startswith("eps="):
         train_on_synthetic(float(row[4:]), out, world, args)
     else:
@@ -115,7 +117,7 @@ def train_on_synthetic(epsilon: float, out: Path, world: dict, args: argparse.Na
                                      device=args.device), progress("synthesize"))  # seeded: a benchmark, not a release
     run_classifier_job(ClassifierJob(data=str(synthetic / "synthetic.npz"), arch="resnet", variant="resnet18",
                                      image_size=64, out=out, val=str(world["test"]), val_fraction=0.0,
-                                     device=args.device, resume=True,
+                                     device=args.device, resume=interrupted(out),
                                      config=TrainConfig(epochs=args.epochs, batch_size=64, seed=0)), progress("classifier"))
 
 

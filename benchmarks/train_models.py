@@ -47,6 +47,7 @@ def main() -> None:
         write_split(str(splits / "public.npz"), halves, by="identity", scheme="parity")
 
     from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
+    from worlds import interrupted
     from hardener.train import TrainConfig
 
     jobs = {
@@ -61,7 +62,7 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] training {stage}: {arch} on {train.name}", flush=True)
         job = ClassifierJob(data=str(train), arch=arch, variant=variant, image_size=64, out=out,
                             val=str(val) if val else None, val_fraction=0.0 if val else 0.2, device=args.device,
-                            resume=True, config=TrainConfig(epochs=args.epochs, batch_size=64, seed=0))
+                            resume=interrupted(out), config=TrainConfig(epochs=args.epochs, batch_size=64, seed=0))
         run_classifier_job(job, _log(stage))
 
     for stage, half, seed in (("gan", "private.npz", 0), ("gan-attacker", "public.npz", 1)):

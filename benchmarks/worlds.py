@@ -65,6 +65,12 @@ def lfw_world(cache: Path) -> dict:
     return {**world, "protect_classes": sorted(np.argsort(-counts, kind="stable")[:5].tolist()), "cache": cache}
 
 
+def interrupted(out: Path) -> bool:
+    """Whether `out` holds a job's checkpoint: benchmarks resume only then (`resume=True` with no checkpoint
+    is an error, so a first run must pass False)."""
+    return any((Path(out) / "checkpoints").glob("*_checkpoint.pt"))
+
+
 def load_world(name: str, cache: Path | None = None) -> dict:
     """`synthetic` (default cache .cache/benchmarks/mi_world) or `lfw` (default cache .cache/benchmarks)."""
     if name == "synthetic":
