@@ -74,12 +74,13 @@ def test_cli_writes_a_bundle_verify_can_gate(mi_world: dict, tmp_path: Path) -> 
     hardened = load_model(out / "hardened.safetensors")
     assert hardened.class_names == load_model(mi_world["target"]).class_names
     assert (out / "hardened.onnx").exists() and (out / "report.md").exists()
-    gate = runner.invoke(app, ["verify", str(out), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
-                               "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
-                               "--preset", "gmi", "--steps", "5", "--restarts", "1", "--max-acc-drop", "100",
-                               "--max-protected-acc-drop", "100", "--max-attack-acc", "100", "--members",
-                               str(mi_world["train"]), "--max-mia-auc", "1.0", "--mia-shadows", "2",
-                               "--mia-shadow-epochs", "1", "--out", str(tmp_path / "v")])
+    gate_args = ["verify", str(out), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
+                 "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
+                 "--preset", "gmi", "--steps", "5", "--restarts", "1", "--max-acc-drop", "100",
+                 "--max-protected-acc-drop", "100", "--max-attack-acc", "100", "--members",
+                 str(mi_world["train"]), "--max-mia-auc", "1.0", "--mia-shadows", "2",
+                 "--mia-shadow-epochs", "1", "--out", str(tmp_path / "v")]
+    gate = runner.invoke(app, gate_args)
     assert gate.exit_code == 0, gate.output
     summary = (tmp_path / "v" / "summary.md").read_text()
     assert "ONNX parity" in summary and "membership inference AUC" in summary
@@ -87,6 +88,15 @@ def test_cli_writes_a_bundle_verify_can_gate(mi_world: dict, tmp_path: Path) -> 
     assert mia["hardened"]["members"] == len(load_dataset(mi_world["train"]))
     assert set(mia["hardened"]["attacks"]) == set(mia["baseline"]["attacks"]) == {"confidence", "loss", "lira"}
     assert sum(mia["lira"]["shadow_train_sizes"]) == 240  # K=2: each of 192 + 48 images in exactly one shadow
+    # Interrupted after shadow 1: --resume keeps it (its file is not rewritten) and trains shadow 2 alone.
+    kept, lost = sorted((tmp_path / "v" / "checkpoints").glob("lira_shadow_*.pt"))
+    lost.unlink()
+    stamp = kept.stat().st_mtime_ns
+    again = runner.invoke(app, [*gate_args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert kept.stat().st_mtime_ns == stamp and lost.exists()
+    resumed = json.loads((tmp_path / "v" / "report.json").read_text())["membership_inference"]
+    assert resumed["hardened"]["attacks"]["lira"] == mia["hardened"]["attacks"]["lira"]
 
 
 @pytest.mark.parametrize("extra, phrase", [
@@ -94,6 +104,8 @@ def test_cli_writes_a_bundle_verify_can_gate(mi_world: dict, tmp_path: Path) -> 
     (["--members", "test"], "overlap"),
     (["--members", "train", "--mia-shadows", "1"], "at least 2 shadow models"),
     (["--members", "train", "--max-mia-auc", "60"], "not an AUC between 0.5"),
+    (["--members", "train", "--resume"], "--resume only applies"),
+    (["--members", "train", "--mia-shadows", "2", "--resume"], "no checkpoint"),
 ])
 def test_verify_mia_gate_refuses_bad_member_sets(mi_world: dict, tmp_path: Path, extra: list[str], phrase: str) -> None:
     args = ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),

@@ -216,6 +216,18 @@ def shadow_checkpoint(folder: Path, index: int) -> Path:
     return Path(folder) / f"lira_shadow_{index + 1:04d}.pt"
 
 
+def check_shadow_resume(checkpoint_dir: Path, shadows: int, options: ShadowOptions = AUDIT_MIA_OPTIONS) -> None:
+    """`--resume` needs shadows and at least one shadow's checkpoint: checked before --out is made, so a
+    typo in --out leaves no folder behind."""
+    from hardener.checkpoint import require_checkpoint
+
+    if not shadows:
+        raise InputError("--resume only applies to LiRA's shadow models", where="--resume",
+                         fix=f"add {options.shadows} K or drop --resume")
+    if not any(Path(checkpoint_dir).glob("lira_shadow_*.pt")):
+        require_checkpoint(shadow_checkpoint(checkpoint_dir, 0))
+
+
 class ShadowCheckpoints:
     """One checkpoint file per finished shadow: its phis, under an identity that names everything they depend on."""
 

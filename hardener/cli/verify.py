@@ -33,6 +33,7 @@ def verify(
     mia_shadows: int = typer.Option(0, "--mia-shadows", help="Add LiRA with K shadow models of the hardened model's architecture (0: threshold attacks only; slow: K trainings)."),
     mia_shadow_epochs: int = typer.Option(10, "--mia-shadow-epochs", help="Epochs per shadow (batch 64, lr 1e-3, augmentation, from scratch: an approximation for fine-tuned models; `hardener audit-mia` sets all of it)."),
     seed: int = typer.Option(0, "--seed", help="Selects the fresh attack seeds (never those protect used)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the LiRA shadow models an interrupted verify finished (checkpoints in --out) and train the rest."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     force_spec: bool = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong."),
     mean: str = MeanOption,
@@ -55,7 +56,7 @@ def verify(
                     max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, members=members,
                     max_mia_auc=max_mia_auc, mia_shadows=mia_shadows, mia_shadow_epochs=mia_shadow_epochs, device=device,
                     spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
-                    arch=arch, allow_pickle=allow_pickle)
+                    arch=arch, allow_pickle=allow_pickle, resume=resume)
     with progress_bar(enabled=not as_json) as progress:
         gate, report = run_verify(job, progress)
     print_warnings(report["warnings"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hardener.audit.lira import check_shadow_options, plan_shadows, run_lira, shadow_checkpoint
+from hardener.audit.lira import check_shadow_options, check_shadow_resume, plan_shadows, run_lira
 from hardener.audit.mia import (BALANCED_ACCURACY_NOTE, MAX_AUC_NOTE, TPR_NOTE, check_audit_sets, strongest_attack,
                                 threshold_results)
 from hardener.audit.roc import TARGET_FPRS
@@ -37,8 +37,6 @@ class AuditMiaJob:
 def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     """Load and check the inputs, run the threshold attacks and (with shadows) LiRA, write report.json and roc.png."""
     from hardener.audit.roc import roc_png
-    from hardener.checkpoint import require_checkpoint
-    from hardener.errors import InputError
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, write_json
@@ -54,12 +52,8 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     check_audit_sets(members, non_members, target.num_classes, reference)
     plan = plan_shadows(target.model, members, non_members, reference, job.shadows, job.seed) if job.shadows else None
     data_paths = tuple(p for p in (job.members, job.non_members, job.reference) if p and Path(p).exists())
-    if job.resume:  # before --out is made: a typo in it must not leave a folder behind
-        if not job.shadows:
-            raise InputError("--resume only applies to LiRA's shadow models", where="--resume",
-                             fix="add --shadows K or drop --resume")
-        if not any((Path(job.out) / "checkpoints").glob("lira_shadow_*.pt")):
-            require_checkpoint(shadow_checkpoint(Path(job.out) / "checkpoints", 0))
+    if job.resume:
+        check_shadow_resume(Path(job.out) / "checkpoints", job.shadows)
     out = prepare_out_dir(job.out, inputs=(job.model, *data_paths), outputs=("report.json", "roc.png", "checkpoints"))
 
     results = threshold_results(target.model, members, non_members, device)

@@ -194,17 +194,19 @@ def natural_accuracy(hits: np.ndarray, in_protected: np.ndarray) -> dict:
 
 
 def membership(models: dict[str, Any], members, non_members, device, *, lira: tuple | None = None,
-               progress: ProgressFn = no_progress) -> dict:
+               progress: ProgressFn = no_progress, checkpoint_dir: Path | None = None, resume: bool = False) -> dict:
     """The membership-inference threshold attacks on every model (members: private training images,
     non-members: the held-out ones); with `lira` = (plan, shadow_config) the same shadows add LiRA to each
-    model, so they compare like for like, and the shadows' details go under "lira"."""
+    model, so they compare like for like, and the shadows' details go under "lira". With `checkpoint_dir`
+    each shadow is saved once scored, and `resume` keeps those an interrupted run finished."""
     from hardener.audit.lira import run_lira
     from hardener.audit.mia import mia_auc, strongest_attack
 
     mia: dict[str, Any] = {name: mia_auc(model, members, non_members, device=device) for name, model in models.items()}
     if lira is not None:
         plan, shadow_config = lira
-        results, details = run_lira(models, members, non_members, plan, shadow_config, device, progress)
+        results, details = run_lira(models, members, non_members, plan, shadow_config, device, progress,
+                                    checkpoint_dir=checkpoint_dir, resume=resume)
         for name, result in results.items():
             attacks = mia[name]["attacks"]
             attacks["lira"] = result.to_dict()

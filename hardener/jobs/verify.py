@@ -48,11 +48,12 @@ class VerifyJob:
     force_spec: bool = False
     arch: str | None = None
     allow_pickle: bool = False
+    resume: bool = False  # keep the LiRA shadows an interrupted verify finished (--out/checkpoints)
 
 
 def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     """Returns (GateResult, report dict); writes report.json, junit.xml and summary.md into job.out."""
-    from hardener.audit.lira import VERIFY_OPTIONS, check_shadow_options, plan_shadows
+    from hardener.audit.lira import VERIFY_OPTIONS, check_shadow_options, check_shadow_resume, plan_shadows
     from hardener.audit.mia import check_audit_sets
     from hardener.classes import label
     from hardener.data import load_dataset
@@ -93,8 +94,10 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if Path(job.out).resolve() == Path(job.hardened).resolve():
         raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
                          fix="choose another --out")
+    if job.resume:
+        check_shadow_resume(Path(job.out) / "checkpoints", job.mia_shadows, VERIFY_OPTIONS)
     out = prepare_out_dir(job.out, inputs=(bundle, job.baseline, job.gan, job.eval_model),
-                          outputs=("report.json", "junit.xml", "summary.md"))
+                          outputs=("report.json", "junit.xml", "summary.md", "surrogates", "checkpoints"))
 
     models = {"hardened": hardened.model, "baseline": baseline.model}
     hits = natural_hits(suite, {"baseline": baseline.model, "hardened": hardened.model})
@@ -104,7 +107,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     mia = None
     if members is not None:
         mia = membership(models, members, suite.data, suite.device,
-                         lira=None if plan is None else (plan, shadow_config), progress=progress)
+                         lira=None if plan is None else (plan, shadow_config), progress=progress,
+                         checkpoint_dir=out / "checkpoints", resume=job.resume)
     checks, drops = gate_checks(suite, limits, "hardened", hits, acc, attack_rows, mia, with_lira=plan is not None,
                                 parity=None if onnx_file is None else (hardened.model, onnx_file, bundle))
     worst = worst_attack(attack_rows, "hardened")
