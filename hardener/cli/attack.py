@@ -6,9 +6,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
-                                 MeanOption, NormalizeOption, StdOption, console, declared_spec, handles_errors,
-                                 print_json)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, InputRangeOption,
+                                 JsonOption, MeanOption, NormalizeOption, StdOption, console, declared_spec,
+                                 handles_errors, print_json)
 
 
 @handles_errors
@@ -26,7 +26,7 @@ def attack(
     restarts: int = typer.Option(None, "--restarts", help="Override the preset's restarts per class."),
     fid_weights: Path = typer.Option(None, "--fid-weights", help="Inception-v3 weights file: also report the real Inception FID."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: str = DeviceOption,
     arch: str = ArchOption,
     mean: str = MeanOption,
     std: str = StdOption,

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import AllowPickleOption, JsonOption, console, handles_errors, print_json
+from hardener.cli.common import DeviceOption, AllowPickleOption, JsonOption, console, handles_errors, print_json
 
 
 @handles_errors
@@ -22,7 +22,7 @@ def audit_mia(
     shadow_lr: float = typer.Option(1e-3, "--shadow-lr", help="Shadow AdamW learning rate (cosine schedule)."),
     shadow_no_augment: bool = typer.Option(False, "--shadow-no-augment", help="Train shadows without flip/shift augmentation (match the audited model)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the shadows' data halves, initialisation and batch order."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: str = DeviceOption,
     allow_pickle: bool = AllowPickleOption,
     resume: bool = typer.Option(False, "--resume", help="Keep the shadow models an interrupted run finished (checkpoints in --out) and train the rest."),
     as_json: bool = JsonOption,

@@ -125,6 +125,18 @@ NormalizeOption = typer.Option(None, "--normalize", help="Preset mean/std: image
 ChannelOrderOption = typer.Option(None, "--channel-order", help="rgb, or bgr for OpenCV-style pipelines.")
 InputRangeOption = typer.Option(None, "--input-range", help="Pixel range the model expects before mean/std: 0-1 or 0-255.")
 
+# The attack suite and gate options verify and compare share (compare: the same suite over several models).
+SuitePresetOption = typer.Option(None, "--preset", help="Attack presets or groups to run (repeat): strong (default: gmi, plg-margin, lomma-logit, ppa, adaptive-decoy, lomma-aug, plg-gan), all (strong + patent), or one name.")
+SuiteBudgetOption = typer.Option("paper", "--budget", help="quick | standard | fast | paper: paper = published steps and restarts; standard = 20% of the steps, 2 restarts (a 2-core CPU); quick = 2%, 1 restart (wiring only); fast = 20% of the steps with the preset's own restarts (1/5 of paper's work); also scales lomma-aug's distillation and plg-gan's generator training.")
+SuiteStepsOption = typer.Option(None, "--steps", help="Run every preset for this many steps (overrides --budget).")
+SuiteRestartsOption = typer.Option(None, "--restarts", help="Restarts per class for every preset (overrides --budget).")
+MaxAccDropOption = typer.Option(1.0, "--max-acc-drop", help="Largest allowed drop of held-out accuracy, in points (the upper end of its paired 95% interval must be within it).")
+MaxProtectedAccDropOption = typer.Option(2.0, "--max-protected-acc-drop", help="Same, on the protected classes.")
+MaxAttackAccOption = typer.Option(5.0, "--max-attack-acc", help="Largest allowed attack top-1 accuracy on protected classes, in % (the upper end of its 95% Wilson interval must be within it).")
+MaxMiaAucOption = typer.Option(None, "--max-mia-auc", help="Largest allowed membership-inference AUC (0.5 = chance); needs --members.")
+DeviceOption = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N")
+ForceSpecOption = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong.")
+
 
 def declared_spec(mean: str | None, std: str | None, normalize: str | None, channel_order: str | None,
                   input_range: str | None) -> dict:

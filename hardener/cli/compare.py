@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
-                                 MeanOption, NormalizeOption, StdOption, console, declared_spec, handles_errors,
-                                 print_json, print_warnings)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, ForceSpecOption,
+                                 InputRangeOption, JsonOption, MaxAccDropOption, MaxAttackAccOption, MaxMiaAucOption,
+                                 MaxProtectedAccDropOption, MeanOption, NormalizeOption, StdOption, SuiteBudgetOption,
+                                 SuitePresetOption, SuiteRestartsOption, SuiteStepsOption, console, declared_spec,
+                                 handles_errors, print_json, print_warnings)
 
 
 @handles_errors
@@ -23,17 +25,17 @@ def compare(
     members: str = typer.Option(None, "--members", help="Private TRAINING images: adds the membership-inference audit (--data are the non-members)."),
     protect_classes: list[str] = typer.Option(None, "--protect", help="Classes to attack (repeat); default: those the protect folders name, else the 5 with the most held-out images."),
     critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
-    preset: list[str] = typer.Option(None, "--preset", help="Attack presets or groups (repeat), as verify: strong (default), all, or one name."),
-    budget: str = typer.Option("paper", "--budget", help="quick | standard | fast | paper, as verify."),
-    steps: int = typer.Option(None, "--steps", help="Run every preset for this many steps (overrides --budget)."),
-    restarts: int = typer.Option(None, "--restarts", help="Restarts per class for every preset (overrides --budget)."),
-    max_acc_drop: float = typer.Option(1.0, "--max-acc-drop", help="verify's gate: largest held-out accuracy drop, in points (upper 95% bound)."),
-    max_protected_acc_drop: float = typer.Option(2.0, "--max-protected-acc-drop", help="Same, on the protected classes."),
-    max_attack_acc: float = typer.Option(5.0, "--max-attack-acc", help="verify's gate: largest attack top-1 on protected classes, in % (upper 95% bound)."),
-    max_mia_auc: float = typer.Option(None, "--max-mia-auc", help="Largest allowed membership-inference AUC (0.5 = chance); needs --members."),
+    preset: list[str] = SuitePresetOption,
+    budget: str = SuiteBudgetOption,
+    steps: int = SuiteStepsOption,
+    restarts: int = SuiteRestartsOption,
+    max_acc_drop: float = MaxAccDropOption,
+    max_protected_acc_drop: float = MaxProtectedAccDropOption,
+    max_attack_acc: float = MaxAttackAccOption,
+    max_mia_auc: float = MaxMiaAucOption,
     seed: int = typer.Option(0, "--seed", help="Selects the attack seeds, as verify (the same for every model)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-    force_spec: bool = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong."),
+    device: str = DeviceOption,
+    force_spec: bool = ForceSpecOption,
     mean: str = MeanOption,
     std: str = StdOption,
     normalize: str = NormalizeOption,

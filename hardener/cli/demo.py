@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import JsonOption, console, handles_errors, print_json
+from hardener.cli.common import DeviceOption, JsonOption, console, handles_errors, print_json
 
 
 @handles_errors
@@ -14,7 +14,7 @@ def demo(
     out: Path = typer.Option(Path("hardener-demo"), "--out", help="Folder for every model, report and grid."),
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes: checks the pipeline in seconds (numbers mean nothing)."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: str = DeviceOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The whole story on embedded synthetic faces: train, attack, protect two classes, verify."""

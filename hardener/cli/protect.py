@@ -14,9 +14,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
-                                 MeanOption, NormalizeOption, StdOption, console, declared_spec, err_console,
-                                 handles_errors, print_json, print_warnings)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, InputRangeOption,
+                                 JsonOption, MeanOption, NormalizeOption, StdOption, console, declared_spec,
+                                 err_console, handles_errors, print_json, print_warnings)
 from hardener.defenses.methods import METHODS, Common, Method, Opt, get_method, load
 from hardener.errors import InputError
 
@@ -34,7 +34,7 @@ COMMON: dict[str, tuple[type, Any]] = {  # every method takes these
                                                   "report.md (and the method's images).")),
     "method": (str, typer.Option(DEFAULT_METHOD, "--method", help=_method_help())),
     "seed": (int, typer.Option(0, "--seed")),
-    "device": (str, typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N")),
+    "device": (str, DeviceOption),
     "resume": (bool, typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint.")),
     "arch": (str, ArchOption),
     "mean": (str, MeanOption),

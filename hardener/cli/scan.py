@@ -6,9 +6,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
-                                 MeanOption, NormalizeOption, StdOption, console, declared_spec, handles_errors,
-                                 print_json)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, InputRangeOption,
+                                 JsonOption, MeanOption, NormalizeOption, StdOption, console, declared_spec,
+                                 handles_errors, print_json)
 
 
 @handles_errors
@@ -26,7 +26,7 @@ def scan(
     suggest: int = typer.Option(5, "--suggest", help="How many of the leakiest classes to suggest protecting."),
     top_k: int = typer.Option(8, "--top-k", help="Leakiest classes shown in leaks.png."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: str = DeviceOption,
     arch: str = ArchOption,
     mean: str = MeanOption,
     std: str = StdOption,

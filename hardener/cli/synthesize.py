@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from hardener.cli.common import JsonOption, console, handles_errors, print_json, print_warnings
+from hardener.cli.common import DeviceOption, JsonOption, console, handles_errors, print_json, print_warnings
 
 
 @handles_errors
@@ -22,7 +22,7 @@ def synthesize(
     lr: float = typer.Option(1e-3, "--lr", help="VAE Adam learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed for the VAE's training only (the privacy noise has its own seed)."),
     noise_seed: int = typer.Option(None, "--noise-seed", help="Make the privacy noise reproducible (tests, benchmarks). Default: a secret seed that is never recorded. Anyone who knows this seed can remove the noise: a set made with it is not private."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: str = DeviceOption,
     resume: bool = typer.Option(False, "--resume", help="Continue the VAE's interrupted training from the checkpoint in --out (same options and data)."),
     as_json: bool = JsonOption,
 ) -> None:

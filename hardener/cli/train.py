@@ -6,13 +6,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (ImageSizeOption, JsonOption, VariantOption, console, handles_errors,
+from hardener.cli.common import (DeviceOption, ImageSizeOption, JsonOption, VariantOption, console, handles_errors,
                                  print_json)
 
 train_app = typer.Typer(help="Train a classifier (target, public or evaluation model) or a GAN.", no_args_is_help=True)
 
 DataArgument = typer.Argument(..., help="Training data: .npz (images, labels, names), an ImageFolder, or synthetic:ids=N,per=M,size=S,seed=K.")
-DeviceOption = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N")
+DeviceOption = DeviceOption
 SeedOption = typer.Option(0, "--seed", help="Seed for initialisation, batch order, augmentation and splits.")
 ResumeOption = typer.Option(False, "--resume", help="Continue an interrupted run from the checkpoint in --out.")
 SkipBadOption = typer.Option(False, "--skip-bad-images", help="Skip unreadable images in an ImageFolder (they are counted in the report).")

@@ -6,9 +6,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, InputRangeOption, JsonOption,
-                                 MeanOption, NormalizeOption, StdOption, console, declared_spec, handles_errors,
-                                 print_json, print_warnings)
+from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, ForceSpecOption,
+                                 InputRangeOption, JsonOption, MaxAccDropOption, MaxAttackAccOption, MaxMiaAucOption,
+                                 MaxProtectedAccDropOption, MeanOption, NormalizeOption, StdOption, SuiteBudgetOption,
+                                 SuitePresetOption, SuiteRestartsOption, SuiteStepsOption, console, declared_spec,
+                                 handles_errors, print_json, print_warnings)
 
 
 @handles_errors
@@ -21,21 +23,21 @@ def verify(
     protect_classes: list[str] = typer.Option(..., "--protect", help="The protected classes."),
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, junit.xml, summary.md."),
     critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
-    preset: list[str] = typer.Option(None, "--preset", help="Attack presets or groups to run (repeat): strong (default: gmi, plg-margin, lomma-logit, ppa, adaptive-decoy, lomma-aug, plg-gan), all (strong + patent), or one name."),
-    budget: str = typer.Option("paper", "--budget", help="quick | standard | fast | paper: paper = published steps and restarts; standard = 20% of the steps, 2 restarts (a 2-core CPU); quick = 2%, 1 restart (wiring only); fast = 20% of the steps with the preset's own restarts (1/5 of paper's work); also scales lomma-aug's distillation and plg-gan's generator training."),
-    steps: int = typer.Option(None, "--steps", help="Run every preset for this many steps (overrides --budget)."),
-    restarts: int = typer.Option(None, "--restarts", help="Restarts per class for every preset (overrides --budget)."),
-    max_acc_drop: float = typer.Option(1.0, "--max-acc-drop", help="Largest allowed drop of held-out accuracy, in points (the upper end of its paired 95% interval must be within it)."),
-    max_protected_acc_drop: float = typer.Option(2.0, "--max-protected-acc-drop", help="Same, on the protected classes."),
-    max_attack_acc: float = typer.Option(5.0, "--max-attack-acc", help="Largest allowed attack top-1 accuracy on protected classes, in % (the upper end of its 95% Wilson interval must be within it)."),
+    preset: list[str] = SuitePresetOption,
+    budget: str = SuiteBudgetOption,
+    steps: int = SuiteStepsOption,
+    restarts: int = SuiteRestartsOption,
+    max_acc_drop: float = MaxAccDropOption,
+    max_protected_acc_drop: float = MaxProtectedAccDropOption,
+    max_attack_acc: float = MaxAttackAccOption,
     members: str = typer.Option(None, "--members", help="Private TRAINING images: adds the membership-inference check (--data are the non-members)."),
-    max_mia_auc: float = typer.Option(None, "--max-mia-auc", help="Largest allowed membership-inference AUC (0.5 = chance); needs --members."),
+    max_mia_auc: float = MaxMiaAucOption,
     mia_shadows: int = typer.Option(0, "--mia-shadows", help="Add LiRA with K shadow models of the hardened model's architecture (0: threshold attacks only; slow: K trainings)."),
     mia_shadow_epochs: int = typer.Option(10, "--mia-shadow-epochs", help="Epochs per shadow (batch 64, lr 1e-3, augmentation, from scratch: an approximation for fine-tuned models; `hardener audit-mia` sets all of it)."),
     seed: int = typer.Option(0, "--seed", help="Selects the fresh attack seeds (never those protect used)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the LiRA shadow models an interrupted verify finished (checkpoints in --out) and train the rest."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-    force_spec: bool = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong."),
+    device: str = DeviceOption,
+    force_spec: bool = ForceSpecOption,
     mean: str = MeanOption,
     std: str = StdOption,
     normalize: str = NormalizeOption,
