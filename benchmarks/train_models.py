@@ -68,6 +68,8 @@ def main() -> None:
     for stage, half, seed in (("gan", "private.npz", 0), ("gan-attacker", "public.npz", 1)):
         if stage in args.stages and not (cache / stage / "report.json").exists():
             train_gan_stage(cache, stage, halves / half, seed, args)
+        if (cache / stage / "report.json").exists():
+            add_public_classifier(cache, stage)
 
     print_table(cache)
 
@@ -96,6 +98,21 @@ def train_gan_stage(cache: Path, stage: str, public: Path, seed: int, args: argp
     write_json(out / "report.json", {"epochs": result.epochs_done, "steps": result.steps, "seconds": result.seconds,
                                      "width": args.gan_width, "seed": seed, "data": str(public),
                                      "history": result.history})
+
+
+def add_public_classifier(cache: Path, stage: str) -> None:
+    """A GAN trained while the public classifier was not there yet (the stages run in parallel) gets it now."""
+    from hardener.gan import load_gan, save_gan_bundle
+    from hardener.loading import load_model
+
+    path, public = cache / stage / "gan.safetensors", cache / "public" / "model.safetensors"
+    gan = load_gan(path)
+    if gan.classifier is not None or not public.exists():
+        return
+    classifier = load_model(public)
+    save_gan_bundle(path, gan.generator.cpu(), gan.critic.cpu(), classifier=classifier.model,
+                    class_names=classifier.class_names, produced_by="benchmarks/train_models.py")
+    print(f"[{time.strftime('%H:%M:%S')}] {stage}: the public classifier added to {path}", flush=True)
 
 
 def _log(stage: str):
