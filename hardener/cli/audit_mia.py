@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardener.cli.common import DeviceOption, AllowPickleOption, JsonOption, console, handles_errors, print_json
+from hardener.cli.common import AllowPickleOption, DeviceOption, JsonOption, console, handles_errors, print_json
 
 
 @handles_errors
