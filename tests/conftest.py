@@ -70,11 +70,9 @@ PROTECT = ["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "2"]
 
 
 def protect_args(world: dict, out: Path, *extra: str) -> list[str]:
-    """`hardener protect` on the MI world as the tests run it (classes 1 and 4, decoys 5 and 2): the defaults
-    but 2 rounds instead of 3: a quarter less work for the shared fixture, and test_protect's GMI attack
-    still falls far past its 25-point bar (measured: 62.5 % -> 0 % after 2 rounds, -> 12.5 % after 3)."""
+    """`hardener protect` on the MI world with the defaults the tests rely on (classes 1 and 4, decoys 5 and 2)."""
     return ["protect", str(world["target"]), "--gan", str(world["gan"]), *PROTECT, "--data", str(world["train"]),
-            "--rounds", "2", "--steps-per-round", "60", "--out", str(out), "--json", *extra]
+            "--rounds", "3", "--steps-per-round", "60", "--out", str(out), "--json", *extra]
 
 
 def attack_top1(world: dict, model, preset: str, steps: int, seed: int, restarts: int = 4) -> float:
@@ -93,8 +91,8 @@ def attack_top1(world: dict, model, preset: str, steps: int, seed: int, restarts
 
 @pytest.fixture(scope="session")
 def protected(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The MI world's target hardened by `hardener protect` (protect_args: the defaults, 2 rounds): built once
-    per run, shared by every worker (test_protect.py, test_verify_gate.py and others)."""
+    """The MI world's target hardened by `hardener protect` with the defaults: built once per run, shared by
+    every worker (test_protect.py and test_verify_gate.py)."""
     return built_once(tmp_path_factory, "protected", lambda root: _protect(mi_world, root))["out"]
 
 
