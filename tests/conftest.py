@@ -20,6 +20,14 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the trained MI world (~40 s to build, the hardened model ~200 s more) is slow by
+    definition: `-m "not slow"` then builds neither, and new tests that use them are marked without asking."""
+    for item in items:
+        if {"mi_world", "protected"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny networks gain nothing from more threads, and on a busy 2-core machine two OpenMP threads

@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from typer.testing import CliRunner
 
 from hardener.cli.app import app
 
 
+@pytest.mark.slow  # ~14 s: trains three models and a GAN
 def test_quick_demo_runs_every_step_and_writes_its_reports(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo"), "--json"])
     assert result.exit_code == 0, result.output

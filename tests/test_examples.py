@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import numpy as np
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.slow  # ~9 s: a subprocess that imports torch and exports ONNX
 def test_python_api_example_runs(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(EXAMPLES / "python_api.py"), str(tmp_path)],
                             capture_output=True, text=True, timeout=300)
@@ -20,6 +23,7 @@ def test_python_api_example_runs(tmp_path: Path) -> None:
     assert (tmp_path / "resnet18.onnx").exists() and (tmp_path / "resnet18.safetensors").exists()
 
 
+@pytest.mark.slow  # ~55 s: eleven CLI processes
 def test_privacy_defenses_example_runs(tmp_path: Path) -> None:
     hardener = Path(sys.executable).parent / "hardener"
     env = {**os.environ, "EPOCHS": "1", "IDS": "6", "HARDENER": str(hardener), "OMP_NUM_THREADS": "1"}

@@ -17,7 +17,8 @@ from hardener.spec import InputSpec
 
 
 @pytest.mark.parametrize("arch, variant, size", [("resnet", "resnet18", 32), ("vgg16_64", "vgg16_64", 64),
-                                                 ("facenet", "inception_resnet_v1", 64)])
+                                                 pytest.param("facenet", "inception_resnet_v1", 64,
+                                                              marks=pytest.mark.slow)])  # facenet: ~13 s
 def test_onnx_parity_at_two_batch_sizes(arch: str, variant: str, size: int, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = registry.get(arch).build(variant, 5, size).eval()

@@ -298,6 +298,7 @@ def test_mia_auc_refuses_overlap_and_foreign_labels(world: dict) -> None:
         check_audit_sets(train, FaceDataset(train.images[:0], train.labels[:0], None, "empty"), IDS)
 
 
+@pytest.mark.slow  # ~12 s: trains shadow models
 def test_lira_end_to_end_on_overfit_model(world: dict) -> None:
     job = AuditMiaJob(model=world["model_path"], members=str(world["train_path"]),
                       non_members=str(world["held_small_path"]), out=world["root"] / "lira", shadows=2,

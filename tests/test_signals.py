@@ -63,6 +63,7 @@ def straight_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # ~13 s each: real training processes
 @pytest.mark.parametrize("sig, seed", [(signal.SIGTERM, 0), (signal.SIGINT, 1)])
 def test_train_interrupted_then_resumed_equals_an_uninterrupted_run(straight_run: Path, tmp_path: Path, sig, seed) -> None:
     out = tmp_path / "run"
@@ -114,6 +115,7 @@ with interrupts_raise():
     assert "while loading libraries" in result.stderr
 
 
+@pytest.mark.slow  # ~19 s: real processes
 def test_export_terminated_during_onnx_leaves_no_temporary_and_a_rerun_cleans_a_killed_runs(straight_run: Path,
                                                                                          tmp_path: Path) -> None:
     """SIGTERM in export's ONNX parity check (SIGINT takes the same path); then a temporary as `kill -9`

@@ -61,6 +61,7 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow  # ~11 s: trains a model on LFW
 @needs_lfw
 def test_import_with_real_spec_reproduces_original_logits_in_torch_and_onnx(bgr_model, tmp_path: Path) -> None:
     net, weights, _, names = bgr_model
