@@ -157,7 +157,7 @@ def strategy_table(gan, target, evaluator, private, classes, args, device) -> No
     print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
     reference_cost = rows_per_run * args.seeds * args.reference_steps
     fast = None  # what `--budget fast` runs for gmi, to mark the strategy it is
-    if "fast" in BUDGETS and args.reference_steps == gmi.steps:
+    if args.reference_steps == gmi.steps:
         steps, fast_restarts = BUDGETS["fast"].scale(PRESETS["gmi"])
         fast = with_overrides(gmi, steps=steps, restarts=fast_restarts)
     measured = []
@@ -166,7 +166,7 @@ def strategy_table(gan, target, evaluator, private, classes, args, device) -> No
         config = with_overrides(gmi, restarts=restarts, **settings)
         hits1 = hits5 = n = spent = 0
         seconds = 0.0
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for seed in seeds:
             result = invert(gan.generator, gan.critic, target, classes, config=config, latent_dim=gan.latent_dim,
                             seed=seed, device=device)
             m = attack_metrics(result, evaluator, private, device=device)

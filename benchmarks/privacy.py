@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from worlds import interrupted
+from worlds import interrupted, lfw_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
-    world = lfw_world(args.cache)
+    world = {**lfw_world(args.cache), "out": args.cache / "privacy", "vae": args.cache / "vae" / "vae.safetensors"}
     rows = args.rows or ["undefended", "tl-dmi", "protect", *[f"eps={e:g}" for e in args.epsilons]]
     results = []
     for row in rows:
@@ -50,25 +50,6 @@ def main() -> None:
             results.append(measure_row(row, model_path, world, args))
     if results:
         print_table(results, args)
-
-
-def lfw_world(cache: Path) -> dict:
-    world = {"target": cache / "target" / "model.safetensors", "eval": cache / "eval" / "model.safetensors",
-             "public": cache / "public" / "model.safetensors", "gan": cache / "gan" / "gan.safetensors",
-             "train": cache / "splits" / "private" / "train.npz", "test": cache / "splits" / "private" / "test.npz",
-             "private": cache / "splits" / "private.npz", "out": cache / "privacy", "vae": cache / "vae" / "vae.safetensors"}
-    missing = [str(p) for k, p in world.items() if k not in ("out", "vae") and not p.exists()]
-    if missing:
-        sys.exit(f"missing {missing[0]}: run `python benchmarks/train_models.py` first")
-    return world
-
-
-def protected_classes(world: dict) -> list[int]:
-    """The protocol's 5 private identities with the most images."""
-    import numpy as np
-
-    labels = np.load(world["private"])["labels"]
-    return [int(c) for c in np.argsort(-np.bincount(labels), kind="stable")[:5]]
 
 
 def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
@@ -92,7 +73,7 @@ def train_row(row: str, world: dict, args: argparse.Namespace) -> Path:
     elif row == "protect":
         from hardener.jobs.protect import ProtectJob, run_protect
 
-        run_protect(ProtectJob(model=world["target"], gan=world["gan"], protect=[str(c) for c in protected_classes(world)],
+        run_protect(ProtectJob(model=world["target"], gan=world["gan"], protect=[str(c) for c in world["protect_classes"]],
                                out=out, data=str(world["train"]), device=args.device, resume=interrupted(out)), progress(row))
     elif row.startswith("eps="):
         train_on_synthetic(float(row[4:]), out, world, args)
@@ -149,7 +130,7 @@ def measure_row(row: str, model_path: Path, world: dict, args: argparse.Namespac
     gan = load_gan(world["gan"])
     attack = get_attack("gmi")
     steps = min(attack.config.steps, args.attack_steps)
-    inversion = attack.run(gan.generator, gan.critic, model, protected_classes(world), latent_dim=gan.latent_dim,
+    inversion = attack.run(gan.generator, gan.critic, model, world["protect_classes"], latent_dim=gan.latent_dim,
                            seed=5000, steps=steps, restarts=args.restarts, device=device)
     metrics = attack_metrics(inversion, load_model(world["eval"]).model, private, device=device)
     mia = mia_auc(model, train, test, device=device)
