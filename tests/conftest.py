@@ -114,6 +114,9 @@ def _protect(world: dict, root: Path) -> dict:
     return {"out": root / "out"}
 
 
+WORLD_SCHEDULE = {"epochs": 8, "batch_size": 32}  # how the world's target (seed 0) and evaluation model (seed 1) train
+
+
 @pytest.fixture(scope="session")
 def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return built_once(tmp_path_factory, "mi_world", _build_mi_world)
@@ -141,7 +144,7 @@ def _build_mi_world(root: Path) -> dict:
     for name, seed in (("target", 0), ("eval", 1)):
         torch.manual_seed(seed)
         model = build_model("resnet", "resnet18", 8, 32)
-        train_classifier(model, train, val=test, config=TrainConfig(epochs=8, batch_size=32, seed=seed))
+        train_classifier(model, train, val=test, config=TrainConfig(**WORLD_SCHEDULE, seed=seed))
         paths[name] = save_bundle(model, root / f"{name}.safetensors", class_names=private.names)
     torch.manual_seed(2)
     public_model = build_model("resnet", "resnet18", 8, 32)

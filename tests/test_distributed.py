@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from hardener.cli.app import app
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # the one-process runs in this process, as the ranks: one thread
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
@@ -25,9 +29,8 @@ def attack_args(world: dict, out: Path) -> list[str]:
 
 
 def test_two_gloo_ranks_give_the_one_process_report(mi_world: dict, tmp_path: Path) -> None:
-    one = subprocess.run([sys.executable, "-m", "hardener", *attack_args(mi_world, tmp_path / "one")], env=ENV,
-                         capture_output=True, text=True, timeout=600)
-    assert one.returncode == 0, one.stderr
+    one = CliRunner().invoke(app, attack_args(mi_world, tmp_path / "one"))  # in this process: one thread too
+    assert one.exit_code == 0, one.output
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                           "-m", "hardener", *attack_args(mi_world, tmp_path / "two")], env=ENV, capture_output=True,
                          text=True, timeout=600)
@@ -99,9 +102,8 @@ def test_torchrun_train_classifier_is_one_process_run_split_in_two(tmp_path: Pat
     the weights can only be compared loosely (AdamW turns rounding noise in near-zero gradient elements into
     steps of ~lr; measured: 2 epochs differ by 11 % of the update, 1 epoch by less); the exact comparison is
     the test above."""
-    one = subprocess.run([sys.executable, "-m", "hardener", *train_args(tmp_path / "one")], env=ENV,
-                         capture_output=True, text=True, timeout=600)
-    assert one.returncode == 0, one.stderr
+    one = CliRunner().invoke(app, train_args(tmp_path / "one"))
+    assert one.exit_code == 0, one.output
     two = subprocess.run([*TORCHRUN, "-m", "hardener", *train_args(tmp_path / "two")], env=ENV, capture_output=True,
                          text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]

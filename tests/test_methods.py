@@ -209,42 +209,37 @@ def test_dp_sgd_trains_only_the_head_keeps_batchnorm_and_reports_epsilon(faces) 
 
 
 @pytest.mark.slow
-def test_negls_against_plain_ce_at_equal_epochs_under_gmi(mi_world: dict) -> None:
-    """NegLS (-0.05, the paper's schedule) against plain CE, same seed and 8 epochs, GMI at 100 steps x 2
-    restarts on all 8 classes. What we assert is what holds at this size: NegLS pushes the probability of the
-    other classes down, so on the GAN samples an inversion starts from its predictions are surer (lower
-    entropy; 0.68 vs 0.73 at seed 0, 0.64 vs 0.69 at seed 1). We do NOT assert that it lowers GMI accuracy,
-    because here it does not: top-1 68.8 % (CE) -> 81.3 % (NegLS) at seed 0 and 100 % -> 100 % at seed 1
-    (16 inversions each), in line with README's benchmark (no effect beyond noise on this small world; the
-    paper's gains are on 100-epoch CelebA/FaceScrub models). The accuracies are printed for the record."""
+def test_negls_against_plain_ce_at_equal_epochs(mi_world: dict) -> None:
+    """NegLS (-0.05, the paper's schedule) against plain CE (the world's target: same seed, data and 8 epochs). What we assert is what
+    holds at this size: NegLS pushes the probability of the other classes down, so on the GAN samples an
+    inversion starts from its predictions are surer (lower entropy; 0.68 vs 0.73 at seed 0, 0.64 vs 0.69 at
+    seed 1). We do NOT assert that it lowers GMI accuracy, because here it does not: GMI at 100 steps x 2
+    restarts on all 8 classes measured top-1 68.8 % (CE) -> 81.3 % (NegLS) at seed 0 and 100 % -> 100 % at
+    seed 1, in line with `benchmarks/regularisers.py` (README: no effect beyond noise on this small world;
+    the paper's gains are on 100-epoch CelebA/FaceScrub models). A benchmark measures attacks; this checks
+    the mechanism."""
     import torch
 
-    from hardener.attacks.presets import get_attack
-    from hardener.audit.metrics import attack_metrics
     from hardener.data import load_dataset
     from hardener.defenses.negls import NegLSConfig, train_negls
     from hardener.gan import load_gan
     from hardener.loading import load_model
     from hardener.registry import build_model
-    from hardener.train import TrainConfig, train_classifier
+    from hardener.train import TrainConfig
 
-    train, private = load_dataset(mi_world["train"]), load_dataset(mi_world["private"])
-    gan, evaluator = load_gan(mi_world["gan"]), load_model(mi_world["eval"]).model
-    schedule = TrainConfig(epochs=8, batch_size=32, seed=0)
+    from conftest import WORLD_SCHEDULE
+
+    train, gan = load_dataset(mi_world["train"]), load_gan(mi_world["gan"])
+    plain = load_model(mi_world["target"]).model  # trained with CE on `train` under this schedule, seed 0
     torch.manual_seed(0)
-    plain = train_classifier(build_model("resnet", "resnet18", 8, 32), train, config=schedule).model
-    torch.manual_seed(0)
-    negls = train_negls(build_model("resnet", "resnet18", 8, 32), train, NegLSConfig(), schedule).model
+    negls = train_negls(build_model("resnet", "resnet18", 8, 32), train, NegLSConfig(),
+                        TrainConfig(**WORLD_SCHEDULE, seed=0)).model
     samples = gan.generator(torch.randn(256, gan.latent_dim, generator=torch.Generator().manual_seed(5))).detach()
-    entropy, top1 = {}, {}
+    entropy = {}
     for name, model in (("ce", plain), ("negls", negls)):
         with torch.no_grad():
             p = model.eval()(samples).softmax(1)
         entropy[name] = float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
-        result = get_attack("gmi").run(gan.generator, gan.critic, model, list(range(8)), latent_dim=gan.latent_dim,
-                                       seed=90001, steps=100, restarts=2)
-        top1[name] = attack_metrics(result, evaluator, private).top1
-    print("GMI top-1", top1, "entropy on GAN samples", entropy)
     assert entropy["negls"] < entropy["ce"] - 0.02, entropy
 
 

@@ -17,6 +17,7 @@ from hardener.attacks.presets import get_attack
 from hardener.audit.intervals import wilson
 from hardener.cli.app import app
 from hardener.gan import load_gan, save_gan_bundle
+from hardener.jobs.suite import load_suite
 from hardener.loading import load_model
 
 runner = CliRunner()
@@ -78,22 +79,25 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
     assert all(0.0 <= r["hardened"]["lure_escape_rate"] <= 1.0 for r in report["attacks"])
 
 
-@pytest.mark.slow  # seven attacks on two models; lomma-aug distils 3 surrogates and plg-gan trains a generator for each
 def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_named(
-        mi_world: dict, protected: Path, tmp_path: Path) -> None:
+        mi_world: dict, tmp_path: Path) -> None:
+    """The choice of attacks is under test, not their strength: the suite verify and compare attack with
+    (load_suite) is built and checked without running an attack, and neither is the
+    hardening: the target stands in for the hardened model."""
     gan = load_gan(mi_world["gan"])
     bare = save_gan_bundle(tmp_path / "bare_gan.safetensors", gan.generator, gan.critic)
-    world = {**mi_world, "gan": bare}
-    report = verify_report(world, protected, tmp_path / "v", "--preset", "gmi", "--preset", "strong", "--budget", "quick",
-                           "--steps", "1")  # the choice of attacks is under test, not their strength
-    assert "adaptive-decoy" not in [r["preset"] for r in report["attacks"]]
-    assert report["skipped_attacks"] == [{"preset": "adaptive-decoy", "reason": "the GAN bundle has no public classifier"}]
-    assert any("adaptive-decoy skipped" in w for w in report["warnings"])
-    named = runner.invoke(app, ["verify", str(protected), "--baseline", str(mi_world["target"]), "--data",
+    suite = load_suite(presets=("gmi", "strong"), budget="quick", steps=None, restarts=None, seed=0, gan=bare,
+                       critic=None, eval_model=mi_world["eval"], data=str(mi_world["test"]),
+                       target=load_model(mi_world["target"]), spec_model=load_model(mi_world["target"]),
+                       protect=["1", "4"], device="cpu")
+    assert [a.name for a in suite.attacks] == ["gmi", "plg-margin", "lomma-logit", "ppa", "lomma-aug", "plg-gan"]
+    assert suite.skipped == [{"preset": "adaptive-decoy", "reason": "the GAN bundle has no public classifier"}]
+    assert any("adaptive-decoy skipped" in w for w in suite.warnings)
+    named = runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
                                 str(mi_world["test"]), "--gan", str(bare), "--eval-model", str(mi_world["eval"]),
                                 "--protect", "1", "--preset", "adaptive-decoy", "--out", str(tmp_path / "n")])
     assert_bad_input(named, "public classifier")
-    assert_bad_input(runner.invoke(app, ["verify", str(protected), "--baseline", str(mi_world["target"]), "--data",
+    assert_bad_input(runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
                                          str(mi_world["test"]), "--gan", str(mi_world["gan"]), "--eval-model",
                                          str(mi_world["eval"]), "--protect", "1", "--budget", "huge", "--out",
                                          str(tmp_path / "b")]), "unknown budget")
