@@ -20,7 +20,7 @@ runner = CliRunner()
 def attack(world: dict, out: Path, *extra: str, model: Path | None = None):
     args = ["attack", str(model or world["target"]), "--gan", str(world["gan"]), "--classes", "all",
             "--eval-model", str(world["eval"]), "--data", str(world["private"]), "--out", str(out),
-            "--steps", "200", "--restarts", "2", "--json", *extra]
+            "--steps", "100", "--restarts", "2", "--json", *extra]
     return runner.invoke(app, args)
 
 
@@ -39,18 +39,20 @@ def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_targe
     assert trained["top5"] >= trained["top1"] and trained["any_restart_top1"] >= trained["top1"]
     assert trained["knn_distance"] < untrained["knn_distance"]
     report = json.loads((tmp_path / "trained" / "report.json").read_text())
-    assert report["inversion"]["steps"] == 200 and report["inversion"]["restarts"] == 2
+    assert report["inversion"]["steps"] == 100 and report["inversion"]["restarts"] == 2
     assert report["classes"][0]["label"] == "0 (synthetic_0000)"
     assert (tmp_path / "trained" / "grid.png").exists()
 
 
-@pytest.mark.parametrize("preset, steps", [("ppa", 100), pytest.param("adaptive-decoy", 100, marks=pytest.mark.slow),
-                                           pytest.param("lomma-aug", 100, marks=pytest.mark.slow),
-                                           pytest.param("plg-gan", 100, marks=pytest.mark.slow)])
+# adaptive-decoy needs 100 steps (its penalty competes with the margin: 37.5 % against 12.5 % untrained at
+# 50 steps, 43.8 % against 6.3 % at 100); the others clear the bar at 50 (69-75 % against 6-13 %).
+@pytest.mark.parametrize("preset, steps", [("ppa", 50), pytest.param("adaptive-decoy", 100, marks=pytest.mark.slow),
+                                           pytest.param("lomma-aug", 50, marks=pytest.mark.slow),
+                                           pytest.param("plg-gan", 50, marks=pytest.mark.slow)])
 def test_new_attacks_beat_an_untrained_target_by_a_clear_margin(mi_world: dict, tmp_path: Path, preset: str,
                                                                steps: int) -> None:
     """At the quick budget, what lomma-aug and plg-gan build first is small (1 distillation epoch, 10 generator
-    steps; each target its own, cached in --out/surrogates), the inversion is the 100 steps asked for: the
+    steps; each target its own, cached in --out/surrogates), the inversion is the 50-100 steps asked for: the
     attack must win through the target, not only through what it built (tests/test_inversion.py checks that
     the surrogates and the conditional generator learn the target)."""
     torch.manual_seed(5)
@@ -117,3 +119,28 @@ def test_gan_of_another_size_and_evaluator_of_another_class_count_exit_2(mi_worl
     args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0",
             "--eval-model", str(other), "--data", str(mi_world["private"]), "--out", str(tmp_path / "o2")]
     assert_bad_input(runner.invoke(app, args), "5 classes")
+
+
+def test_adaptive_penalty_makes_reconstructions_look_less_like_a_public_identity(mi_world: dict) -> None:
+    """adaptive-decoy is plg-margin plus the penalty on the public classifier's top-class log-odds, so on the
+    same seed, steps and restarts (16 reconstructions of classes 1 and 4) the public classifier must be less
+    sure of its reconstructions, and more of them escape the lure. Measured on the undefended target: 12.5 %
+    escape against 0 % at seeds 3 and 4; on three models hardened by a shorter protect, 25 %, 6 % against 0 %.
+    The escape is small: the public classifier is near-certain on most GAN images. How much more the attack
+    recovers from a hardened model is an efficacy question: verify and benchmarks/efficacy.py report every
+    attack's escape rate."""
+    from hardener.attacks.adaptive_decoy import escape_rate, top_log_odds
+    from hardener.attacks.presets import get_attack
+    from hardener.gan import load_gan
+    from hardener.loading import load_model
+
+    gan, target = load_gan(mi_world["gan"]), load_model(mi_world["target"]).model
+    rates, log_odds = {}, {}
+    for preset in ("plg-margin", "adaptive-decoy"):
+        result = get_attack(preset).run(gan.generator, gan.critic, target, [1, 4], latent_dim=gan.latent_dim, seed=3,
+                                        steps=150, restarts=8, public_classifier=gan.classifier)
+        rates[preset] = escape_rate(result, gan.classifier)
+        with torch.no_grad():
+            log_odds[preset] = float(top_log_odds(gan.classifier.eval()(result.images)).mean())
+    assert rates["adaptive-decoy"] > rates["plg-margin"], rates
+    assert log_odds["adaptive-decoy"] < log_odds["plg-margin"], log_odds

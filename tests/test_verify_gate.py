@@ -1,5 +1,5 @@
 """verify on the synthetic MI world: the release gate over the model `protect` hardened (the shared
-`protected` fixture, built once per run), the strong attack set and the adaptive attacker. The default
+`protected` fixture, built once per run) and the strong attack set. The default
 recipe against the patent's is an efficacy target, measured by `benchmarks/efficacy.py --with-patent`.
 A file of its own so that pytest-xdist runs it beside test_protect.py."""
 from __future__ import annotations
@@ -12,8 +12,6 @@ from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
 
-from hardener.attacks.adaptive_decoy import escape_rate
-from hardener.attacks.presets import get_attack
 from hardener.audit.intervals import wilson
 from hardener.cli.app import app
 from hardener.gan import load_gan, save_gan_bundle
@@ -52,11 +50,12 @@ def verify_report(world: dict, hardened: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-@pytest.mark.slow  # seven attacks on two models; lomma-aug distils 3 surrogates and plg-gan trains a generator for each
+@pytest.mark.slow  # seven attacks on two models (5 steps: the gate's arithmetic is under test, not the attacks);
+# lomma-aug distils 3 surrogates and plg-gan trains a generator for each
 def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_the_worst(
         mi_world: dict, protected: Path, tmp_path: Path) -> None:
-    report = verify_report(mi_world, protected, tmp_path / "v", "--budget", "quick", "--max-attack-acc", "70",
-                           "--max-acc-drop", "10", "--max-protected-acc-drop", "30")
+    report = verify_report(mi_world, protected, tmp_path / "v", "--budget", "quick", "--steps", "5",
+                           "--max-attack-acc", "70", "--max-acc-drop", "10", "--max-protected-acc-drop", "30")
     assert [r["preset"] for r in report["attacks"]] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy",
                                                         "lomma-aug", "plg-gan"]
     assert report["budget"] == "quick" and all(r["restarts"] == 1 for r in report["attacks"])
@@ -101,16 +100,3 @@ def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_nam
                                          str(mi_world["test"]), "--gan", str(mi_world["gan"]), "--eval-model",
                                          str(mi_world["eval"]), "--protect", "1", "--budget", "huge", "--out",
                                          str(tmp_path / "b")]), "unknown budget")
-
-
-@pytest.mark.slow
-def test_adaptive_attacker_escapes_the_decoy_lure_more_often_than_gmi(mi_world: dict, protected: Path) -> None:
-    """Both attacks on the hardened model, same seed, steps and restarts; 16 reconstructions each."""
-    gan = load_gan(mi_world["gan"])
-    hardened = load_model(protected / "hardened.safetensors").model
-    rates = {}
-    for preset in ("gmi", "adaptive-decoy"):
-        result = get_attack(preset).run(gan.generator, gan.critic, hardened, [1, 4], latent_dim=gan.latent_dim,
-                                        seed=3, steps=150, restarts=8, public_classifier=gan.classifier)
-        rates[preset] = escape_rate(result, gan.classifier)
-    assert rates["adaptive-decoy"] >= rates["gmi"] + 0.1, rates
