@@ -114,6 +114,11 @@ def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, t
                                 "--decoy", "5", "--rounds", "3", "--steps-per-round", "2", "--inversion-steps", "4",
                                 "--samples", "2", "--out", str(out), "--resume"])
     assert_bad_input(other, "other options or inputs")
+    same = ["--rounds", "3", "--steps-per-round", "2", "--inversion-steps", "4", "--samples", "2", "--resume"]
+    other_model = protect_args({**mi_world, "target": mi_world["eval"]}, out, *same)  # same architecture and classes
+    assert_bad_input(runner.invoke(app, other_model), "other options or inputs")
+    other_data = protect_args({**mi_world, "train": mi_world["test"]}, out, *same)
+    assert_bad_input(runner.invoke(app, other_data), "other options or inputs")
     assert_bad_input(runner.invoke(app, protect_args(mi_world, tmp_path / "new", "--resume")), "no checkpoint")
 
 

@@ -52,6 +52,7 @@ from hardener.attacks.augment import PARAMS, warp
 from hardener.attacks.presets import get_attack
 from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
 from hardener.data import FaceDataset, to_model_input
+from hardener.data.datasets import fingerprint
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
 from hardener.device import evaluating
 from hardener.errors import InputError
@@ -129,8 +130,9 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                   protect: Sequence[int], decoys: Sequence[int] | None = None, *, latent_dim: int = 100,
                   data: FaceDataset | None = None, config: DecoyConfig = DecoyConfig(),
                   device: torch.device | str = "cpu", checkpoint_dir: Path | None = None, resume: bool = False,
-                  progress: ProgressFn = no_progress) -> DefenseResult:
-    """Return a hardened copy of `model`; the input model is never modified."""
+                  run_identity: dict | None = None, progress: ProgressFn = no_progress) -> DefenseResult:
+    """Return a hardened copy of `model`; the input model is never modified. `run_identity` adds what else
+    must match for `resume` (the input files' hashes); the data's fingerprint is added here."""
     config.validate()
     started = time.perf_counter()
     device = torch.device(device)
@@ -140,7 +142,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     invert = _inverter(generator, critic, latent_dim, config, device, progress)
     # the resume identity is checked before any work: automatic decoys are a function of it
     identity = {"config": {k: v for k, v in asdict(config).items() if k != "rounds"}, "protect": protect,
-                "decoys": [int(d) for d in decoys] if decoys is not None else "automatic"}
+                "decoys": [int(d) for d in decoys] if decoys is not None else "automatic",
+                "data_sha256": fingerprint(data) if data is not None else None, **(run_identity or {})}
     path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is None:
         raise InputError("--resume needs the folder of the interrupted run", fix="pass checkpoint_dir (--out)")

@@ -38,7 +38,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.defenses.decoy import protect_decoy
     from hardener.device import resolve_device
     from hardener.export import export_model
-    from hardener.files import prepare_out_dir, write_json, write_text
+    from hardener.files import prepare_out_dir, sha256_file, write_json, write_text
     from hardener.gan import check_gan_matches, load_gan
     from hardener.loading import load_model
     from hardener.report.images import class_grid, provenance, save_png
@@ -71,7 +71,9 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
 
     result = protect_decoy(target.model, gan.generator, gan.critic, public, protect, decoys,
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
-                           checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
+                           checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress,
+                           run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
+                                         "inputs_sha256": [sha256_file(p) for p in (job.public_model, job.critic) if p]})
     exported = export_model(result.model, out, stem="hardened", class_names=target.class_names,
                             source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed,
                             inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p))
