@@ -32,33 +32,25 @@ def export(
     as_json: bool = JsonOption,
 ) -> None:
     """Export a model for serving. Default: ONNX + safetensors. Writes report.json with sha256 and parity."""
-    from hardener.files import prepare_out_dir, write_json
-    from hardener.loading import load_model
-    from hardener.export import export_model
-    from hardener.summary import model_summary
+    from hardener.jobs.export import DEFAULT_FORMATS, ExportJob, run_export
 
     formats = tuple(f for f, on in (("onnx", onnx), ("safetensors", safetensors), ("torchscript", torchscript)) if on)
-    formats = formats or ("onnx", "safetensors")
-    loaded = load_model(model, arch, variant=variant, image_size=image_size, allow_pickle=allow_pickle,
-                        spec_changes=declared_spec(mean, std, normalize, channel_order, input_range))
-    print_warnings(loaded.warnings)
-    out_dir = prepare_out_dir(out, inputs=(model,))
-    with console.status(f"exporting {', '.join(formats)} ...", spinner="dots") if not as_json else nullcontext():
-        result = export_model(loaded.model, out_dir, formats=formats, stem=model.stem.split(".")[0] or "model",
-                              class_names=loaded.class_names, source_sha256=loaded.source_sha256, seed=seed, inputs=(model,))
-    report = {"command": "export", "model": model_summary(loaded), **result.to_report()}
-    write_json(out_dir / "report.json", report)
+    job = ExportJob(model, out, formats or DEFAULT_FORMATS, arch, variant, image_size,
+                    declared_spec(mean, std, normalize, channel_order, input_range), allow_pickle, seed)
+    with console.status(f"exporting {', '.join(job.formats)} ...", spinner="dots") if not as_json else nullcontext():
+        report = run_export(job)
+    print_warnings(report["warnings"])
     if as_json:
         print_json(report)
         return
-    table = Table(title=f"Exported {model} -> {out_dir}")
+    table = Table(title=f"Exported {model} -> {out}")
     for column in ("format", "file", "sha256"):
         table.add_column(column)
-    for fmt, path in result.files.items():
-        table.add_row(fmt, str(path), result.sha256[fmt][:16])
+    for fmt, written in report["files"].items():
+        table.add_row(fmt, written["path"], written["sha256"][:16])
     console.print(table)
-    for p in result.parity:
-        console.print(f"ONNX parity at batch {p.batch}: max abs diff {p.max_abs_diff:.3g} "
-                      f"({p.relative:.2e} of logit scale {p.logit_scale:.3g}) [green]ok[/]", highlight=False)
-    if "torchscript" in result.files:
+    for p in (report["onnx_parity"] or {}).get("batches", []):
+        console.print(f"ONNX parity at batch {p['batch']}: max abs diff {p['max_abs_diff']:.3g} "
+                      f"({p['relative']:.2e} of logit scale {p['logit_scale']:.3g}) [green]ok[/]", highlight=False)
+    if "torchscript" in report["files"]:
         console.print("[yellow]note:[/] TorchScript is deprecated upstream; prefer the ONNX file.")

@@ -27,23 +27,11 @@ def info(
     as_json: bool = JsonOption,
 ) -> None:
     """Show architecture, variant, parameters, classes, input spec, provenance and sha256 of a model."""
-    from hardener.loading import load_model
-    from hardener.summary import model_summary
+    from hardener.jobs.info import InfoJob, run_info
 
-    loaded = load_model(model, arch, variant=variant, image_size=image_size, allow_pickle=allow_pickle,
-                        spec_changes=declared_spec(mean, std, normalize, channel_order, input_range))
-    print_warnings(loaded.warnings)
-    summary = model_summary(loaded)
-    check = None
-    if data is not None:
-        from hardener.data import load_dataset
-        from hardener.spec_check import check_spec
-
-        check = check_spec(loaded.model, load_dataset(data))
-        summary["spec_check"] = {
-            "data": str(data), "images": check.images, "clearly_wrong": check.clearly_wrong,
-            "verdict": check.verdict(), "accuracy": {s.name: s.accuracy for s in check.scores},
-        }
+    summary, warnings = run_info(InfoJob(model, data, arch, variant, image_size,
+                                         declared_spec(mean, std, normalize, channel_order, input_range), allow_pickle))
+    print_warnings(warnings)
     if as_json:
         print_json(summary)
         return
@@ -54,16 +42,16 @@ def info(
         if key != "spec_check":
             table.add_row(key.replace("_", " "), _render(value))
     console.print(table)
+    check = summary.get("spec_check")
     if check is not None:
-        scores = Table(title=f"Input spec check on {check.images} images of {data}")
+        scores = Table(title=f"Input spec check on {check['images']} images of {data}")
         scores.add_column("input spec")
         scores.add_column("accuracy", justify="right")
-        for score in check.scores:
-            mark = " (declared)" if score is check.declared else ""
-            scores.add_row(score.name + mark, f"{score.accuracy:.1%}")
+        for name, accuracy in check["accuracy"].items():
+            scores.add_row(name + (" (declared)" if name == check["declared"] else ""), f"{accuracy:.1%}")
         console.print(scores)
-        style = "bold red" if check.clearly_wrong else "green"
-        console.print(f"[{style}]{check.verdict()}[/]", highlight=False)
+        style = "bold red" if check["clearly_wrong"] else "green"
+        console.print(f"[{style}]{check['verdict']}[/]", highlight=False)
 
 
 def _render(value: object) -> str:
