@@ -14,7 +14,8 @@ from hardener.audit.lira import check_shadow_halves, lira_scores, shadow_masks, 
 from hardener.audit.mia import (check_audit_sets, confidence_scores, logit_confidence, loss_scores, mia_auc,
                                 model_logits, strongest_attack)
 from hardener.jobs.audit_mia import AuditMiaJob, run_audit_mia
-from hardener.audit.roc import auc, balanced_accuracy, evaluate, roc_curve, roc_png, tpr_at_fpr
+from hardener.audit.roc import auc, balanced_accuracy, evaluate, roc_curve, tpr_at_fpr
+from hardener.report.plots import roc_png
 from hardener.errors import InputError
 from hardener.train import TrainConfig
 
@@ -148,7 +149,7 @@ def test_roc_png(tmp_path: Path) -> None:
         pixels = np.asarray(im.convert("RGB"))
     assert im.format == "PNG" and pixels.shape[1] > 800
     assert ((pixels == (31, 119, 180)).all(-1)).sum() > 100  # the first curve's colour is drawn
-    assert ((pixels == (214, 39, 40)).all(-1)).sum() > 100  # and the second's
+    assert ((pixels == (255, 127, 14)).all(-1)).sum() > 100  # and the second's (matplotlib's default cycle: C0, C1)
     assert [p.name for p in tmp_path.iterdir()] == ["roc.png"]  # written in place, no temporary left behind
 
 

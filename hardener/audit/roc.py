@@ -1,5 +1,5 @@
-"""ROC analysis of a membership-inference attack, and the ROC plot. Torch-free: the curve and its area
-come from scikit-learn, the plot from matplotlib (imported only when a plot is drawn).
+"""ROC analysis of a membership-inference attack. Torch-free: the curve and its area come from
+scikit-learn (the plot is report/plots.py:roc_png).
 
 Convention: an attack gives every audited example a score, higher meaning "more likely a member";
 members are the positives. A threshold t predicts "member" for scores >= t.
@@ -13,14 +13,12 @@ FPR actually reached so a reader can judge how much a low-FPR number says.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 from sklearn import metrics
 
 TARGET_FPRS = (0.001, 0.01)
-CURVE_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
 
 
 @dataclass
@@ -109,60 +107,3 @@ def _scores(values: np.ndarray, what: str) -> np.ndarray:
     if np.isnan(values).any():
         raise ValueError(f"{int(np.isnan(values).sum())} {what} scores are NaN")
     return values
-
-
-# ---- the plot: matplotlib, imported only here ------------------------------------------------------
-
-LOG_FLOOR = 1e-3  # the log panel shows FPR and TPR from 0.1% up
-
-
-def roc_png(curves: Mapping[str, RocResult], path: str | Path, title: str = "Membership inference ROC") -> Path:
-    """Draw every attack's ROC twice, linear axes (left) and log-log (right, where low-FPR behaviour
-    shows), with the chance diagonal and a legend giving each AUC and TPR@1%FPR; written atomically as PNG.
-    matplotlib is imported here, not at module level, so the CLI starts without it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from hardener.files import atomic_output
-
-    figure = Figure(figsize=(10, 5.2 + 0.25 * len(curves)), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)  # the Agg backend, without pyplot's global state
-    figure.suptitle(title, fontsize=14)
-    axes = figure.subplots(1, 2)
-    for ax, log in zip(axes, (False, True)):
-        _panel(ax, curves, log=log)
-    handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=1, frameon=False, fontsize=10)
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(path)
-
-
-def _panel(ax, curves: Mapping[str, RocResult], *, log: bool) -> None:
-    scale = "log" if log else "linear"
-    floor = LOG_FLOOR if log else 0.0
-    ax.plot([floor, 1.0], [floor, 1.0], color="0.6", linewidth=1, linestyle="--", label="chance (AUC 0.500)")
-    for i, (name, result) in enumerate(curves.items()):  # earlier curves wider, so identical curves stay visible
-        fpr, tpr = result.fpr, result.tpr
-        if log:  # zero rates sit on the panel's edge, as before
-            fpr, tpr = np.maximum(fpr, LOG_FLOOR), np.maximum(tpr, LOG_FLOOR)
-        ax.plot(fpr, tpr, color=_hex(CURVE_COLOURS[i % len(CURVE_COLOURS)]),
-                linewidth=1.5 + 1.5 * (len(curves) - 1 - i), clip_on=False,  # a curve along an edge stays whole
-                label=f"{name}  (AUC {result.auc:.3f}, TPR@1%FPR {result.tpr_at_fpr.get(0.01, float('nan')):.3f})")
-    ticks = [1e-3, 1e-2, 1e-1, 1.0] if log else [0.0, 0.25, 0.5, 0.75, 1.0]
-    if log:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.minorticks_off()
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
-    ax.set_xlim(floor, 1.0)
-    ax.set_ylim(floor, 1.0)
-    ax.set_box_aspect(1)
-    ax.grid(True, color="0.9")
-    ax.set_xlabel(f"false positive rate ({scale})")
-    ax.set_ylabel(f"true positive rate ({scale})")
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#" + "".join(f"{c:02x}" for c in rgb)

@@ -36,7 +36,7 @@ class AuditMiaJob:
 
 def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     """Load and check the inputs, run the threshold attacks and (with shadows) LiRA, write report.json and roc.png."""
-    from hardener.audit.roc import roc_png
+    from hardener.report.plots import roc_png
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, write_json

@@ -1,9 +1,14 @@
 """Plots of measured trade-offs. matplotlib is imported inside the drawing functions (Agg canvas, no pyplot
-state), so importing this module, and `hardener --help`, stays free of it; see audit/roc.py."""
+state), so importing this module, and `hardener --help`, stays free of it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hardener.audit.roc import RocResult
 
 # (label, natural accuracy 0-1, worst-attack top-1 0-1, gate passed: True / False / None for the baseline)
 Point = tuple[str, float, float, "bool | None"]
@@ -42,3 +47,54 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
     with atomic_output(path) as tmp:
         figure.savefig(tmp, format="png")
     return Path(path)
+
+
+LOG_FLOOR = 1e-3  # the log panel shows FPR and TPR from 0.1% up
+
+
+def roc_png(curves: Mapping[str, "RocResult"], path: str | Path, title: str = "Membership inference ROC") -> Path:
+    """Draw every attack's ROC twice, linear axes (left) and log-log (right, where low-FPR behaviour
+    shows), with the chance diagonal and a legend giving each AUC and TPR@1%FPR; written atomically as PNG.
+    matplotlib is imported here, not at module level, so the CLI starts without it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from hardener.files import atomic_output
+
+    figure = Figure(figsize=(10, 5.2 + 0.25 * len(curves)), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)  # the Agg backend, without pyplot's global state
+    figure.suptitle(title, fontsize=14)
+    axes = figure.subplots(1, 2)
+    for ax, log in zip(axes, (False, True)):
+        _panel(ax, curves, log=log)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=1, frameon=False, fontsize=10)
+    with atomic_output(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return Path(path)
+
+
+def _panel(ax, curves: Mapping[str, "RocResult"], *, log: bool) -> None:
+    scale = "log" if log else "linear"
+    floor = LOG_FLOOR if log else 0.0
+    ax.plot([floor, 1.0], [floor, 1.0], color="0.6", linewidth=1, linestyle="--", label="chance (AUC 0.500)")
+    for i, (name, result) in enumerate(curves.items()):  # earlier curves wider, so identical curves stay visible
+        fpr, tpr = result.fpr, result.tpr
+        if log:  # zero rates sit on the panel's edge, as before
+            fpr, tpr = np.maximum(fpr, LOG_FLOOR), np.maximum(tpr, LOG_FLOOR)
+        ax.plot(fpr, tpr, color=f"C{i % 10}",
+                linewidth=1.5 + 1.5 * (len(curves) - 1 - i), clip_on=False,  # a curve along an edge stays whole
+                label=f"{name}  (AUC {result.auc:.3f}, TPR@1%FPR {result.tpr_at_fpr.get(0.01, float('nan')):.3f})")
+    ticks = [1e-3, 1e-2, 1e-1, 1.0] if log else [0.0, 0.25, 0.5, 0.75, 1.0]
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.minorticks_off()
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(floor, 1.0)
+    ax.set_ylim(floor, 1.0)
+    ax.set_box_aspect(1)
+    ax.grid(True, color="0.9")
+    ax.set_xlabel(f"false positive rate ({scale})")
+    ax.set_ylabel(f"true positive rate ({scale})")
