@@ -210,14 +210,14 @@ def test_dp_sgd_trains_only_the_head_keeps_batchnorm_and_reports_epsilon(faces) 
 
 @pytest.mark.slow
 def test_negls_against_plain_ce_at_equal_epochs(mi_world: dict) -> None:
-    """NegLS (-0.05, the paper's schedule) against plain CE (the world's target: same seed, data and 8 epochs). What we assert is what
-    holds at this size: NegLS pushes the probability of the other classes down, so on the GAN samples an
-    inversion starts from its predictions are surer (lower entropy; 0.68 vs 0.73 at seed 0, 0.64 vs 0.69 at
-    seed 1). We do NOT assert that it lowers GMI accuracy, because here it does not: GMI at 100 steps x 2
-    restarts on all 8 classes measured top-1 68.8 % (CE) -> 81.3 % (NegLS) at seed 0 and 100 % -> 100 % at
-    seed 1, in line with `benchmarks/regularisers.py` (README: no effect beyond noise on this small world;
-    the paper's gains are on 100-epoch CelebA/FaceScrub models). A benchmark measures attacks; this checks
-    the mechanism."""
+    """NegLS (-0.05, the paper's schedule) against plain CE (the world's target: same seed, data and 8
+    epochs). What we assert is what holds at this size: NegLS pushes the probability of the other classes
+    down, so on the GAN samples an inversion starts from its predictions are surer (lower entropy; 0.68 vs
+    0.73 at seed 0, 0.64 vs 0.69 at seed 1). We do NOT assert that it lowers GMI accuracy, because here it
+    does not: GMI at 100 steps x 2 restarts on all 8 classes measured top-1 68.8 % (CE) -> 81.3 % (NegLS) at
+    seed 0 and 100 % -> 100 % at seed 1, in line with `benchmarks/regularisers.py` (README: no effect beyond
+    noise on this small world; the paper's gains are on 100-epoch CelebA/FaceScrub models). A benchmark
+    measures attacks; this checks the mechanism."""
     import torch
 
     from hardener.data import load_dataset

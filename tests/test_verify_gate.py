@@ -98,7 +98,7 @@ def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_nam
                                 str(mi_world["test"]), "--gan", str(bare), "--eval-model", str(mi_world["eval"]),
                                 "--protect", "1", "--preset", "adaptive-decoy", "--out", str(tmp_path / "n")])
     assert_bad_input(named, "public classifier")
-    assert_bad_input(runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
-                                         str(mi_world["test"]), "--gan", str(mi_world["gan"]), "--eval-model",
-                                         str(mi_world["eval"]), "--protect", "1", "--budget", "huge", "--out",
-                                         str(tmp_path / "b")]), "unknown budget")
+    assert_bad_input(runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]),
+                                         "--data", str(mi_world["test"]), "--gan", str(mi_world["gan"]),
+                                         "--eval-model", str(mi_world["eval"]), "--protect", "1", "--budget", "huge",
+                                         "--out", str(tmp_path / "b")]), "unknown budget")

@@ -314,8 +314,8 @@ def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) ->
         return torch.cat([model(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])
 
 
-def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc, recipe: "PatentRecipe | MarginRecipe", config, rng,
-               device, progress, round_index) -> dict:
+def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc,
+               recipe: "PatentRecipe | MarginRecipe", config, rng, device, progress, round_index) -> dict:
     """One round of fine-tuning, the same loop for both recipes: `recipe` says what the public samples look
     like to the model and the two losses on logits; EWC, the retain CE and (with `teacher`) the distillation
     are shared. The model is in eval mode, so one forward pass over the private, public and real rows gives
