@@ -85,9 +85,9 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
 
 def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_named(
         mi_world: dict, tmp_path: Path) -> None:
-    """The choice of attacks is under test, not their strength: the suite verify and compare attack with
-    (load_suite) is built and checked without running an attack, and neither is the
-    hardening: the target stands in for the hardened model."""
+    """The choice of attacks is under test, not their strength nor the hardening: the suite that verify and
+    compare attack with (load_suite) is built and checked without running an attack, with the target
+    standing in for the hardened model."""
     gan = load_gan(mi_world["gan"])
     bare = save_gan_bundle(tmp_path / "bare_gan.safetensors", gan.generator, gan.critic)
     suite = load_suite(presets=("gmi", "strong"), budget="quick", steps=None, restarts=None, seed=0, gan=bare,
