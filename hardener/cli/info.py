@@ -29,9 +29,9 @@ def info(
     """Show architecture, variant, parameters, classes, input spec, provenance and sha256 of a model."""
     from hardener.jobs.info import InfoJob, run_info
 
-    summary, warnings = run_info(InfoJob(model, data, arch, variant, image_size,
-                                         declared_spec(mean, std, normalize, channel_order, input_range), allow_pickle))
-    print_warnings(warnings)
+    summary = run_info(InfoJob(model, data, arch, variant, image_size,
+                               declared_spec(mean, std, normalize, channel_order, input_range), allow_pickle))
+    print_warnings(summary["warnings"])
     if as_json:
         print_json(summary)
         return
@@ -39,7 +39,7 @@ def info(
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in summary.items():
-        if key != "spec_check":
+        if key not in ("spec_check", "warnings"):
             table.add_row(key.replace("_", " "), _render(value))
     console.print(table)
     check = summary.get("spec_check")

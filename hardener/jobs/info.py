@@ -16,9 +16,9 @@ class InfoJob:
     allow_pickle: bool = False
 
 
-def run_info(job: InfoJob) -> tuple[dict, list[str]]:
-    """(the model's summary, the loader's warnings); with data, the summary's "spec_check" holds the accuracy
-    under each candidate spec, the declared one named, and the verdict."""
+def run_info(job: InfoJob) -> dict:
+    """The model's summary with the loader's "warnings"; with data, its "spec_check" holds the accuracy under
+    each candidate spec, the declared one named, and the verdict."""
     from hardener.loading import load_model
     from hardener.summary import model_summary
 
@@ -35,4 +35,5 @@ def run_info(job: InfoJob) -> tuple[dict, list[str]]:
             "verdict": check.verdict(), "accuracy": {s.name: s.accuracy for s in check.scores},
             "declared": check.declared.name,
         }
-    return summary, list(loaded.warnings)
+    summary["warnings"] = list(loaded.warnings)
+    return summary
