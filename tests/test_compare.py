@@ -117,3 +117,12 @@ def test_files_hardener_writes_are_named_by_their_folder(tmp_path: Path) -> None
     (tmp_path / "negls" / "model.safetensors").touch()
     assert _model_name(tmp_path / "negls" / "model.safetensors") == "negls"  # train classifier's output
     assert _model_name(tmp_path / "negls") == "negls" and _model_name(tmp_path / "mine.pt") == "mine"
+
+
+def test_plot_labels_of_nearby_models_are_joined_not_drawn_over_each_other() -> None:
+    from hardener.report.plots import label_groups
+
+    points = [("baseline", 0.769, 0.9, None), ("mid", 0.759, 0.7, False), ("negls", 0.753, 0.7, False),
+              ("tl-dmi", 0.813, 0.8, False), ("bido", 0.734, 0.8, False)]
+    assert label_groups(points) == [(76.9, 90.0, ["baseline"]), (75.9, 70.0, ["mid", "negls"]),
+                                    (81.3, 80.0, ["tl-dmi"]), (73.4, 80.0, ["bido"])]

@@ -16,6 +16,23 @@ COLOURS = {None: "#1f77b4", True: "#2ca02c", False: "#d62728"}
 LEGEND = {None: "baseline", True: "passes the gate", False: "fails the gate"}
 
 
+LABEL_GAP = 2.0  # points closer than this on both axes (percentage points) would print their labels over each other
+
+
+def label_groups(points: Sequence[Point], gap: float = LABEL_GAP) -> list[tuple[float, float, list[str]]]:
+    """(x, y, names) per label to draw, in %: a model within `gap` of an earlier one on both axes joins that
+    one's label instead of printing its own on top of it."""
+    groups: list[tuple[float, float, list[str]]] = []
+    for name, acc, attack, _ in points:
+        x, y = 100 * acc, 100 * attack
+        near = next((g for g in groups if abs(g[0] - x) < gap and abs(g[1] - y) < gap), None)
+        if near is None:
+            groups.append((x, y, [name]))
+        else:
+            near[2].append(name)
+    return groups
+
+
 def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = "Privacy vs utility") -> Path:
     """Worst-attack top-1 (y) against held-out accuracy (x), one labelled point per model, written atomically.
     The better corner (accurate and hard to invert) is the lower right; the axis labels say so."""
@@ -32,10 +49,7 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
         if chosen:
             ax.scatter([100 * p[1] for p in chosen], [100 * p[2] for p in chosen], s=60, color=COLOURS[status],
                        marker="s" if status is None else "o", label=LEGEND[status], zorder=3)
-    labels: dict[tuple[float, float], list[str]] = {}  # models on the same spot share one label
-    for name, acc, attack, _ in points:
-        labels.setdefault((round(100 * acc, 1), round(100 * attack, 1)), []).append(name)
-    for (x, y), names in labels.items():
+    for x, y, names in label_groups(points):
         ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9, va="bottom")
     ax.set_xlim(-2, 105)
     ax.set_ylim(-2, 105)
