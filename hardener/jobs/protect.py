@@ -51,7 +51,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     gan = load_gan(job.gan, job.critic)
     warnings += gan.warnings
     check_gan_matches(gan, target.model, str(job.gan))
-    public, public_names = _public_model(job, gan)
+    public, public_names, public_sha256 = _public_model(job, gan)
     check_gan_matches(gan, public, str(job.public_model or job.gan))
     protect = parse_distinct(job.protect, target.num_classes, target.class_names, "--protect")
     decoys = parse_distinct(job.decoy, public.num_classes, public_names, "--decoy") if job.decoy else None
@@ -73,7 +73,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
                            checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress,
                            run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
-                                         "inputs_sha256": [sha256_file(p) for p in (job.public_model, job.critic) if p]})
+                                         "public_sha256": public_sha256,
+                                         "critic_sha256": sha256_file(job.critic) if job.critic else None})
     exported = export_model(result.model, out, stem="hardened", class_names=target.class_names,
                             source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed,
                             inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p))
@@ -160,15 +161,16 @@ def markdown_report(report: dict) -> str:
 
 
 def _public_model(job: ProtectJob, gan):
+    """(model, class names, sha256 of --public-model or None when it is the GAN bundle's)."""
     from hardener.loading import load_model
 
     if job.public_model is not None:
         public = load_model(job.public_model, allow_pickle=job.allow_pickle)
-        return public.model, public.class_names
+        return public.model, public.class_names, public.source_sha256
     if gan.classifier is None:
         raise InputError("the GAN bundle holds no public classifier", where=str(job.gan),
                          fix="pass --public-model, or train the GAN with `hardener train gan` on labelled public data")
-    return gan.classifier, gan.class_names
+    return gan.classifier, gan.class_names, None
 
 
 def _decoy_rows(result, protected: int) -> torch.Tensor:
