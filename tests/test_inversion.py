@@ -138,6 +138,8 @@ def test_presets_have_the_published_shapes() -> None:
     ppa = PRESETS["ppa"].config
     assert (ppa.identity_loss, ppa.augment, ppa.select) == ("poincare", "ppa", "augmented")
     assert PRESETS["adaptive-decoy"].needs_public_classifier and PRESETS["adaptive-decoy"].config.identity_loss == "margin"
+    trapdoor = PRESETS["adaptive-trapdoor"].config
+    assert (trapdoor.identity_loss, trapdoor.augment, trapdoor.select) == ("margin", "ppa", "augmented")
 
 
 def test_invert_leaves_the_callers_modules_as_they_were() -> None:
@@ -238,6 +240,32 @@ def test_adaptive_penalty_lowers_the_public_classifiers_confidence() -> None:
     get_attack("adaptive-decoy").run(generator, critic, classifier, [0], latent_dim=LATENT, steps=1, restarts=1,
                                      public_classifier=public)
     assert public.training and all(p.requires_grad for p in public.parameters())
+
+
+def test_low_pass_removes_a_fine_trigger_and_keeps_coarse_images() -> None:
+    from hardener.attacks.adaptive_trapdoor import LowPass, blur, gaussian_kernel
+
+    side = 32
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    checker = ((rows + cols) % 2 * 2 - 1).float().expand(1, 3, side, side)  # the finest pattern: +-1 per pixel
+    ramp = (cols.float() / (side - 1)).expand(1, 3, side, side)  # a coarse image: one smooth gradient
+    kernel = gaussian_kernel(1.0)
+    assert float(kernel.sum()) == pytest.approx(1.0) and kernel.numel() == 7
+    assert blur(checker, kernel).shape == checker.shape
+    assert float(blur(checker, kernel)[..., 4:-4, 4:-4].abs().max()) < 0.05  # 1 -> under 5 %
+    assert torch.allclose(blur(ramp, kernel)[..., 4:-4], ramp[..., 4:-4], atol=1e-5)  # linear: unchanged inside
+    assert torch.allclose(blur(torch.full_like(ramp, 0.3), kernel), torch.full_like(ramp, 0.3), atol=1e-6)
+    # a classifier with a trapdoor: class 0's logit is the image's correlation with the checkerboard
+    trapdoored = nn.Sequential(nn.Flatten(), nn.Linear(3 * side * side, 2, bias=False))
+    with torch.no_grad():
+        trapdoored[1].weight.copy_(torch.stack([checker.flatten(), ramp.flatten()]))
+    seen = get_attack("adaptive-trapdoor").prepare(trapdoored, TinyGenerator(), LATENT)
+    assert isinstance(seen, LowPass) and seen.target is trapdoored
+    triggered = 0.5 + 0.02 * checker  # a grey image carrying the trigger at Trap-MID's 2 % blend
+    with torch.no_grad():
+        raw, filtered = trapdoored(triggered)[0], seen(triggered)[0]
+        assert float(filtered[0] - trapdoored(torch.full_like(ramp, 0.5))[0, 0]) < 0.05 * float(raw[0])
+        assert float(filtered[1]) == pytest.approx(float(raw[1]), rel=0.05)  # the coarse evidence survives
 
 
 def test_budgets_scale_and_explicit_steps_win() -> None:
@@ -342,11 +370,12 @@ def test_plg_generator_is_cached_per_target_and_reused(tmp_path) -> None:
 
 def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
     strong = [a.name for a, _ in expand_presets(["strong"])]
-    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug", "plg-gan"} == set(strong)
+    assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "adaptive-trapdoor", "lomma-aug",
+            "plg-gan"} == set(strong)
     assert "patent" not in strong
     assert [a.name for a, _ in expand_presets(["all"])] == list(PRESETS)
     chosen = dict((a.name, explicit) for a, explicit in expand_presets(["adaptive-decoy", "strong"]))
-    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 7
+    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 8
     with pytest.raises(InputError, match="unknown attack preset"):
         expand_presets(["strong", "nope"])
 

@@ -53,7 +53,7 @@ def verify_report(world: dict, hardened: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-@pytest.mark.slow  # seven attacks on two models (5 steps: the gate's arithmetic is under test, not the attacks);
+@pytest.mark.slow  # eight attacks on two models (5 steps: the gate's arithmetic is under test, not the attacks);
 # lomma-aug distils 3 surrogates and plg-gan trains a generator for each
 def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_the_worst(
         mi_world: dict, protected: Path, tmp_path: Path) -> None:

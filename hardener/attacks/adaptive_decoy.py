@@ -12,7 +12,9 @@ independent draws (one seed per class and restart), so they stay diverse and the
 confidence above 0.5 (a reconstruction that escaped the lure). It applies to any attack's output, so verify
 reports it for every attack when the GAN bundle has a public classifier.
 
-Adaptive variants for defenses added later: none yet (only the decoy defense lures to public faces).
+Adaptive variants for the defenses added later: `adaptive-trapdoor` (attacks/adaptive_trapdoor.py) for trap-mid,
+which plants triggers. The regularisers (negls, mid, bido, random-erasing, dp-sgd, tl-dmi) plant nothing for an
+attacker to avoid, so the strongest plain attacks of the suite are their adaptive ones.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from hardener.attacks.adaptive_decoy import attack as adaptive_decoy
+from hardener.attacks.adaptive_trapdoor import attack as adaptive_trapdoor
 from hardener.attacks.base import Attack
 from hardener.attacks.gmi import attack as gmi
 from hardener.attacks.lomma_aug import attack as lomma_aug
@@ -16,15 +17,17 @@ from hardener.attacks.plg_margin import attack as plg_margin
 from hardener.attacks.ppa import attack as ppa
 from hardener.errors import InputError
 
+# Appended, never inserted: verify seeds each preset by its place here (jobs/suite.py), so a new preset must not
+# move the others' seeds.
 PRESETS: dict[str, Attack] = {a.name: a for a in (gmi, plg_margin, lomma_logit, patent, ppa, adaptive_decoy,
-                                                   lomma_aug, plg_gan)}
+                                                   lomma_aug, plg_gan, adaptive_trapdoor)}
 
 # `strong` is verify's default: every attack a reviewer expects, including the one that breaks the decoy
-# defense (lomma-logit) and the GAN that knows the target (plg-gan: at the standard budget it costs less
+# defense (lomma-logit), an adaptive attacker for each defense that plants something to escape (decoy, trap-mid) and the GAN that knows the target (plg-gan: at the standard budget it costs less
 # than lomma-aug on the synthetic test world, 43 s against 107 s for all 8 classes, README). `all` adds the
 # patent's own inversion, which is weak as an attack.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "strong": ("gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "lomma-aug", "plg-gan"),
+    "strong": ("gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "adaptive-trapdoor", "lomma-aug", "plg-gan"),
     "all": tuple(PRESETS),
 }
 
