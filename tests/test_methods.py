@@ -253,6 +253,8 @@ def test_a_training_method_resumes_through_the_cli_and_refuses_other_options(tmp
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "o" / "report.json").read_text())["resumed_from_epoch"] == 1
     assert_bad_input(runner.invoke(app, [*args, "--resume", "--beta", "0.1"]), "mid_beta 0.01 -> 0.1")
+    # a model built with another input spec is another run, though its weights start the same
+    assert_bad_input(runner.invoke(app, [*args, "--resume", "--normalize", "half"]), "start_model")
 
 
 def test_dp_sgd_resumes_to_the_same_weights_and_epsilon(faces, tmp_path: Path) -> None:

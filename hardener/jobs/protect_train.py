@@ -56,7 +56,8 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
                           outputs=OUTPUTS + tuple(f"{name}.png" for name in method.images))
 
     defense = load(method.defense)
-    identity = {"method": method.name, "start_sha256": pretrained.source_sha256 if pretrained else None}
+    identity = {"method": method.name, "start_sha256": pretrained.source_sha256 if pretrained else None,
+                "start_model": f"{start.arch}/{start.variant}, {start.num_classes} classes, {start.spec.describe()}"}
     result = defense(start, data, config, train_config, val=val, device=device, checkpoint_dir=out / "checkpoints",
                      resume=common.resume, run_identity=identity, progress=progress)
     model = result.model.cpu().eval()
