@@ -65,15 +65,14 @@ def main() -> None:
         return (f"{m.top1:.1%} ({ci.low:.0%}-{ci.high:.0%}) | {m.top5:.1%} | {m.any_restart_top1:.1%} | "
                 f"{m.knn_distance:.2f} | {escape_rate(result, gan.classifier):.0%} | {result.seconds:.0f}"), steps
 
-    classes = list(range(target.num_classes))
-    if 1 not in args.tables:
-        classes = []
-    print(f"\nUndefended target, all {len(classes)} classes x {args.restarts} restarts\n")
-    print("| preset | steps (published) | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for attack in attacks if classes else []:
-        text, steps = row(attack, target, classes, args.restarts)
-        print(f"| {attack.name} | {steps} ({attack.config.steps}) | {text} |", flush=True)
+    if 1 in args.tables:
+        classes = list(range(target.num_classes))
+        print(f"\nUndefended target, all {len(classes)} classes x {args.restarts} restarts\n")
+        print("| preset | steps (published) | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for attack in attacks:
+            text, steps = row(attack, target, classes, args.restarts)
+            print(f"| {attack.name} | {steps} ({attack.config.steps}) | {text} |", flush=True)
     if args.hardened is None or 2 not in args.tables:
         return
     hardened = load_model(hardened_files(args.hardened)[0]).model
