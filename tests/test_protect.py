@@ -122,6 +122,36 @@ def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, t
     assert_bad_input(runner.invoke(app, protect_args(mi_world, tmp_path / "new", "--resume")), "no checkpoint")
 
 
+def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() -> None:
+    """The model's features here are the images themselves: class c's inversions sit at (c, 0), so the
+    distances between classes are known."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from hardener.defenses.decoy import choose_decoys
+
+    class Identity(nn.Linear):
+        num_classes = 20
+
+        def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    def invert(model, classes, seed, restarts, task, family):
+        targets = torch.tensor(classes).repeat_interleave(restarts)
+        return SimpleNamespace(images=torch.stack([targets.float(), torch.zeros(len(targets))], 1), targets=targets)
+
+    model = Identity(1, 1)
+    pool = torch.randperm(20, generator=torch.Generator().manual_seed(0))[:16].tolist()  # choose_decoys' seeded pool
+    far = choose_decoys(model, model, [0, 19], invert)
+    near = choose_decoys(model, model, [0, 19], invert, nearest=True)
+    assert far[0] == max(pool) and far[1] == min(pool)
+    assert near[0] == min(pool) and len(set(near)) == 2  # distinct: 19's nearest may be taken already
+    assert near[1] == (max(pool) if max(pool) != near[0] else sorted(pool)[-2])
+    with pytest.raises(Exception, match="decoy choice"):
+        DecoyConfig(decoy_choice="closest").validate()
+
+
 @pytest.mark.parametrize("change, phrase", [
     (["--protect", "1", "--protect", "1", "--decoy", "5", "--decoy", "2"], "more than once"),
     (["--protect", "9", "--decoy", "5"], "out of range"),

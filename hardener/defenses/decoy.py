@@ -64,6 +64,7 @@ TASK = "protect"
 CHECKPOINT_NAME = "protect_checkpoint.pt"
 RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
+DECOY_CHOICES = ("farthest", "nearest")  # automatic decoys: DecoyConfig.decoy_choice
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class DecoyConfig:
     margin_gap: float = 2.0  # margin recipe: how far (in logits) the decoys' floor sits above every endpoint
     distill: float = 1.0  # margin recipe: weight of KL to the original model on real images (with data)
     cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
+    decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
     fisher_samples: int = 256
     seed: int = 0
@@ -91,6 +93,9 @@ class DecoyConfig:
     def validate(self) -> None:
         if self.recipe not in RECIPES:
             raise InputError(f"unknown recipe {self.recipe!r}", fix=f"use one of: {', '.join(RECIPES)}")
+        if self.decoy_choice not in DECOY_CHOICES:
+            raise InputError(f"unknown decoy choice {self.decoy_choice!r}", where="--decoy-choice",
+                             fix=f"use one of: {', '.join(DECOY_CHOICES)}")
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
         if min(self.alpha, self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill) < 0:
@@ -150,7 +155,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     state = load_checkpoint(path, kind="protect", identity=identity) if resume else None
 
     if decoys is None:
-        decoys = choose_decoys(hardened, public_model, protect, invert)
+        decoys = choose_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest")
     decoy_map = dict(zip(protect, (int(d) for d in decoys)))
     _check_decoys(decoy_map, public_model)
 
@@ -217,9 +222,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
 
 
 def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert,
-                  candidates: int = 16) -> list[int]:
+                  candidates: int = 16, nearest: bool = False) -> list[int]:
     """Per protected class, the public class whose inverted samples lie farthest from it in the model's
-    feature space, among a seeded pool of `candidates` public classes (distinct decoys)."""
+    feature space (the patent's aim: the attacker recovers someone else entirely), or with `nearest` the
+    closest (TrapNet's: a decoy the model already nearly takes for the class needs less change to become the
+    class's maximum), among a seeded pool of `candidates` public classes (distinct decoys)."""
     if public_model.num_classes < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {public_model.num_classes} public classes",
                          fix="protect fewer classes or give --decoy explicitly")
@@ -234,7 +241,7 @@ def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int],
     chosen: list[int] = []
     for c in protect:
         distance = torch.cdist(pri[private_inv.targets == c].mean(0, keepdim=True), pub_means)[0]
-        for index in distance.argsort(descending=True).tolist():
+        for index in distance.argsort(descending=not nearest).tolist():
             if pool[index] not in chosen:
                 chosen.append(pool[index])
                 break

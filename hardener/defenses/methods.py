@@ -123,6 +123,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--margin-gap", "margin_gap", float, 2.0, "margin: how far (logits) the decoys' floor sits above "
                    "every endpoint and photo."),
                Opt("--distill", "distill", float, 1.0, "margin: weight of KL to the original model on real photos."),
+               Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
+                   "inversions lie farthest from the protected class in the model's feature space, or nearest."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."))),
     Method("tl-dmi", "only the last layer groups learn from private data; the first keep a public model's weights",
            FROM_PRETRAINED, "Ho et al., CVPR 2024", "hardener.jobs.protect_transfer:run_transfer_method",
