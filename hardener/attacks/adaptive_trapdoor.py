@@ -70,6 +70,7 @@ class AdaptiveTrapdoorAttack(Attack):
                 progress: ProgressFn = no_progress) -> nn.Module:
         return LowPass(target, self.sigma_per_32_pixels)
 
+
 attack = AdaptiveTrapdoorAttack(
     "adaptive-trapdoor", "Trapdoor-aware adaptive (vs trap-mid): the target sees a Gaussian blur of G(z) (sigma 1 px "
                          "per 32 px), PPA warps every step, max-margin loss, 600 Adam steps (lr 0.1), 5 restarts, "
