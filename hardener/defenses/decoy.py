@@ -194,10 +194,10 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
-        parts = _fine_tune(hardened, optimizer, x_pri, y_pri, x_pub, y_pub,
-                           real if margin is not None or config.retain > 0 else None, teacher, ewc,
-                           PatentRecipe() if margin is None else MarginRecipe(margin), config, generator_rng, device,
-                           progress, round_index)
+        samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
+                               real if margin is not None or config.retain > 0 else None, teacher)
+        parts = _fine_tune(hardened, optimizer, samples, ewc, PatentRecipe() if margin is None else MarginRecipe(margin),
+                           config, generator_rng, device, progress, round_index)
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, decoy_map, device)
@@ -321,14 +321,30 @@ def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) ->
         return torch.cat([model(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])
 
 
-def _fine_tune(model, optimizer, x_pri, y_pri, x_pub, y_pub, real, teacher, ewc,
-               recipe: "PatentRecipe | MarginRecipe", config, rng, device, progress, round_index) -> dict:
+@dataclass(frozen=True)
+class RoundSamples:
+    """What one round fine-tunes on: the inverted private samples (x_pri, labels y_pri), the decoys (x_pub,
+    labelled with the protected class they stand for), the real photos (x, y) or None, and the original
+    model's logits on them (the margin recipe's distillation target) or None."""
+
+    x_pri: torch.Tensor
+    y_pri: torch.Tensor
+    x_pub: torch.Tensor
+    y_pub: torch.Tensor
+    real: tuple[torch.Tensor, torch.Tensor] | None
+    teacher: torch.Tensor | None
+
+
+def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentRecipe | MarginRecipe", config, rng,
+               device, progress, round_index) -> dict:
     """One round of fine-tuning, the same loop for both recipes: `recipe` says what the public samples look
     like to the model and the two losses on logits; EWC, the retain CE and (with `teacher`) the distillation
     are shared. The model is in eval mode, so one forward pass over the private, public and real rows gives
     each row the logits it would get alone, at about 3/4 of the cost of three passes."""
     model.eval()  # BatchNorm statistics stay those of the real training data
     sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
+    x_pri, y_pri, x_pub, y_pub, real, teacher = (samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub,
+                                                 samples.real, samples.teacher)
     for step in range(config.steps_per_round):
         pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)),), generator=rng)
         pub = torch.randint(0, len(x_pub), (min(config.batch_size, len(x_pub)),), generator=rng)
