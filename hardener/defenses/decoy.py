@@ -23,6 +23,9 @@ floors sit `margin_gap` above the highest of the original model's endpoints and 
 decoys become the manifold's maximum for l_t (floors at the photos alone were measured worse: 72.9 % vs
 79.2 % held-out accuracy on the synthetic world, same worst attack); the decoys are seen through random crops and flips, the
 warps PPA-style attacks use. Without --data, caps and floors come from the first inversions alone.
+alpha defaults to 0 for this recipe (`DecoyConfig.private_weight`): the decoys alone, lifted above the
+endpoints, kept more accuracy on LFW at two protect seeds with no worse an attack, and the fine-tuning then
+skips the private rows; the re-inversions still measure each round's decoy hit rate and stop early.
 
 Decisions shared by both recipes, each measured by verify and the efficacy benchmark:
 - the patent maximises CE(F(x_pri), l_t), which is unbounded; we minimise L_pri = -log(1 - p_t(x_pri)),
@@ -70,7 +73,7 @@ DECOY_CHOICES = ("farthest", "nearest")  # automatic decoys: DecoyConfig.decoy_c
 @dataclass(frozen=True)
 class DecoyConfig:
     recipe: str = "margin"
-    alpha: float = 1.0
+    alpha: float | None = None  # None: the recipe's own (private_weight)
     beta: float = 2.0
     omega: float = 5.0
     lambda2: float = 1.0
@@ -98,7 +101,7 @@ class DecoyConfig:
                              fix=f"use one of: {', '.join(DECOY_CHOICES)}")
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
-        if min(self.alpha, self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill) < 0:
+        if min(self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, margin_gap and distill must not be negative",
                              fix="e.g. --alpha 1 --beta 2")
         if self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2:
@@ -106,6 +109,14 @@ class DecoyConfig:
                              fix="e.g. --rounds 3 --steps-per-round 60")
         for preset in self.inversion_presets():
             get_attack(preset)
+
+    def private_weight(self) -> float:
+        """alpha, the weight of the term on inverted private samples. Unset: 1 for the patent recipe (the
+        patent's), 0 for the margin recipe, whose decoys alone kept more accuracy on LFW at two protect seeds
+        with no worse an attack (README, "The weight of the cap")."""
+        if self.alpha is not None:
+            return self.alpha
+        return 0.0 if self.recipe == "margin" else 1.0
 
     def inversion_presets(self) -> tuple[str, ...]:
         if self.preset is not None:
@@ -345,18 +356,20 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
     sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
     x_pri, y_pri, x_pub, y_pub, real, teacher = (samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub,
                                                  samples.real, samples.teacher)
+    alpha = config.private_weight()
     for step in range(config.steps_per_round):
-        pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)),), generator=rng)
+        pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)) if alpha > 0 else 0,), generator=rng)
         pub = torch.randint(0, len(x_pub), (min(config.batch_size, len(x_pub)),), generator=rng)
-        batch = [x_pri[pri], recipe.public_view(x_pub[pub], rng)]
+        batch = [x_pri[pri], recipe.public_view(x_pub[pub], rng)]  # no private rows when alpha is 0
         if real is not None:
             x_real, y_real = real
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
             batch.append(x_real[rows].to(device))
         logits = model(torch.cat(batch)).split([len(b) for b in batch])
         loss_private, loss_public = recipe.losses(logits[0], y_pri[pri], logits[1], y_pub[pub])
+        loss_private = loss_private if alpha > 0 else torch.zeros((), device=device)  # the mean of no rows is NaN
         penalty = ewc.penalty(model)
-        loss = config.alpha * loss_private + config.beta * loss_public + config.omega * penalty
+        loss = alpha * loss_private + config.beta * loss_public + config.omega * penalty
         loss_retain = torch.zeros((), device=device)
         if real is not None:
             loss_retain = F.cross_entropy(logits[2], y_real[rows].to(device))

@@ -106,8 +106,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--data", "data", str, None, "Private training images: Fisher information, the retain term, the spec check."),
                Opt("--recipe", "recipe", str, "margin", "margin: cap the attack family's endpoints, lift the decoys "
                    "above them (raw margins and logits); patent: the patent's CE objective."),
-               Opt("--alpha", "alpha", float, 1.0, "Weight of the term on inverted private samples (margin: the cap; "
-                   "patent: the bounded push-away)."),
+               Opt("--alpha", "alpha", float, None, "Weight of the term on inverted private samples (margin: the cap "
+                   "on the attack endpoints, default 0: the decoys alone; patent: the bounded push-away, default 1)."),
                Opt("--beta", "beta", float, 2.0, "Weight of pulling inverted decoy samples into the protected class."),
                Opt("--omega", "omega", float, 5.0, "Weight of the EWC term."),
                Opt("--retain", "retain", float, 1.0, "Weight of CE on real private images, with --data."),

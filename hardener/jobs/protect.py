@@ -2,7 +2,7 @@
 hardened model (safetensors + ONNX with parity), and write report.json, report.md and a grid."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -187,6 +187,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
 
     known = {f.name for f in fields(DecoyConfig)}
     config = DecoyConfig(**{k: v for k, v in options.items() if k in known and v is not None}, seed=common.seed)
+    config = replace(config, alpha=config.private_weight())  # the recipe's alpha, explicit in the report
     job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
                      decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
                      critic=options["critic"], config=config, device=common.device, resume=common.resume,
