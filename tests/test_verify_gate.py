@@ -60,7 +60,7 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
     report = verify_report(mi_world, protected, tmp_path / "v", "--budget", "quick", "--steps", "5",
                            "--max-attack-acc", "70", "--max-acc-drop", "10", "--max-protected-acc-drop", "30")
     assert [r["preset"] for r in report["attacks"]] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy",
-                                                        "lomma-aug", "plg-gan"]
+                                                        "adaptive-trapdoor", "lomma-aug", "plg-gan"]
     assert report["budget"] == "quick" and all(r["restarts"] == 1 for r in report["attacks"])
     checks = {c["name"]: c for c in report["checks"]}
     for row in report["attacks"]:
@@ -94,7 +94,8 @@ def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_nam
                        critic=None, eval_model=mi_world["eval"], data=str(mi_world["test"]),
                        target=load_model(mi_world["target"]), spec_model=load_model(mi_world["target"]),
                        protect=["1", "4"], device="cpu")
-    assert [a.name for a in suite.attacks] == ["gmi", "plg-margin", "lomma-logit", "ppa", "lomma-aug", "plg-gan"]
+    assert [a.name for a in suite.attacks] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-trapdoor",
+                                               "lomma-aug", "plg-gan"]
     assert suite.skipped == [{"preset": "adaptive-decoy", "reason": "the GAN bundle has no public classifier"}]
     assert any("adaptive-decoy skipped" in w for w in suite.warnings)
     named = runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
