@@ -53,8 +53,8 @@ def main() -> None:
         out = args.work / f"{variant}-seed{seed}"
         started = time.perf_counter()
         if not (out / "report.json").exists():
-            run = subprocess.run([sys.executable, "-m", "hardener", *protect_args(world, out), *args.extra, "--seed", seed],
-                                 capture_output=True, text=True)
+            command = [sys.executable, "-m", "hardener", *protect_args(world, out), *args.extra, "--seed", seed]
+            run = subprocess.run(command, capture_output=True, text=True)
             if run.returncode != 0:
                 sys.exit(run.stdout[-2000:] + run.stderr[-2000:])
         seconds = time.perf_counter() - started

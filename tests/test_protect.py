@@ -125,7 +125,8 @@ def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, t
 def test_alpha_defaults_to_the_recipes_own_and_an_explicit_value_wins() -> None:
     assert DecoyConfig().private_weight() == 0.0  # margin: the decoys alone
     assert DecoyConfig(recipe="patent").private_weight() == 1.0  # the patent's alpha
-    assert DecoyConfig(alpha=0.5).private_weight() == 0.5 and DecoyConfig(recipe="patent", alpha=0).private_weight() == 0
+    assert DecoyConfig(alpha=0.5).private_weight() == 0.5
+    assert DecoyConfig(recipe="patent", alpha=0).private_weight() == 0
     with pytest.raises(Exception, match="must not be negative"):
         DecoyConfig(alpha=-1).validate()
 

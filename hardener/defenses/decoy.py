@@ -101,7 +101,8 @@ class DecoyConfig:
                              fix=f"use one of: {', '.join(DECOY_CHOICES)}")
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
-        if min(self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill) < 0:
+        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill)
+        if min(weights) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, margin_gap and distill must not be negative",
                              fix="e.g. --alpha 1 --beta 2")
         if self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2:
@@ -207,8 +208,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
                                real if margin is not None or config.retain > 0 else None, teacher)
-        parts = _fine_tune(hardened, optimizer, samples, ewc, PatentRecipe() if margin is None else MarginRecipe(margin),
-                           config, generator_rng, device, progress, round_index)
+        recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
+        parts = _fine_tune(hardened, optimizer, samples, ewc, recipe, config, generator_rng, device, progress, round_index)
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, decoy_map, device)
