@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -44,8 +45,10 @@ class LowPass(nn.Module):
         return self.target(blur(images, gaussian_kernel(self.sigma_per_32_pixels * images.shape[-1] / 32)))
 
 
+@lru_cache(maxsize=8)
 def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """A normalised 1-D Gaussian reaching 3 sigma (at least one pixel) each side."""
+    """A normalised 1-D Gaussian reaching 3 sigma (at least one pixel) each side; built once per sigma, since
+    every inversion step asks for it (callers only read it)."""
     radius = max(1, math.ceil(3 * sigma))
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
     weights = torch.exp(-offsets**2 / (2 * sigma**2))

@@ -2,7 +2,7 @@
 hardened model (safetensors + ONNX with parity), and write report.json, report.md and a grid."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -96,7 +96,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
         "method": METHOD_LINES[job.config.recipe],
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
-        "config": asdict(job.config) | {"device": str(device)},
+        "config": asdict(job.config) | {"alpha": job.config.private_weight(), "device": str(device)},
         "rounds": result.rounds,
         "natural_accuracy": natural,
         "hardened": exported.to_report(),
@@ -187,7 +187,6 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
 
     known = {f.name for f in fields(DecoyConfig)}
     config = DecoyConfig(**{k: v for k, v in options.items() if k in known and v is not None}, seed=common.seed)
-    config = replace(config, alpha=config.private_weight())  # the recipe's alpha, explicit in the report
     job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
                      decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
                      critic=options["critic"], config=config, device=common.device, resume=common.resume,
