@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--sweep", default=None, help="one DecoyConfig field over values, e.g. beta=0.5,1,2,4")
     parser.add_argument("--presets", default="strong", help="attack presets or group judged after protect")
     parser.add_argument("--with-patent", action="store_true", help="a row for --recipe patent before the sweep")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="keep each setting's hardened model here (one safetensors file per row) to judge it again")
     parser.add_argument("--plot", type=Path, default=None, help="write the privacy-utility frontier as a PNG")
     parser.add_argument("--same-gan", action="store_true",
                         help="attack with protect's own GAN (the white-box setting the tests use), not the attacker's")
@@ -97,6 +99,12 @@ def main() -> None:
         result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, args.protect, data=train,
                                config=config)
         seconds = time.perf_counter() - started
+        if args.save:
+            from hardener.loading import save_bundle
+
+            args.save.mkdir(parents=True, exist_ok=True)
+            name = "_".join(f"{k}={v}" for k, v in sorted(setting.items())).replace("/", "-") or "defaults"
+            print(f"saved {save_bundle(result.model, args.save / f'{name}.safetensors')}", flush=True)
         after = {name: judge(get_attack(name), result.model, index) for index, name in enumerate(presets)}
         defaults = DecoyConfig()
         changed = ", ".join(f"{k}={v}" for k, v in setting.items() if k != "recipe" and getattr(defaults, k) != v)

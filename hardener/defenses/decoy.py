@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -57,6 +57,7 @@ from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, state
 from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
+from hardener.defenses.tldmi import freeze_depth
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -91,6 +92,10 @@ class DecoyConfig:
     decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
     fisher_samples: int = 256
+    manifold: float = 0.0  # margin recipe: weight of KL to the original model on random images of protect's GAN
+    manifold_samples: int = 512
+    raise_floors: bool = False  # margin recipe: after each round, lift the floors above the re-inversions' endpoints too
+    freeze: int = 0  # layer groups, counted from the input, that fine-tuning leaves untouched (0: train them all)
     seed: int = 0
 
     def validate(self) -> None:
@@ -155,6 +160,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     device = torch.device(device)
     protect = [int(c) for c in protect]
     hardened = copy.deepcopy(model).to(device).eval()
+    frozen = _freeze(hardened, config.freeze)
     public_model = public_model.to(device).eval()
     invert = _inverter(generator, critic, latent_dim, config, device, progress)
     # the resume identity is checked before any work: automatic decoys are a function of it
@@ -198,21 +204,27 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                                         task="re-invert (resumed)")
     # the original model's logits on the real photos: the margin recipe's caps and its distillation target
     teacher = _logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
+    anchors = (_manifold_anchors(model, generator, latent_dim, config, device)
+               if config.recipe == "margin" and config.manifold > 0 else None)
     margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
                                     config.margin_gap, config.cap_quantile, device)
               if config.recipe == "margin" else None)
+    if state is not None and state.get("margin") is not None:
+        margin = MarginTargets(**state["margin"])  # raised floors (raise_floors) come back as they were saved
     for round_index in range(start_round, start_round if stopped else config.rounds):
         seen_x.append(private_inv.images)
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
-                               real if margin is not None or config.retain > 0 else None, teacher)
+                               real if margin is not None or config.retain > 0 else None, teacher, anchors)
         recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
         parts = _fine_tune(hardened, optimizer, samples, ewc, recipe, config, generator_rng, device, progress, round_index)
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, decoy_map, device)
+        if margin is not None and config.raise_floors:
+            margin = margin.raised(hardened, private_inv, config.margin_gap, device)
         row = {"round": round_index + 1, **parts, "decoy_hit_rate": hits,
                "protected_confidence_after": float(private_inv.confidence.mean())}
         if data is not None:
@@ -222,15 +234,29 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         stopped = min(hits.values()) >= config.decoy_hit_target  # a resume must not train past this either
         if path is not None:
             save_checkpoint(path, kind="protect", identity=identity, state={
-                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped})
+                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped,
+                "margin": asdict(margin) if margin is not None else None})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))
         if stopped:
             break
     result.after = result.after or private_inv
     result.seconds = time.perf_counter() - started
+    for parameter in frozen:
+        parameter.requires_grad_(True)
     hardened.eval()
     return result
+
+
+def _freeze(model: FaceModel, groups: int) -> list[nn.Parameter]:
+    """Stop gradients to the first `groups` layer groups (as TL-DMI counts them) and return those
+    parameters, so the caller can hand the model back trainable. EWC and the optimizer then see only the rest."""
+    freeze_depth(model, groups, None)  # a clear error when the model has fewer groups
+    frozen = [p for _, modules in model.layer_groups()[:groups] for module in modules for p in module.parameters()
+              if p.requires_grad]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    return frozen
 
 
 def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert,
@@ -315,6 +341,19 @@ class MarginTargets:
             floors_m[c], floors_z[c] = top_m + gap, top_z + gap
         return cls(caps_m, caps_z, floors_m, floors_z)
 
+    def raised(self, model: FaceModel, endpoints: InversionResult, gap: float, device: torch.device) -> "MarginTargets":
+        """The floors lifted to `gap` above the highest margin and logit that `endpoints` reach under `model` (the
+        updated one), never lowered: the decoys must stay the class's maximum where the last round's attack went."""
+        logits = _logits(model, endpoints.images, device)
+        floors_m, floors_z = dict(self.floor_margin), dict(self.floor_logit)
+        for c in floors_m:
+            rows = endpoints.targets == c
+            if bool(rows.any()):
+                y = torch.full((int(rows.sum()),), c)
+                floors_m[c] = max(floors_m[c], float(class_margin(logits[rows], y).max()) + gap)
+                floors_z[c] = max(floors_z[c], float(logits[rows, c].max()) + gap)
+        return replace(self, floor_margin=floors_m, floor_logit=floors_z)
+
     def per_row(self, table: dict[int, float], targets: torch.Tensor) -> torch.Tensor:
         return torch.tensor([table[int(t)] for t in targets], device=targets.device)
 
@@ -345,6 +384,7 @@ class RoundSamples:
     y_pub: torch.Tensor
     real: tuple[torch.Tensor, torch.Tensor] | None
     teacher: torch.Tensor | None
+    anchors: tuple[torch.Tensor, torch.Tensor] | None = None  # random GAN images and the original model's logits
 
 
 def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentRecipe | MarginRecipe", config, rng,
@@ -366,6 +406,10 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             x_real, y_real = real
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
             batch.append(x_real[rows].to(device))
+        if samples.anchors is not None:
+            x_anchor, z_anchor = samples.anchors
+            anchor_rows = torch.randint(0, len(x_anchor), (min(config.batch_size, len(x_anchor)),), generator=rng)
+            batch.append(x_anchor[anchor_rows].to(device))
         logits = model(torch.cat(batch)).split([len(b) for b in batch])
         loss_private, loss_public = recipe.losses(logits[0], y_pri[pri], logits[1], y_pub[pub])
         loss_private = loss_private if alpha > 0 else torch.zeros((), device=device)  # the mean of no rows is NaN
@@ -378,6 +422,8 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             if teacher is not None and config.distill > 0:
                 kept = kept + config.distill * distillation(logits[2], teacher[rows].to(device))
             loss = loss + kept
+        if samples.anchors is not None:
+            loss = loss + config.manifold * distillation(logits[-1], z_anchor[anchor_rows].to(device))
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
         optimizer.zero_grad(set_to_none=True)
@@ -478,6 +524,16 @@ def _fisher_batches(model, generator, latent_dim, data, config, device, batch: i
         x = generator.eval()(z.to(device))
         y = model(x).argmax(1)
     return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)]
+
+
+def _manifold_anchors(model: FaceModel, generator: nn.Module, latent_dim: int, config: DecoyConfig,
+                      device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images of protect's GAN and the original model's logits on them: held there by distillation,
+    they keep the decoys' lift local, so faces that are neither the decoy nor the person keep their classes."""
+    z = torch.randn(config.manifold_samples, latent_dim, generator=torch.Generator().manual_seed(config.seed + 7))
+    with evaluating(generator, device), torch.no_grad():
+        images = torch.cat([generator(z[i:i + 128].to(device)).cpu() for i in range(0, len(z), 128)])
+    return images, _logits(model, images, device)
 
 
 def _real_batches(data: FaceDataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:
