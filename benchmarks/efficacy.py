@@ -118,11 +118,15 @@ def main() -> None:
 
         print(f"plot: {privacy_utility_png(points, args.plot, title='protect: worst attack vs accuracy')}")
 
+
 def _fields(items: list[str]) -> dict:
-    """`name=value` strings as DecoyConfig keyword arguments (numbers parsed, tuples split on '+')."""
+    """`name=value` strings as DecoyConfig keyword arguments (numbers and true/false parsed, tuples split on '+')."""
     out = {}
     for item in items:
         name, value = item.split("=", 1)
+        if value.lower() in ("true", "false"):
+            out[name] = value.lower() == "true"
+            continue
         for cast in (int, float):
             try:
                 out[name] = cast(value)
