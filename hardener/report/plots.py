@@ -33,9 +33,11 @@ def label_groups(points: Sequence[Point], gap: float = LABEL_GAP) -> list[tuple[
     return groups
 
 
-def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = "Privacy vs utility") -> Path:
+def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = "Privacy vs utility",
+                        limits: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Path:
     """Worst-attack top-1 (y) against held-out accuracy (x), one labelled point per model, written atomically.
-    The better corner (accurate and hard to invert) is the lower right; the axis labels say so."""
+    The better corner (accurate and hard to invert) is the lower right; the axis labels say so. `limits`
+    ((x0, x1), (y0, y1), in %) zooms in on points that the full 0-100 axes would pile up."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -51,8 +53,9 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
                        marker="s" if status is None else "o", label=LEGEND[status], zorder=3)
     for x, y, names in label_groups(points):
         ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9, va="bottom")
-    ax.set_xlim(-2, 105)
-    ax.set_ylim(-2, 105)
+    (x0, x1), (y0, y1) = limits or ((-2, 105), (-2, 105))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_xlabel("natural accuracy, held-out (%; higher is better)")
     ax.set_ylabel("worst attack top-1 on the protected classes (%; lower is better)")
     ax.set_title(title)

@@ -1,0 +1,92 @@
+"""The privacy-utility frontier of several `benchmarks/efficacy.py` runs, as one table and one PNG.
+
+    python benchmarks/frontier.py benchmarks/results/lfw/*.log --out docs/frontier_lfw.png
+
+efficacy.py prints one Markdown row per setting; each run is 20-40 minutes of CPU on LFW, so settings are
+measured in separate runs (often two at once). This script reads those printed tables as they are, keeps the
+attack columns every log has (the worst attack is recomputed over them, so logs that judged more attacks
+stay comparable), drops repeated rows (every log repeats the undefended one) and draws worst-attack top-1
+against held-out accuracy with hardener's own plot. Logs must come from the same world, protect classes and
+attack seeds: efficacy.py fixes the seeds, so the undefended rows must agree, and the script checks that.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict]]:
+    """(attack names, rows) of one efficacy.py log: each row's setting, accuracies and per-attack top-1."""
+    header, rows = None, []
+    for line in path.read_text().splitlines():
+        if not line.startswith("| ") or line.startswith("| ---"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "recipe":
+            header = cells
+            continue
+        if header is None or len(cells) != len(header):
+            continue
+        attacks = header[5:-1]
+        label = "undefended" if cells[0] == "undefended" else f"{cells[0]}: {cells[1]}"
+        rows.append({"label": label, "accuracy": _percent(cells[3]), "protected": _percent(cells[4]),
+                     "top1": {a: _percent(c.split("/")[0]) for a, c in zip(attacks, cells[5:-1])}})
+    if header is None:
+        sys.exit(f"{path}: no efficacy.py table found")
+    return header[5:-1], rows
+
+
+def _percent(cell: str) -> float:
+    return float(cell.strip().rstrip("%")) / 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("logs", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, default=None, help="write the plot here (PNG)")
+    parser.add_argument("--rename", action="append", default=[], metavar="'OLD -> NEW'",
+                        help="relabel a row, e.g. when a log predates a change of protect's defaults")
+    parser.add_argument("--title", default="protect on LFW: worst attack vs accuracy")
+    args = parser.parse_args()
+
+    renames = dict(tuple(part.strip() for part in item.split("->", 1)) for item in args.rename)
+    read = [read_rows(path) for path in args.logs]
+    for _, log_rows in read:
+        for row in log_rows:
+            row["label"] = renames.get(row["label"], row["label"])
+    common = [a for a in read[0][0] if all(a in attacks for attacks, _ in read)]
+    rows, seen = [], set()
+    for (_, log_rows), path in zip(read, args.logs):
+        for row in log_rows:
+            row["worst"] = max(row["top1"][a] for a in common)
+            key = (row["label"], row["accuracy"], row["worst"])
+            same_label = [r for r in rows if r["label"] == row["label"]]
+            if row["label"] == "undefended" and same_label and key not in seen:
+                sys.exit(f"{path}: its undefended row differs from the first log's: not the same world or seeds")
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    print(f"worst attack over the attacks every log judged: {', '.join(common)}\n")
+    print("| setting | acc. all | acc. protected | " + " | ".join(common) + " | worst |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in common) + " | --- |")
+    for row in rows:
+        print(f"| {row['label']} | {row['accuracy']:.1%} | {row['protected']:.1%} | "
+              + " | ".join(f"{row['top1'][a]:.0%}" for a in common) + f" | {row['worst']:.0%} |")
+    if args.out:
+        from hardener.report.plots import privacy_utility_png
+
+        base = next(r["accuracy"] for r in rows if r["label"] == "undefended")
+        points = [(r["label"], r["accuracy"], r["worst"],  # the gate's limits on the point values, as efficacy.py
+                   None if r["label"] == "undefended" else r["worst"] <= 0.05 and base - r["accuracy"] <= 0.01)
+                  for r in rows]
+        xs, ys = [100 * r["accuracy"] for r in rows], [100 * r["worst"] for r in rows]
+        limits = ((min(xs) - 3, max(xs) + 6), (-2, min(105, max(ys) + 8)))
+        print(f"\nplot: {privacy_utility_png(points, args.out, title=args.title, limits=limits)}")
+
+
+if __name__ == "__main__":
+    main()
