@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -57,7 +57,6 @@ from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, state
 from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
-from hardener.defenses.tldmi import freeze_depth
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -95,8 +94,6 @@ class DecoyConfig:
     manifold: float = 0.0  # margin recipe: weight of KL to the original model on random images of protect's GAN
     manifold_samples: int = 512
     manifold_protected: bool = True  # the anchors hold the protected classes' logits too (False: only the others')
-    raise_floors: bool = False  # margin recipe: after each round, lift the floors above the re-inversions' endpoints too
-    freeze: int = 0  # layer groups, counted from the input, that fine-tuning leaves untouched (0: train them all)
     seed: int = 0
 
     def validate(self) -> None:
@@ -163,7 +160,6 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     device = torch.device(device)
     protect = [int(c) for c in protect]
     hardened = copy.deepcopy(model).to(device).eval()
-    frozen = _freeze(hardened, config.freeze)
     public_model = public_model.to(device).eval()
     invert = _inverter(generator, critic, latent_dim, config, device, progress)
     # the resume identity is checked before any work: automatic decoys are a function of it
@@ -217,8 +213,6 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
                                     config.margin_gap, config.cap_quantile, device)
               if config.recipe == "margin" else None)
-    if state is not None and state.get("margin") is not None:
-        margin = MarginTargets(**state["margin"])  # raised floors (raise_floors) come back as they were saved
     for round_index in range(start_round, start_round if stopped else config.rounds):
         seen_x.append(private_inv.images)
         seen_y.append(private_inv.targets)
@@ -231,8 +225,6 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, decoy_map, device)
-        if margin is not None and config.raise_floors:
-            margin = margin.raised(hardened, private_inv, config.margin_gap, device)
         row = {"round": round_index + 1, **parts, "decoy_hit_rate": hits,
                "protected_confidence_after": float(private_inv.confidence.mean())}
         if data is not None:
@@ -242,29 +234,15 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         stopped = min(hits.values()) >= config.decoy_hit_target  # a resume must not train past this either
         if path is not None:
             save_checkpoint(path, kind="protect", identity=identity, state={
-                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped,
-                "margin": asdict(margin) if margin is not None else None})
+                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))
         if stopped:
             break
     result.after = result.after or private_inv
     result.seconds = time.perf_counter() - started
-    for parameter in frozen:
-        parameter.requires_grad_(True)
     hardened.eval()
     return result
-
-
-def _freeze(model: FaceModel, groups: int) -> list[nn.Parameter]:
-    """Stop gradients to the first `groups` layer groups (as TL-DMI counts them) and return those
-    parameters, so the caller can hand the model back trainable. EWC and the optimizer then see only the rest."""
-    freeze_depth(model, groups, None)  # a clear error when the model has fewer groups
-    frozen = [p for _, modules in model.layer_groups()[:groups] for module in modules for p in module.parameters()
-              if p.requires_grad]
-    for parameter in frozen:
-        parameter.requires_grad_(False)
-    return frozen
 
 
 def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert,
@@ -348,19 +326,6 @@ class MarginTargets:
                 top_m, top_z = float(end_m.max()), float(end_z.max())
             floors_m[c], floors_z[c] = top_m + gap, top_z + gap
         return cls(caps_m, caps_z, floors_m, floors_z)
-
-    def raised(self, model: FaceModel, endpoints: InversionResult, gap: float, device: torch.device) -> "MarginTargets":
-        """The floors lifted to `gap` above the highest margin and logit that `endpoints` reach under `model` (the
-        updated one), never lowered: the decoys must stay the class's maximum where the last round's attack went."""
-        logits = _logits(model, endpoints.images, device)
-        floors_m, floors_z = dict(self.floor_margin), dict(self.floor_logit)
-        for c in floors_m:
-            rows = endpoints.targets == c
-            if bool(rows.any()):
-                y = torch.full((int(rows.sum()),), c)
-                floors_m[c] = max(floors_m[c], float(class_margin(logits[rows], y).max()) + gap)
-                floors_z[c] = max(floors_z[c], float(logits[rows, c].max()) + gap)
-        return replace(self, floor_margin=floors_m, floor_logit=floors_z)
 
     def per_row(self, table: dict[int, float], targets: torch.Tensor) -> torch.Tensor:
         return torch.tensor([table[int(t)] for t in targets], device=targets.device)
