@@ -132,8 +132,9 @@ def test_alpha_defaults_to_the_recipes_own_and_an_explicit_value_wins() -> None:
 
 
 def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_original(mi_world: dict) -> None:
-    """Measured on the cached synthetic world: after 10 steps the mean logit drift on 128 GAN images that were
-    not anchors was 2.3 without the term and 1.0 with weight 10 (argmax changed on 62 % and 24 %)."""
+    """The anchors hold the logits of the classes that are not protected (1 and 4 are): on 128 GAN images that
+    were not anchors, those must drift clearly less than without the term (`benchmarks/accuracy_cost.py
+    gan-drift` prints the figures)."""
     target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
     z = torch.randn(128, gan.latent_dim, generator=torch.Generator().manual_seed(123))  # not the anchors' seed
     with torch.no_grad():
@@ -146,9 +147,9 @@ def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_origin
         hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
                                  latent_dim=gan.latent_dim, data=data, config=config).model
         with torch.no_grad():
-            return float((hardened.eval()(images) - original).abs().mean())
+            return float((hardened.eval()(images) - original)[:, [0, 2, 3, 5, 6, 7]].abs().mean())
 
-    assert drift(10.0) < 0.7 * drift(0.0)
+    assert drift(10.0) < 0.8 * drift(0.0)  # measured: 0.83 against 1.29
 
 
 def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() -> None:

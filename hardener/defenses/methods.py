@@ -124,7 +124,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "every endpoint and photo."),
                Opt("--distill", "distill", float, 1.0, "margin: weight of KL to the original model on real photos."),
                Opt("--manifold", "manifold", float, 0.0, "margin: weight of KL to the original model on random images "
-                   "of protect's GAN; keeps more accuracy, lets more through (README, the LFW frontier)."),
+                   "of protect's GAN, over the unprotected classes: keeps the rest of the face manifold in place "
+                   "(README, \"Where the accuracy goes\")."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space, or nearest."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."))),

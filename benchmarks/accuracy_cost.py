@@ -1,0 +1,147 @@
+"""Where protect's accuracy goes: three measurements behind README's "Where the accuracy goes".
+
+    python benchmarks/accuracy_cost.py control [--settings default:1e-4:1:1 slow:3e-5:1:1 ...]   # LFW
+    python benchmarks/accuracy_cost.py flips MODEL.safetensors ...                               # LFW
+    python benchmarks/accuracy_cost.py gan-drift [--weights 0 10]                                # synthetic
+
+control: protect's fine-tuning loop with no decoy term (EWC, the retain CE and the distillation on the real
+private photos only, 3 x 60 steps at batch 32, as protect's defaults): how much held-out accuracy the loop
+itself moves. A setting is NAME:LR:DISTILL:RETAIN.
+flips: which held-out predictions a hardened model changed against the target, and how many of the lost
+ones went to a protected class (models from `efficacy.py --save`).
+gan-drift: on the synthetic world, protect for 10 steps with the `manifold` anchors at each weight, then the
+mean change of the unprotected classes' logits (what the anchors hold) and of all logits, and the share of
+changed argmax, on 128 GAN images that were not anchors.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def control(settings: list[str]) -> None:
+    from worlds import load_world
+
+    from hardener.data import load_dataset, to_model_input
+    from hardener.defenses.decoy import DecoyConfig, distillation
+    from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
+    from hardener.evaluate import accuracy
+    from hardener.loading import load_model
+
+    world = load_world("lfw")
+    target = load_model(world["target"]).model.eval()
+    train, test = load_dataset(world["train"]), load_dataset(world["test"])
+    x, y = to_model_input(test.images, target.spec.image_size), torch.from_numpy(test.labels)
+    protect = world["protect_classes"]
+    real_x, real_y = to_model_input(train.images, target.spec.image_size), torch.from_numpy(train.labels)
+    with torch.no_grad():
+        teacher = torch.cat([target(real_x[i:i + 256]) for i in range(0, len(real_x), 256)])
+    config = DecoyConfig()
+    print(f"target: {accuracy(target, x, y):.1%} all, {accuracy(target, x, y, classes=protect):.1%} protected")
+    print("| setting | lr | distill | retain | step | acc. all | acc. protected |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for setting in settings:
+        name, lr, distill, retain = setting.split(":")
+        lr, distill, retain = float(lr), float(distill), float(retain)
+        model = copy.deepcopy(target).eval()  # eval: BatchNorm statistics frozen, as protect runs
+        order = torch.randperm(len(real_y), generator=torch.Generator().manual_seed(config.seed))[:config.fisher_samples]
+        batches = [(real_x[order[i:i + 8]], real_y[order[i:i + 8]]) for i in range(0, len(order), 8)]
+        ewc = EWCPenalty(model, diagonal_fisher(model, batches), config.lambda2)
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+        rng = torch.Generator().manual_seed(config.seed)
+        for step in range(config.rounds * config.steps_per_round):
+            rows = torch.randint(0, len(real_y), (config.batch_size,), generator=rng)
+            logits = model(real_x[rows])
+            loss = (config.omega * ewc.penalty(model) + retain * F.cross_entropy(logits, real_y[rows])
+                    + distill * distillation(logits, teacher[rows]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if (step + 1) % config.steps_per_round == 0:
+                print(f"| {name} | {lr:g} | {distill:g} | {retain:g} | {step + 1} | {accuracy(model, x, y):.1%} | "
+                      f"{accuracy(model, x, y, classes=protect):.1%} |", flush=True)
+
+
+def flips(models: list[Path]) -> None:
+    from worlds import load_world
+
+    from hardener.data import load_dataset, to_model_input
+    from hardener.device import evaluating
+    from hardener.loading import load_model
+
+    world = load_world("lfw")
+    protect = set(world["protect_classes"])
+    test = load_dataset(world["test"])
+    labels = torch.from_numpy(test.labels)
+
+    def predictions(model) -> torch.Tensor:
+        x = to_model_input(test.images, model.spec.image_size)
+        with evaluating(model, "cpu"):
+            return torch.cat([model(x[i:i + 128]).argmax(1) for i in range(0, len(x), 128)])
+
+    base = predictions(load_model(world["target"]).model)
+    print("| model | acc. all | changed | lost | lost to a protected class | gained |\n| --- | --- | --- | --- | --- | --- |")
+    for path in models:
+        new = predictions(load_model(path).model)
+        changed = new != base
+        lost, gained = changed & (base == labels), changed & (new == labels)
+        to_protected = sum(int(c) in protect for c in new[lost])
+        print(f"| {path.name} | {float((new == labels).float().mean()):.1%} | {int(changed.sum())} | {int(lost.sum())} | "
+              f"{to_protected} | {int(gained.sum())} |")
+
+
+def gan_drift(weights: list[float]) -> None:
+    from worlds import load_world
+
+    from hardener.data import load_dataset
+    from hardener.defenses.decoy import DecoyConfig, protect_decoy
+    from hardener.gan import load_gan
+    from hardener.loading import load_model
+
+    world = load_world("synthetic")
+    target, gan = load_model(world["target"]).model, load_gan(world["gan"])
+    data = load_dataset(world["train"])
+    z = torch.randn(128, gan.latent_dim, generator=torch.Generator().manual_seed(123))  # not the anchors' seed
+    with torch.no_grad():
+        images = gan.generator.eval()(z)
+        original = target.eval()(images)
+    others = [c for c in range(original.shape[1]) if c not in world["protect_classes"]]
+    print("| manifold | mean change, unprotected logits | mean change, all logits | argmax changed |\n"
+          "| --- | --- | --- | --- |")
+    for weight in weights:
+        config = DecoyConfig(rounds=1, steps_per_round=10, samples_per_class=2, inversion_steps=4, fisher_samples=16,
+                             manifold=weight, manifold_samples=128)
+        hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, world["protect_classes"], [5, 2],
+                                 latent_dim=gan.latent_dim, data=data, config=config).model
+        with torch.no_grad():
+            logits = hardened.eval()(images)
+        change = (logits - original).abs()
+        print(f"| {weight:g} | {float(change[:, others].mean()):.2f} | {float(change.mean()):.2f} | "
+              f"{float((logits.argmax(1) != original.argmax(1)).float().mean()):.0%} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("control").add_argument("--settings", nargs="+", default=["default:1e-4:1:1", "slower:3e-5:1:1",
+                                                                             "no-retain:1e-4:1:0"])
+    sub.add_parser("flips").add_argument("models", type=Path, nargs="+")
+    sub.add_parser("gan-drift").add_argument("--weights", type=float, nargs="+", default=[0.0, 10.0])
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    if args.mode == "control":
+        control(args.settings)
+    elif args.mode == "flips":
+        flips(args.models)
+    else:
+        gan_drift(args.weights)
+
+
+if __name__ == "__main__":
+    main()
