@@ -85,7 +85,7 @@ def main() -> None:
                   for r in rows]
         xs, ys = [100 * r["accuracy"] for r in rows], [100 * r["worst"] for r in rows]
         limits = ((min(xs) - 3, max(xs) + 6), (-2, min(105, max(ys) + 8)))
-        print(f"\nplot: {privacy_utility_png(points, args.out, title=args.title, limits=limits)}")
+        print(f"\nplot: {privacy_utility_png(points, args.out, title=args.title, limits=limits, numbered=True)}")
 
 
 if __name__ == "__main__":

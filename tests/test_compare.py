@@ -126,3 +126,15 @@ def test_plot_labels_of_nearby_models_are_joined_not_drawn_over_each_other() -> 
               ("tl-dmi", 0.813, 0.8, False), ("bido", 0.734, 0.8, False)]
     assert label_groups(points) == [(76.9, 90.0, ["baseline"]), (75.9, 70.0, ["mid", "negls"]),
                                     (81.3, 80.0, ["tl-dmi"]), (73.4, 80.0, ["bido"])]
+
+
+def test_a_numbered_plot_keys_every_name_and_zooms_to_its_limits(tmp_path: Path) -> None:
+    """Many close points (the LFW frontier): numbers at the points, names in a key beside the axes."""
+    from PIL import Image
+
+    from hardener.report.plots import privacy_utility_png
+
+    points = [("undefended", 0.769, 0.9, None), ("default", 0.722, 0.2, False), ("--manifold 4", 0.737, 0.1, False)]
+    plain = privacy_utility_png(points, tmp_path / "plain.png")
+    keyed = privacy_utility_png(points, tmp_path / "keyed.png", limits=((70, 80), (0, 100)), numbered=True)
+    assert Image.open(keyed).size[0] > Image.open(plain).size[0]  # room for the key

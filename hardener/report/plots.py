@@ -34,16 +34,18 @@ def label_groups(points: Sequence[Point], gap: float = LABEL_GAP) -> list[tuple[
 
 
 def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = "Privacy vs utility",
-                        limits: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Path:
+                        limits: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                        numbered: bool = False) -> Path:
     """Worst-attack top-1 (y) against held-out accuracy (x), one labelled point per model, written atomically.
     The better corner (accurate and hard to invert) is the lower right; the axis labels say so. `limits`
-    ((x0, x1), (y0, y1), in %) zooms in on points that the full 0-100 axes would pile up."""
+    ((x0, x1), (y0, y1), in %) zooms in on points that the full 0-100 axes would pile up; `numbered` marks
+    each point with its number and lists the names in a key, for many points whose names would overlap."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from hardener.files import atomic_output
 
-    figure = Figure(figsize=(7, 5.5), dpi=100, layout="constrained")
+    figure = Figure(figsize=(10 if numbered else 7, 5.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     for status in (None, True, False):
@@ -51,8 +53,14 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
         if chosen:
             ax.scatter([100 * p[1] for p in chosen], [100 * p[2] for p in chosen], s=60, color=COLOURS[status],
                        marker="s" if status is None else "o", label=LEGEND[status], zorder=3)
-    for x, y, names in label_groups(points):
-        ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9, va="bottom")
+    if numbered:
+        for x, y, numbers in label_groups([(str(i), *p[1:]) for i, p in enumerate(points, 1)], gap=0.5):
+            ax.annotate(",".join(numbers), (x, y), textcoords="offset points", xytext=(4, 5), fontsize=8)
+        key = "\n".join(f"{i}  {p[0]}" for i, p in enumerate(points, 1))
+        ax.text(1.02, 1.0, key, transform=ax.transAxes, fontsize=8, va="top", family="monospace")
+    else:
+        for x, y, names in label_groups(points):
+            ax.annotate("\n".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9, va="bottom")
     (x0, x1), (y0, y1) = limits or ((-2, 105), (-2, 105))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
