@@ -28,7 +28,8 @@ alpha defaults to 0 for this recipe (`DecoyConfig.private_weight`): the decoys a
 endpoints, kept more accuracy on LFW at two protect seeds with no worse an attack, and the fine-tuning then
 skips the private rows; the re-inversions still measure each round's decoy hit rate and stop early.
 The manifold term (off by default, `--manifold`) exists because the decoys' lift spreads over the whole GAN
-manifold: fine-tuning without it changes the class of most GAN faces it never saw, and with it real photos.
+manifold (10 fine-tuning steps change the class of most GAN faces protect never used) and moves real photos
+with it; the term holds the unprotected classes' logits on random faces of protect's GAN.
 
 Decisions shared by both recipes, each measured by verify and the efficacy benchmark:
 - the patent maximises CE(F(x_pri), l_t), which is unbounded; we minimise L_pri = -log(1 - p_t(x_pri)),
@@ -360,10 +361,10 @@ class RoundSamples:
 @dataclass(frozen=True)
 class Anchors:
     """Random images of protect's GAN and the original model's logits on them for the classes that are not
-    protected (`columns`). Distillation holds those logits, so the fine-tuning cannot move the face manifold's
-    other classes around (measured: without it, 10 steps changed the class of most GAN images), while the
-    protected classes' logits stay free to be reshaped there: holding them too let the attacks back in (LFW,
-    README "Where the accuracy goes")."""
+    protected (`columns`). Distillation holds those logits where they were on the face manifold (measured on
+    the synthetic world: their drift on unseen GAN faces fell by a third), while the protected classes' logits
+    stay free to be reshaped there: holding them too let the attacks back in on LFW (README, "Where the
+    accuracy goes")."""
 
     images: torch.Tensor
     logits: torch.Tensor
