@@ -54,7 +54,7 @@ def privacy_utility_png(points: Sequence[Point], path: str | Path, title: str = 
             ax.scatter([100 * p[1] for p in chosen], [100 * p[2] for p in chosen], s=60, color=COLOURS[status],
                        marker="s" if status is None else "o", label=LEGEND[status], zorder=3)
     if numbered:
-        for x, y, numbers in label_groups([(str(i), *p[1:]) for i, p in enumerate(points, 1)], gap=0.5):
+        for x, y, numbers in label_groups([(str(i), *p[1:]) for i, p in enumerate(points, 1)], gap=1.3):
             ax.annotate(",".join(numbers), (x, y), textcoords="offset points", xytext=(4, 5), fontsize=8)
         key = "\n".join(f"{i}  {p[0]}" for i, p in enumerate(points, 1))
         ax.text(1.02, 1.0, key, transform=ax.transAxes, fontsize=8, va="top", family="monospace")
