@@ -30,7 +30,7 @@ def control(settings: list[str]) -> None:
     from worlds import load_world
 
     from hardener.data import load_dataset, to_model_input
-    from hardener.defenses.decoy import DecoyConfig, distillation
+    from hardener.defenses.decoy import DecoyConfig, _fisher_batches, _logits, distillation
     from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
     from hardener.evaluate import accuracy
     from hardener.loading import load_model
@@ -41,8 +41,7 @@ def control(settings: list[str]) -> None:
     x, y = to_model_input(test.images, target.spec.image_size), torch.from_numpy(test.labels)
     protect = world["protect_classes"]
     real_x, real_y = to_model_input(train.images, target.spec.image_size), torch.from_numpy(train.labels)
-    with torch.no_grad():
-        teacher = torch.cat([target(real_x[i:i + 256]) for i in range(0, len(real_x), 256)])
+    teacher = _logits(target, real_x, "cpu")
     config = DecoyConfig()
     print(f"target: {accuracy(target, x, y):.1%} all, {accuracy(target, x, y, classes=protect):.1%} protected")
     print("| setting | lr | distill | retain | step | acc. all | acc. protected |\n| --- | --- | --- | --- | --- | --- | --- |")
@@ -50,8 +49,7 @@ def control(settings: list[str]) -> None:
         name, lr, distill, retain = setting.split(":")
         lr, distill, retain = float(lr), float(distill), float(retain)
         model = copy.deepcopy(target).eval()  # eval: BatchNorm statistics frozen, as protect runs
-        order = torch.randperm(len(real_y), generator=torch.Generator().manual_seed(config.seed))[:config.fisher_samples]
-        batches = [(real_x[order[i:i + 8]], real_y[order[i:i + 8]]) for i in range(0, len(order), 8)]
+        batches = _fisher_batches(model, None, 0, train, config, "cpu")  # protect's own Fisher sample
         ewc = EWCPenalty(model, diagonal_fisher(model, batches), config.lambda2)
         optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
         rng = torch.Generator().manual_seed(config.seed)
@@ -72,7 +70,7 @@ def flips(models: list[Path]) -> None:
     from worlds import load_world
 
     from hardener.data import load_dataset, to_model_input
-    from hardener.device import evaluating
+    from hardener.defenses.decoy import _logits
     from hardener.loading import load_model
 
     world = load_world("lfw")
@@ -81,9 +79,7 @@ def flips(models: list[Path]) -> None:
     labels = torch.from_numpy(test.labels)
 
     def predictions(model) -> torch.Tensor:
-        x = to_model_input(test.images, model.spec.image_size)
-        with evaluating(model, "cpu"):
-            return torch.cat([model(x[i:i + 128]).argmax(1) for i in range(0, len(x), 128)])
+        return _logits(model, to_model_input(test.images, model.spec.image_size), "cpu").argmax(1)
 
     base = predictions(load_model(world["target"]).model)
     print("| model | acc. all | changed | lost | lost to a protected class | gained |\n| --- | --- | --- | --- | --- | --- |")

@@ -377,7 +377,8 @@ class Anchors:
         with evaluating(generator, device), torch.no_grad():
             images = torch.cat([generator(z[i:i + 128].to(device)).cpu() for i in range(0, len(z), 128)])
         logits = _logits(model, images, device)
-        columns = torch.tensor([c for c in range(logits.shape[1]) if c not in set(protect)])
+        protected = set(protect)
+        columns = torch.tensor([c for c in range(logits.shape[1]) if c not in protected])
         return cls(images, logits[:, columns], columns)
 
 
@@ -389,8 +390,9 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
     each row the logits it would get alone, at about 3/4 of the cost of three passes."""
     model.eval()  # BatchNorm statistics stay those of the real training data
     sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
-    x_pri, y_pri, x_pub, y_pub, real, teacher = (samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub,
-                                                 samples.real, samples.teacher)
+    x_pri, y_pri, x_pub, y_pub, real, teacher, anchors = (samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub,
+                                                          samples.real, samples.teacher, samples.anchors)
+    held_columns = anchors.columns.to(device) if anchors is not None else None
     alpha = config.private_weight()
     for step in range(config.steps_per_round):
         pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)) if alpha > 0 else 0,), generator=rng)
@@ -400,8 +402,7 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             x_real, y_real = real
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
             batch.append(x_real[rows].to(device))
-        if samples.anchors is not None:
-            anchors = samples.anchors
+        if anchors is not None:
             anchor_rows = torch.randint(0, len(anchors.images), (min(config.batch_size, len(anchors.images)),),
                                         generator=rng)
             batch.append(anchors.images[anchor_rows].to(device))
@@ -417,8 +418,8 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             if teacher is not None and config.distill > 0:
                 kept = kept + config.distill * distillation(logits[2], teacher[rows].to(device))
             loss = loss + kept
-        if samples.anchors is not None:
-            held = logits[-1][:, anchors.columns.to(device)]
+        if anchors is not None:
+            held = logits[-1][:, held_columns]
             loss = loss + config.manifold * distillation(held, anchors.logits[anchor_rows].to(device))
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
