@@ -80,6 +80,7 @@ def train_gan_stage(cache: Path, stage: str, public: Path, seed: int, args: argp
     from hardener.data import load_dataset
     from hardener.files import write_json
     from hardener.gan import sample_grid, save_gan_bundle, train_gan
+    from hardener.jobs.checkpoints import GAN_CHECKPOINT, checkpoint
     from hardener.report.images import save_png
     from hardener.loading import load_model
 
@@ -88,7 +89,7 @@ def train_gan_stage(cache: Path, stage: str, public: Path, seed: int, args: argp
     print(f"[{time.strftime('%H:%M:%S')}] training {stage}: {public.name}, width {args.gan_width}, "
           f"{args.gan_epochs} epochs, seed {seed}", flush=True)
     result = train_gan(load_dataset(public), image_size=64, epochs=args.gan_epochs, width=args.gan_width, seed=seed,
-                       device=args.device, checkpoint_dir=out / "checkpoints", resume=(out / "checkpoints").exists(),
+                       device=args.device, checkpoint=checkpoint(out, GAN_CHECKPOINT, resume=(out / "checkpoints").exists()),
                        progress=_log(stage),
                        on_epoch_end=lambda e, g: save_png(sample_grid(g, 64, seed=0), out / "samples" / f"epoch_{e:03d}.png"))
     classifier = load_model(cache / "public" / "model.safetensors") if (cache / "public" / "model.safetensors").exists() else None

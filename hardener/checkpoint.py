@@ -7,9 +7,13 @@ sha256 of its inputs); `--resume` with another identity is refused instead of mi
 
 Files hold only tensors, numbers, strings, lists and dicts, so they load with `weights_only=True`; a file
 planted with pickled objects is refused like any untrusted model file.
+
+Only jobs/ name files in --out: a job hands the loop below it a `Checkpoint` (the file and whether this run
+continues from it), and the loop only loads and saves through it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -56,6 +60,22 @@ def load_checkpoint(path: Path, *, kind: str, identity: Mapping[str, Any]) -> di
         raise InputError(f"--resume with other options or inputs than the interrupted run ({'; '.join(changed[:4])})",
                          where=str(path), fix="resume with the same options and inputs, or use a new --out")
     return state
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a long job keeps its state and whether this run continues from it. Jobs make it (they alone name
+    files in --out); the loops below them only call `load` and `save`."""
+
+    path: Path
+    resume: bool = False
+
+    def load(self, *, kind: str, identity: Mapping[str, Any]) -> dict | None:
+        """None for a new run; when resuming, the saved state of the same job, or one clear error (exit 2)."""
+        return load_checkpoint(self.path, kind=kind, identity=identity) if self.resume else None
+
+    def save(self, *, kind: str, identity: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+        save_checkpoint(self.path, kind=kind, identity=identity, state=state)
 
 
 def restore(objects: Mapping[str, Any], state: Mapping[str, Any], path: Path) -> None:

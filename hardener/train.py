@@ -1,14 +1,13 @@
 """Classifier training: target, public and evaluation models all come from this one loop.
 
 Deterministic on CPU for a given seed (a seeded generator drives batch order and augmentation), a
-checkpoint after every epoch, and `resume=True` continues an interrupted run to the same weights.
+checkpoint after every epoch, and a resuming `Checkpoint` continues an interrupted run to the same weights.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -19,10 +18,8 @@ from hardener.arch import FaceModel
 from hardener.data import FaceDataset, fingerprint, require_identities, to_model_input
 from hardener.evaluate import accuracy
 from hardener.errors import InputError
-from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
+from hardener.checkpoint import Checkpoint, restore, states
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
-
-CHECKPOINT_NAME = "classifier_checkpoint.pt"
 
 
 MAX_LR = 10.0  # far above any useful rate; beyond it Adam's step overflows float32 inside torch
@@ -99,20 +96,21 @@ class TrainResult:
 
 def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset | None = None,
                      config: TrainConfig = TrainConfig(), device: torch.device | str = "cpu",
-                     checkpoint_dir: Path | None = None, resume: bool = False, frozen: Sequence[torch.nn.Module] = (),
+                     checkpoint: Checkpoint | None = None, frozen: Sequence[torch.nn.Module] = (),
                      run_identity: dict | None = None, objective: Objective | None = None,
                      progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` in place with AdamW + cosine schedule and cross-entropy (or a defense's `objective`);
     returns it with its history.
 
     `frozen` modules stay in eval mode (BatchNorm statistics and dropout untouched; the caller turns their
-    gradients off). `run_identity` adds what else must match for `resume` (e.g. the pretrained model's hash),
-    besides the config and the training images.
+    gradients off). With a `checkpoint` the state is saved after every epoch, and when it resumes the run
+    continues from there; `run_identity` adds what else must match for that (e.g. the pretrained model's
+    hash), besides the config and the training images.
 
     Under torchrun (`ranks.active()`) with the plain objective, the ranks train one model with
     DistributedDataParallel (see `hardener.ddp`): each takes its share of every global batch, BatchNorm uses
     the global batch's statistics, and the result equals one process's up to float rounding; only rank 0
-    writes the checkpoint and reports progress, and `resume` reads rank 0's checkpoint on every rank. A
+    writes the checkpoint and reports progress, and a resume reads rank 0's checkpoint on every rank. A
     defense's own objective keeps training the whole model on every rank alike."""
     require_identities(train)
     if int(train.labels.max()) >= model.num_classes:
@@ -151,10 +149,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
                **objective.state()}
     stepper = objective.wrap_optimizer(optimizer)
     start_epoch = 0
-    checkpoint = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir else None
-    if resume:
-        if checkpoint is None:
-            raise InputError("resume needs the folder of the interrupted run", fix="pass its --out")
+    if checkpoint is not None and checkpoint.resume:
         start_epoch = _restore(checkpoint, objects, result, identity, everywhere=parallel)
     net, ddp = model, None
     if parallel:
@@ -300,28 +295,29 @@ def _epoch_line(row: dict, epochs: int) -> str:
 CHECKPOINT_KIND = "hardener-classifier-checkpoint/1"
 
 
-def _save(path: Path, objects: dict, result: TrainResult, epoch: int, seconds: float, identity: dict) -> None:
-    save_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity,
+def _save(checkpoint: Checkpoint, objects: dict, result: TrainResult, epoch: int, seconds: float,
+          identity: dict) -> None:
+    checkpoint.save(kind=CHECKPOINT_KIND, identity=identity,
                     state={**states(objects), "epoch": epoch, "history": result.history, "seconds": seconds})
 
 
-def _restore(path: Path, objects: dict, result: TrainResult, identity: dict, everywhere: bool = False) -> int:
+def _restore(checkpoint: Checkpoint, objects: dict, result: TrainResult, identity: dict, everywhere: bool = False) -> int:
     """Load the checkpoint into `objects`. `everywhere`: rank 0 reads it and sends it to every rank (the
     others may not even see rank 0's disk), and an error there is raised on every rank."""
     if not everywhere:
-        state = load_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity)
+        state = checkpoint.load(kind=CHECKPOINT_KIND, identity=identity)
     else:
         sent = None
         if ranks.is_main():
             try:
-                sent = load_checkpoint(path, kind=CHECKPOINT_KIND, identity=identity)
+                sent = checkpoint.load(kind=CHECKPOINT_KIND, identity=identity)
             except InputError as error:
                 sent = {"error": (error.what, error.where, error.fix)}
         state = ranks.broadcast(sent)
         if "error" in state and "format" not in state:
             what, where, fix = state["error"]
             raise InputError(what, where=where, fix=fix)
-    restore(objects, state, path)
+    restore(objects, state, checkpoint.path)
     result.history = list(state["history"])
     result.seconds = float(state["seconds"])
     result.resumed_from_epoch = int(state["epoch"])

@@ -41,6 +41,7 @@ def check_training(scratch: Path) -> dict:
     from hardener import ranks
     import hardener.train as training
     from hardener import ddp
+    from hardener.checkpoint import Checkpoint
     from hardener.data import load_dataset
     from hardener.registry import build_model
     from hardener.train import TrainConfig, train_classifier
@@ -54,9 +55,10 @@ def check_training(scratch: Path) -> dict:
     torch.manual_seed(3)
     start = build_model("resnet", "resnet18", 3, 16).double()
 
-    def run(checkpoint_dir: Path | None = None, resume: bool = False) -> tuple[dict, list[dict], list[int]]:
+    def run(folder: Path | None = None, resume: bool = False) -> tuple[dict, list[dict], list[int]]:
         model = copy.deepcopy(start)
-        result = train_classifier(model, data, val=data, config=config, checkpoint_dir=checkpoint_dir, resume=resume)
+        checkpoint = Checkpoint(folder / "checkpoint.pt", resume) if folder is not None else None
+        result = train_classifier(model, data, val=data, config=config, checkpoint=checkpoint)
         return model.state_dict(), result.history, result.rows_per_rank
 
     with ranks.alone():

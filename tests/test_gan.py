@@ -10,8 +10,8 @@ from PIL import Image
 
 from hardener.data.datasets import FaceDataset, to_model_input
 from hardener.errors import InputError, ModelFormatError, PickleRefusedError
-from hardener.gan import (CHECKPOINT_NAME, Critic, Generator, check_gan_matches, load_gan, sample_grid,
-                          save_gan_bundle, train_gan)
+from hardener.checkpoint import Checkpoint
+from hardener.gan import Critic, Generator, check_gan_matches, load_gan, sample_grid, save_gan_bundle, train_gan
 from hardener.report.images import save_png, tile
 from hardener.registry import build_model
 
@@ -268,24 +268,24 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -
     def sample(epoch: int, generator: Generator) -> None:  # as the CLI does; must not disturb training
         grids.append(sample_grid(generator, 4, seed=0))
 
-    full = train_gan(data, epochs=2, checkpoint_dir=tmp_path / "a", on_epoch_end=sample, **options)
-    first = train_gan(data, epochs=1, checkpoint_dir=tmp_path / "b", **options)
-    resumed = train_gan(data, epochs=2, checkpoint_dir=tmp_path / "b", resume=True, **options)
+    full = train_gan(data, epochs=2, checkpoint=Checkpoint(tmp_path / "a.pt"), on_epoch_end=sample, **options)
+    first = train_gan(data, epochs=1, checkpoint=Checkpoint(tmp_path / "b.pt"), **options)
+    resumed = train_gan(data, epochs=2, checkpoint=Checkpoint(tmp_path / "b.pt", resume=True), **options)
     assert len(grids) == 2 and grids[0].shape == (2 * 34 + 2, 2 * 34 + 2, 3)
     assert resumed.resumed_from == 1 and resumed.epochs_done == 2 and len(resumed.history) == 2
     assert not same_weights(first.generator, full.generator)  # the second epoch did change them
     assert same_weights(resumed.generator, full.generator) and same_weights(resumed.critic, full.critic)
-    state = torch.load(tmp_path / "b" / CHECKPOINT_NAME, weights_only=True)
+    state = torch.load(tmp_path / "b.pt", weights_only=True)
     assert state["epoch"] == 2 and isinstance(state["rng"], torch.Tensor)
 
     other = train_gan(data, epochs=1, **{**options, "seed": 4})
     assert not same_weights(other.generator, first.generator)
     with pytest.raises(InputError, match="other options or inputs .*n_critic 2 -> 5"):
-        train_gan(data, epochs=3, checkpoint_dir=tmp_path / "b", resume=True, **{**options, "n_critic": 5})
+        train_gan(data, epochs=3, checkpoint=Checkpoint(tmp_path / "b.pt", resume=True), **{**options, "n_critic": 5})
     with pytest.raises(InputError, match="data changed"):
-        train_gan(dataset(24, 32, seed=9), epochs=3, checkpoint_dir=tmp_path / "b", resume=True, **options)
+        train_gan(dataset(24, 32, seed=9), epochs=3, checkpoint=Checkpoint(tmp_path / "b.pt", resume=True), **options)
     with pytest.raises(InputError, match="no checkpoint"):
-        train_gan(data, epochs=1, checkpoint_dir=tmp_path / "c", resume=True, **options)
+        train_gan(data, epochs=1, checkpoint=Checkpoint(tmp_path / "c.pt", resume=True), **options)
 
 
 def test_max_steps_stops_inside_an_epoch() -> None:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
 from hardener.cli.app import app
+from hardener.checkpoint import Checkpoint
 from hardener.cli.protect import method_flags
 from hardener.defenses.methods import METHODS, Method, Opt, load
 
@@ -176,8 +177,8 @@ def test_trap_mid_resumes_to_the_same_weights_and_triggers(faces, tmp_path: Path
 
     straight = run()
     with pytest.raises(_Interrupted):
-        run(checkpoint_dir=tmp_path, progress=_stop_after_first_epoch)
-    resumed = run(checkpoint_dir=tmp_path, resume=True)
+        run(checkpoint=Checkpoint(tmp_path / "c.pt"), progress=_stop_after_first_epoch)
+    resumed = run(checkpoint=Checkpoint(tmp_path / "c.pt", resume=True))
     assert resumed.resumed_from_epoch == 1
     assert all(torch.equal(v, straight.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
     assert torch.equal(torch.from_numpy(resumed.images["triggers"]), torch.from_numpy(straight.images["triggers"]))
@@ -272,8 +273,8 @@ def test_dp_sgd_resumes_to_the_same_weights_and_epsilon(faces, tmp_path: Path) -
 
     straight = run()
     with pytest.raises(_Interrupted):
-        run(checkpoint_dir=tmp_path, progress=_stop_after_first_epoch)
-    resumed = run(checkpoint_dir=tmp_path, resume=True)
+        run(checkpoint=Checkpoint(tmp_path / "c.pt"), progress=_stop_after_first_epoch)
+    resumed = run(checkpoint=Checkpoint(tmp_path / "c.pt", resume=True))
     assert resumed.resumed_from_epoch == 1
     assert (resumed.details["epsilon"], resumed.details["steps"]) == (straight.details["epsilon"], straight.details["steps"])
     assert all(torch.equal(v, straight.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())

@@ -318,26 +318,28 @@ def test_lira_shadows_resume_from_their_checkpoints(world: dict, tmp_path: Path)
     from dataclasses import replace
 
     from hardener.audit.lira import shadow_pool
+    from hardener.jobs.checkpoints import shadow_checkpoints
 
     pool = shadow_pool([world["train"], world["held_small"]], 32)
     masks, config = shadow_masks(len(pool), 3, seed=0), TrainConfig(epochs=1, batch_size=16, seed=0)
     model = world["model"]
-    whole = shadow_phis(model, pool, masks, len(pool), config, checkpoint_dir=tmp_path / "whole")
+    whole = shadow_phis(model, pool, masks, len(pool), config, checkpoints=shadow_checkpoints(tmp_path / "whole", False))
 
     def stop_after_two(event) -> None:
         if event.task == "shadow models" and event.completed == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        shadow_phis(model, pool, masks, len(pool), config, checkpoint_dir=tmp_path / "split", progress=stop_after_two)
+        shadow_phis(model, pool, masks, len(pool), config, checkpoints=shadow_checkpoints(tmp_path / "split", False),
+                    progress=stop_after_two)
     trained: list[str] = []
-    resumed = shadow_phis(model, pool, masks, len(pool), config, checkpoint_dir=tmp_path / "split", resume=True,
+    resumed = shadow_phis(model, pool, masks, len(pool), config, checkpoints=shadow_checkpoints(tmp_path / "split", True),
                           progress=lambda e: trained.append(e.message) if "trained on" in e.message else None)
     assert len(trained) == 1 and trained[0].startswith("shadow 3/3")
     np.testing.assert_array_equal(resumed, whole)
     with pytest.raises(InputError, match="other options"):
-        shadow_phis(model, pool, masks, len(pool), replace(config, lr=2e-3), checkpoint_dir=tmp_path / "split",
-                    resume=True)
+        shadow_phis(model, pool, masks, len(pool), replace(config, lr=2e-3),
+                    checkpoints=shadow_checkpoints(tmp_path / "split", True))
 
 
 # ---- CLI -----------------------------------------------------------------------------------------

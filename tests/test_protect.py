@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
 
+from hardener.checkpoint import Checkpoint
 from hardener.cli.app import app
 from hardener.data import load_dataset, to_model_input
 from hardener.defenses.decoy import DecoyConfig, bounded_push_away, protect_decoy
@@ -92,7 +93,7 @@ def test_interrupted_protect_resumes_to_the_same_weights(mi_world: dict, tmp_pat
     def run(rounds: int, folder: Path, resume: bool, events: list | None = None):
         return protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
                              latent_dim=gan.latent_dim, data=data, config=replace(config, rounds=rounds),
-                             checkpoint_dir=folder, resume=resume,
+                             checkpoint=Checkpoint(folder / "protect_checkpoint.pt", resume),
                              progress=(lambda e: events.append(e.task)) if events is not None else no_progress)
 
     whole = run(2, tmp_path / "whole", False)

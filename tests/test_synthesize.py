@@ -14,6 +14,7 @@ from hardener.data.splits import save_npz
 from hardener.data.synthetic import synthetic_faces
 from hardener.defenses.vae_mp import SECRET_NOISE_SEED, laplace_noise, synthesize
 from hardener.errors import InputError, ModelFormatError
+from hardener.checkpoint import Checkpoint
 from hardener.defenses.vae import VAE, decode, encode_mean, load_vae, save_vae, train_vae
 
 # Small enough for ~1 s of training on one thread, long enough to beat the mean image clearly.
@@ -110,18 +111,18 @@ def test_vae_training_resumes_to_the_same_weights(faces, tmp_path: Path) -> None
     """One epoch, then --resume to two == two at once, bit for bit; the resumed run does not train epoch 1
     again (a resume that silently started over would, and would end with the same weights)."""
     options = {**TRAIN, "epochs": 2}
-    whole = train_vae(faces, **options, checkpoint_dir=tmp_path / "whole")
-    train_vae(faces, **{**options, "epochs": 1}, checkpoint_dir=tmp_path / "split")
+    whole = train_vae(faces, **options, checkpoint=Checkpoint(tmp_path / "whole.pt"))
+    train_vae(faces, **{**options, "epochs": 1}, checkpoint=Checkpoint(tmp_path / "split.pt"))
     epochs: set[int] = set()
-    resumed = train_vae(faces, **options, checkpoint_dir=tmp_path / "split", resume=True,
+    resumed = train_vae(faces, **options, checkpoint=Checkpoint(tmp_path / "split.pt", resume=True),
                         progress=lambda e: epochs.add(int(e.metrics.get("epoch", 0))))
     assert epochs == {2} and [row["epoch"] for row in resumed.history] == [1, 2]
     for (name, a), b in zip(whole.vae.state_dict().items(), resumed.vae.state_dict().values()):
         assert torch.equal(a, b), name
     with pytest.raises(InputError, match="other options"):
-        train_vae(faces, **{**options, "lr": 1e-3}, checkpoint_dir=tmp_path / "split", resume=True)
+        train_vae(faces, **{**options, "lr": 1e-3}, checkpoint=Checkpoint(tmp_path / "split.pt", resume=True))
     with pytest.raises(InputError, match="no checkpoint"):
-        train_vae(faces, **options, checkpoint_dir=tmp_path / "none", resume=True)
+        train_vae(faces, **options, checkpoint=Checkpoint(tmp_path / "none.pt", resume=True))
 
 
 def test_encode_and_decode_restore_the_vaes_mode_and_device(trained) -> None:

@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
+from hardener.checkpoint import Checkpoint
 from hardener.cli.app import app
 from hardener.data import load_dataset
 from hardener.defenses.tldmi import TransferConfig, freeze_depth, frozen_parameter_names, transfer_learn
@@ -143,14 +144,15 @@ def test_an_interrupted_run_resumes_to_the_same_weights(mi_world: dict, tmp_path
     config = TransferConfig(freeze=4, train=TrainConfig(epochs=2, batch_size=32))
     straight = transfer_learn(pretrained, train, 8, config).model.state_dict()
     with pytest.raises(_Interrupted):  # stopped right after epoch 1's checkpoint
-        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, run_identity={"pretrained_sha256": "a"},
-                       progress=_stop_after_first_epoch)
-    resumed = transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True,
+        transfer_learn(pretrained, train, 8, config, checkpoint=Checkpoint(tmp_path / "c.pt"),
+                       run_identity={"pretrained_sha256": "a"}, progress=_stop_after_first_epoch)
+    resumed = transfer_learn(pretrained, train, 8, config, checkpoint=Checkpoint(tmp_path / "c.pt", resume=True),
                              run_identity={"pretrained_sha256": "a"})
     assert resumed.resumed_from_epoch == 1
     assert all(torch.equal(v, straight[k]) for k, v in resumed.model.state_dict().items())
     with pytest.raises(InputError, match="pretrained changed"):
-        transfer_learn(pretrained, train, 8, config, checkpoint_dir=tmp_path, resume=True, run_identity={"pretrained_sha256": "b"})
+        transfer_learn(pretrained, train, 8, config, checkpoint=Checkpoint(tmp_path / "c.pt", resume=True),
+                       run_identity={"pretrained_sha256": "b"})
 
 
 class _Interrupted(Exception):

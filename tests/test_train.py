@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
 from hardener.cli.app import app
+from hardener.checkpoint import Checkpoint
 from hardener.data import FaceDataset, load_dataset
 from hardener.errors import InputError
 from hardener.registry import build_model
@@ -42,8 +43,9 @@ def test_resume_after_a_stop_gives_the_same_weights(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(fresh_model(), data, config=CONFIG, checkpoint_dir=tmp_path, progress=stop_after_first_epoch)
-    resumed = train_classifier(fresh_model(), data, config=CONFIG, checkpoint_dir=tmp_path, resume=True)
+        train_classifier(fresh_model(), data, config=CONFIG, checkpoint=Checkpoint(tmp_path / "c.pt"),
+                         progress=stop_after_first_epoch)
+    resumed = train_classifier(fresh_model(), data, config=CONFIG, checkpoint=Checkpoint(tmp_path / "c.pt", resume=True))
     assert resumed.resumed_from_epoch == 1 and [r["epoch"] for r in resumed.history] == [1, 2, 3]
     a, b = straight.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -51,15 +53,16 @@ def test_resume_after_a_stop_gives_the_same_weights(tmp_path: Path) -> None:
 
 def test_resume_with_other_options_is_refused(tmp_path: Path) -> None:
     data = noise_faces()
-    train_classifier(fresh_model(), data, config=TrainConfig(epochs=1, batch_size=16), checkpoint_dir=tmp_path)
+    train_classifier(fresh_model(), data, config=TrainConfig(epochs=1, batch_size=16),
+                     checkpoint=Checkpoint(tmp_path / "c.pt"))
     with pytest.raises(InputError, match="epochs 1 -> 2"):
-        train_classifier(fresh_model(), data, config=TrainConfig(epochs=2, batch_size=16), checkpoint_dir=tmp_path,
-                         resume=True)
+        train_classifier(fresh_model(), data, config=TrainConfig(epochs=2, batch_size=16),
+                         checkpoint=Checkpoint(tmp_path / "c.pt", resume=True))
 
 
 def test_resume_without_a_checkpoint_is_refused_not_started_over(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no checkpoint to resume"):
-        train_classifier(fresh_model(), noise_faces(), config=CONFIG, checkpoint_dir=tmp_path, resume=True)
+        train_classifier(fresh_model(), noise_faces(), config=CONFIG, checkpoint=Checkpoint(tmp_path / "c.pt", resume=True))
 
 
 def test_labels_beyond_the_head_are_refused() -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ import torch
 from hardener import ranks
 from hardener.audit.mia import logit_confidence, model_logits
 from hardener.audit.roc import RocResult, evaluate
+from hardener.checkpoint import Checkpoint
 from hardener.data import FaceDataset
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -146,22 +146,22 @@ def new_shadow(target: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 def shadow_phis(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, audited: int, config: TrainConfig,
                 device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
-                options: ShadowOptions = AUDIT_MIA_OPTIONS, checkpoint_dir: Path | None = None,
-                resume: bool = False) -> np.ndarray:
+                options: ShadowOptions = AUDIT_MIA_OPTIONS,
+                checkpoints: Callable[[int], Checkpoint] | None = None) -> np.ndarray:
     """Train one shadow per mask row on those pool images; return (K, audited) phis of the first
     `audited` pool images. Each shadow is dropped once scored, so memory stays at one model.
 
     A shadow depends only on its index, so two things change nothing in the phis:
-    - with `checkpoint_dir` each shadow's phis are saved as soon as it is scored (hardener.checkpoint, one file
-      per shadow with its identity: target architecture, pool, mask row, training config), and `resume` keeps
-      the shadows whose file is there and trains the rest;
+    - with `checkpoints` (shadow index -> its Checkpoint, made by the job) each shadow's phis are saved as soon
+      as it is scored, with its identity: target architecture, pool, mask row, training config; a shadow whose
+      checkpoint resumes is kept (the job resumes those an interrupted run finished) and the rest are trained;
     - under torchrun the shadows are independent jobs split across the ranks (rank r trains shadows r, r + N,
       ...; each alone, without DDP; each rank writes its own shadows' checkpoints) and every rank gets all
       phis back."""
     check_shadow_halves(pool, masks, options)
     k = len(masks)
     progress(ProgressEvent("shadow models", 0, k))
-    saved = ShadowCheckpoints(checkpoint_dir, target, pool, masks, audited, config, resume) if checkpoint_dir else None
+    saved = ShadowCheckpoints(checkpoints, target, pool, masks, audited, config) if checkpoints else None
     if not ranks.active():
         return _train_shadows(target, pool, masks, range(k), audited, config, device, progress, options, saved)[1]
     mine = ranks.shard(range(k))
@@ -212,53 +212,29 @@ def _train_shadows(target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray
     return list(which), phis
 
 
-def shadow_checkpoint(folder: Path, index: int) -> Path:
-    return Path(folder) / f"lira_shadow_{index + 1:04d}.pt"
-
-
-def check_shadow_resume(checkpoint_dir: Path, shadows: int, options: ShadowOptions = AUDIT_MIA_OPTIONS) -> None:
-    """`--resume` needs shadows and at least one shadow's checkpoint: checked before --out is made, so a
-    typo in --out leaves no folder behind."""
-    from hardener.checkpoint import require_checkpoint
-
-    if not shadows:
-        raise InputError("--resume only applies to LiRA's shadow models", where="--resume",
-                         fix=f"add {options.shadows} K or drop --resume")
-    if not any(Path(checkpoint_dir).glob("lira_shadow_*.pt")):
-        require_checkpoint(shadow_checkpoint(checkpoint_dir, 0))
-
-
 class ShadowCheckpoints:
-    """One checkpoint file per finished shadow: its phis, under an identity that names everything they depend on."""
+    """One checkpoint per finished shadow: its phis, under an identity that names everything they depend on."""
 
-    def __init__(self, folder: Path, target: torch.nn.Module, pool: FaceDataset, masks: np.ndarray, audited: int,
-                 config: TrainConfig, resume: bool) -> None:
+    def __init__(self, checkpoints: Callable[[int], Checkpoint], target: torch.nn.Module, pool: FaceDataset,
+                 masks: np.ndarray, audited: int, config: TrainConfig) -> None:
         from hardener.data import fingerprint
 
-        self.folder, self.masks, self.resume = Path(folder), masks, resume
+        self.checkpoints, self.masks = checkpoints, masks
         self.identity = {"target": [target.arch, target.variant, target.num_classes, target.spec.image_size],
                          "pool_sha256": fingerprint(pool), "audited": audited, "config": asdict(config)}
-
-    def path(self, index: int) -> Path:
-        return shadow_checkpoint(self.folder, index)
 
     def _identity(self, index: int) -> dict:
         mask = hashlib.sha256(np.ascontiguousarray(self.masks[index], dtype=np.uint8).tobytes()).hexdigest()
         return {**self.identity, "shadow": index, "mask_sha256": mask}
 
     def load(self, index: int) -> np.ndarray | None:
-        """The shadow's phis when resuming and its file is there (checked against this run), else None."""
-        from hardener.checkpoint import load_checkpoint
-
-        if not self.resume or not self.path(index).exists():
-            return None
-        return load_checkpoint(self.path(index), kind="lira shadow", identity=self._identity(index))["phi"].numpy()
+        """The shadow's phis when its checkpoint resumes (checked against this run), else None."""
+        state = self.checkpoints(index).load(kind="lira shadow", identity=self._identity(index))
+        return None if state is None else state["phi"].numpy()
 
     def save(self, index: int, phi: np.ndarray) -> None:
-        from hardener.checkpoint import save_checkpoint
-
-        save_checkpoint(self.path(index), kind="lira shadow", identity=self._identity(index),
-                        state={"phi": torch.from_numpy(np.ascontiguousarray(phi, dtype=np.float64))})
+        self.checkpoints(index).save(kind="lira shadow", identity=self._identity(index),
+                                     state={"phi": torch.from_numpy(np.ascontiguousarray(phi, dtype=np.float64))})
 
 
 def _renamed(progress: ProgressFn, task: str) -> ProgressFn:
@@ -329,15 +305,15 @@ def plan_shadows(target: torch.nn.Module, members: FaceDataset, non_members: Fac
 
 def run_lira(targets: Mapping[str, torch.nn.Module], members: FaceDataset, non_members: FaceDataset,
              plan: ShadowPlan, config: TrainConfig, device: torch.device | str = "cpu",
-             progress: ProgressFn = no_progress, checkpoint_dir: Path | None = None,
-             resume: bool = False) -> tuple[dict[str, RocResult], dict]:
+             progress: ProgressFn = no_progress,
+             checkpoints: Callable[[int], Checkpoint] | None = None) -> tuple[dict[str, RocResult], dict]:
     """Train the planned shadows like `config` (architecture of the first target) and score members against
     non-members for every target with the same shadows, so several models compare like for like; returns the
     ROC result per target and what the report should say about how they were computed."""
     audited = len(members) + len(non_members)
     first = next(iter(targets.values()))
     phis = shadow_phis(first, plan.pool, plan.masks, audited, config, device, progress, plan.options,
-                       checkpoint_dir=checkpoint_dir, resume=resume)
+                       checkpoints=checkpoints)
     labels = np.concatenate([members.labels, non_members.labels])
     results, fallbacks = {}, {}
     for name, target in targets.items():

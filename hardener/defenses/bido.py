@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import Objective, TrainConfig, TrainResult, train_classifier
 
@@ -81,13 +82,13 @@ class BiDOObjective(Objective):
 
 
 def train_bido(model: FaceModel, train: FaceDataset, config: BiDOConfig, train_config: TrainConfig, *,
-               val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-               resume: bool = False, run_identity: dict | None = None,
+               val: FaceDataset | None = None, device: torch.device | str = "cpu",
+               checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
                progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` (fresh weights) in place with the HSIC bottleneck on its features."""
     config.validate()
-    result = train_classifier(model, train, val=val, config=train_config, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, objective=BiDOObjective(config), run_identity=run_identity, progress=progress)
+    result = train_classifier(model, train, val=val, config=train_config, device=device, checkpoint=checkpoint,
+                              objective=BiDOObjective(config), run_identity=run_identity, progress=progress)
     last = result.history[-1] if result.history else {}
     result.details = {"lambda_x": config.lambda_x, "lambda_y": config.lambda_y,
                       "kernel_sigma": config.sigma or "median heuristic", "layers": "forward_features only",

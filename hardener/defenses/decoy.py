@@ -47,7 +47,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -57,7 +56,7 @@ from torch import nn
 from hardener.arch import FaceModel
 from hardener.attacks.augment import PARAMS, warp
 from hardener.attacks.presets import get_attack
-from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
+from hardener.checkpoint import Checkpoint, restore, states
 from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
@@ -68,7 +67,6 @@ from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.evaluate import accuracy
 
 TASK = "protect"
-CHECKPOINT_NAME = "protect_checkpoint.pt"
 RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
 DECOY_CHOICES = ("farthest", "nearest")  # automatic decoys: DecoyConfig.decoy_choice
@@ -154,10 +152,11 @@ class DefenseResult:
 def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, public_model: FaceModel,
                   protect: Sequence[int], decoys: Sequence[int] | None = None, *, latent_dim: int = 100,
                   data: FaceDataset | None = None, config: DecoyConfig = DecoyConfig(),
-                  device: torch.device | str = "cpu", checkpoint_dir: Path | None = None, resume: bool = False,
+                  device: torch.device | str = "cpu", checkpoint: Checkpoint | None = None,
                   run_identity: dict | None = None, progress: ProgressFn = no_progress) -> DefenseResult:
-    """Return a hardened copy of `model`; the input model is never modified. `run_identity` adds what else
-    must match for `resume` (the input files' hashes); the data's fingerprint is added here."""
+    """Return a hardened copy of `model`; the input model is never modified. With a `checkpoint` every round
+    is saved, and a resuming one continues from there; `run_identity` adds what else must match for that
+    (the input files' hashes); the data's fingerprint is added here."""
     config.validate()
     started = time.perf_counter()
     device = torch.device(device)
@@ -169,10 +168,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     identity = {"config": {k: v for k, v in asdict(config).items() if k != "rounds"}, "protect": protect,
                 "decoys": [int(d) for d in decoys] if decoys is not None else "automatic",
                 "data_sha256": fingerprint(data) if data is not None else None, **(run_identity or {})}
-    path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    if resume and path is None:
-        raise InputError("--resume needs the folder of the interrupted run", fix="pass checkpoint_dir (--out)")
-    state = load_checkpoint(path, kind="protect", identity=identity) if resume else None
+    state = checkpoint.load(kind="protect", identity=identity) if checkpoint is not None else None
 
     if decoys is None:
         decoys = choose_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest")
@@ -196,7 +192,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     loop = {"model": hardened, "optimizer": optimizer, "rng": generator_rng}
     start_round, stopped = 0, False
     if state is not None:
-        restore(loop, state, path)
+        restore(loop, state, checkpoint.path)
         result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
         start_round, stopped = len(result.rounds), bool(state["stopped"])
     first = invert(model, protect, seed=config.seed + 1000, task="invert protected")
@@ -230,8 +226,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         result.rounds.append(row)
         result.after = private_inv
         stopped = min(hits.values()) >= config.decoy_hit_target  # a resume must not train past this either
-        if path is not None:
-            save_checkpoint(path, kind="protect", identity=identity, state={
+        if checkpoint is not None:
+            checkpoint.save(kind="protect", identity=identity, state={
                 **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))

@@ -22,6 +22,7 @@ from torch import nn
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import Objective, TrainConfig, TrainResult, train_classifier
 
@@ -95,8 +96,8 @@ class DPObjective(Objective):
 
 
 def train_dp_sgd(model: FaceModel, train: FaceDataset, config: DPConfig, train_config: TrainConfig, *,
-                 val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                 resume: bool = False, run_identity: dict | None = None,
+                 val: FaceDataset | None = None, device: torch.device | str = "cpu",
+                 checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
                  progress: ProgressFn = no_progress) -> TrainResult:
     """DP fine-tuning of `model`'s last `trainable_groups` groups (BatchNorm frozen); returns it with epsilon."""
     config.validate()
@@ -119,7 +120,7 @@ def train_dp_sgd(model: FaceModel, train: FaceDataset, config: DPConfig, train_c
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
             result = train_classifier(model, train, val=val, config=train_config, device=device,
-                                      checkpoint_dir=checkpoint_dir, resume=resume, frozen=frozen, objective=objective,
+                                      checkpoint=checkpoint, frozen=frozen, objective=objective,
                                       run_identity=run_identity, progress=progress)
     finally:
         objective.release()

@@ -20,6 +20,7 @@ from torch import nn
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import Objective, TrainConfig, TrainResult, train_classifier
 
@@ -99,15 +100,15 @@ def fold_bottleneck(model: FaceModel, bottleneck: Bottleneck) -> FaceModel:
 
 
 def train_mid(model: FaceModel, train: FaceDataset, config: MIDConfig, train_config: TrainConfig, *,
-              val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-              resume: bool = False, run_identity: dict | None = None,
+              val: FaceDataset | None = None, device: torch.device | str = "cpu",
+              checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
               progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` (fresh weights) through the bottleneck, then fold it into the model's head."""
     config.validate()
     objective = MIDObjective(model, config, device)
     # no `val` for the loop: its held-out accuracy would read the unused head; the job measures after the fold
-    result = train_classifier(model, train, config=train_config, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, objective=objective, run_identity=run_identity, progress=progress)
+    result = train_classifier(model, train, config=train_config, device=device, checkpoint=checkpoint,
+                              objective=objective, run_identity=run_identity, progress=progress)
     fold_bottleneck(model, objective.bottleneck)
     result.details = {"beta": config.beta, "bottleneck": objective.bottleneck.fc.in_features,
                       "final_kl": result.history[-1].get("kl") if result.history else None,

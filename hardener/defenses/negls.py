@@ -16,6 +16,7 @@ import torch
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig, TrainResult, train_classifier
 
@@ -31,14 +32,14 @@ class NegLSConfig:
 
 
 def train_negls(model: FaceModel, train: FaceDataset, config: NegLSConfig, train_config: TrainConfig, *,
-                val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                resume: bool = False, run_identity: dict | None = None,
+                val: FaceDataset | None = None, device: torch.device | str = "cpu",
+                checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
                 progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` (fresh weights) in place with the NegLS schedule; returns it with its history."""
     config.validate()
     schedule = replace(train_config, label_smoothing=config.smoothing, smoothing_schedule="negls")
-    result = train_classifier(model, train, val=val, config=schedule, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, run_identity=run_identity, progress=progress)
+    result = train_classifier(model, train, val=val, config=schedule, device=device, checkpoint=checkpoint,
+                              run_identity=run_identity, progress=progress)
     result.details = {"smoothing_after_warm_up": config.smoothing,
                       "warm_up": f"none for epochs 1-{schedule.epochs // 2}, ramped in over the next "
                                  f"{max(1, schedule.epochs // 4)}"}

@@ -16,6 +16,7 @@ import torch
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig, TrainResult, train_classifier
 
@@ -44,14 +45,14 @@ class ErasingConfig:
 
 
 def train_random_erasing(model: FaceModel, train: FaceDataset, config: ErasingConfig, train_config: TrainConfig, *,
-                         val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                         resume: bool = False, run_identity: dict | None = None,
+                         val: FaceDataset | None = None, device: torch.device | str = "cpu",
+                         checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
                          progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` (fresh weights) in place on randomly erased images; returns it with its history."""
     config.validate()
     erasing = replace(train_config, random_erasing=config.erase_prob, erasing_area=config.area())
-    result = train_classifier(model, train, val=val, config=erasing, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, run_identity=run_identity, progress=progress)
+    result = train_classifier(model, train, val=val, config=erasing, device=device, checkpoint=checkpoint,
+                              run_identity=run_identity, progress=progress)
     result.details = {"erased_share_of_images": config.erase_prob,
                       "erased_share_of_image": f"{config.area()[0]:g}-{config.area()[1]:g} (one noise rectangle)"}
     return result

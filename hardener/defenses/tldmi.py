@@ -15,6 +15,7 @@ import torch
 from hardener.arch import FaceModel
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig, TrainResult, train_classifier
 
@@ -53,11 +54,11 @@ def frozen_parameter_names(model: FaceModel, freeze: int) -> list[str]:
 
 
 def transfer_learn(pretrained: FaceModel, train: FaceDataset, num_classes: int, config: TransferConfig, *,
-                   val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                   resume: bool = False, run_identity: dict | None = None,
+                   val: FaceDataset | None = None, device: torch.device | str = "cpu",
+                   checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
                    progress: ProgressFn = no_progress) -> TrainResult:
     """A new private model from `pretrained` (left untouched): first `config.freeze` groups frozen, new head.
-    `run_identity` (e.g. the pretrained file's hash) must match for `resume` to continue a checkpoint."""
+    `run_identity` (e.g. the pretrained file's hash) must match for a resuming `checkpoint` to continue."""
     model = copy.deepcopy(pretrained).cpu()
     freeze_depth(model, config.freeze, None)
     torch.manual_seed(config.train.seed)
@@ -66,7 +67,7 @@ def transfer_learn(pretrained: FaceModel, train: FaceDataset, num_classes: int, 
     for module in frozen:
         module.requires_grad_(False)
     identity = {"freeze": config.freeze, **(run_identity or {})}
-    result = train_classifier(model, train, val=val, config=config.train, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, frozen=frozen, run_identity=identity, progress=progress)
+    result = train_classifier(model, train, val=val, config=config.train, device=device, checkpoint=checkpoint,
+                              frozen=frozen, run_identity=identity, progress=progress)
     model.requires_grad_(True)  # the released model is an ordinary model again (frozen only while training)
     return result

@@ -24,6 +24,7 @@ from hardener.arch import FaceModel
 from hardener.attacks.augment import PARAMS, warp
 from hardener.data import FaceDataset
 from hardener.errors import InputError
+from hardener.checkpoint import Checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import Objective, TrainConfig, TrainResult, train_classifier
 
@@ -113,8 +114,8 @@ class TrapObjective(Objective):
 
 
 def train_trap_mid(model: FaceModel, train: FaceDataset, config: TrapConfig, train_config: TrainConfig, *,
-                   val: FaceDataset | None = None, device: torch.device | str = "cpu", checkpoint_dir=None,
-                   resume: bool = False, run_identity: dict | None = None,
+                   val: FaceDataset | None = None, device: torch.device | str = "cpu",
+                   checkpoint: Checkpoint | None = None, run_identity: dict | None = None,
                    progress: ProgressFn = no_progress) -> TrainResult:
     """Train `model` (fresh weights) in place with trapdoors; the triggers come back as an image only."""
     from hardener.report.images import tile
@@ -122,8 +123,8 @@ def train_trap_mid(model: FaceModel, train: FaceDataset, config: TrapConfig, tra
     config.validate()
     objective = TrapObjective(model, config, train_config.seed, device)
     schedule = replace(train_config, augment=False)  # Trap-MID's own augmentation replaces the loop's
-    result = train_classifier(model, train, val=val, config=schedule, device=device, checkpoint_dir=checkpoint_dir,
-                              resume=resume, objective=objective, run_identity=run_identity, progress=progress)
+    result = train_classifier(model, train, val=val, config=schedule, device=device, checkpoint=checkpoint,
+                              objective=objective, run_identity=run_identity, progress=progress)
     last = result.history[-1] if result.history else {}
     result.details = {"triggers": model.num_classes, "triggers_in_released_model": False, "blend": config.blend,
                       "trap_weight": config.trap_weight, "trigger_step": config.trigger_step,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
+from hardener.checkpoint import Checkpoint, restore, states
 from hardener.data import FaceDataset, fingerprint, to_model_input
 from hardener.device import evaluating
 from hardener.errors import InputError, ModelFormatError
@@ -34,7 +34,6 @@ RECONSTRUCTIONS = ("bernoulli", "gaussian")
 SEED_SIZE = 4  # the encoder's last feature map and the decoder's first are 4x4
 LOGVAR_LIMIT = 10.0  # clamp on the log-variance: keeps exp() finite early in training
 TASK = "train vae"
-CHECKPOINT_NAME = "vae_checkpoint.pt"
 
 
 class VAE(nn.Module):
@@ -111,12 +110,12 @@ class VAEResult:
 
 def train_vae(dataset: FaceDataset, *, image_size: int = 64, latent_dim: int = 64, epochs: int = 20,
               batch_size: int = 64, lr: float = 1e-3, seed: int = 0, device: torch.device | str = "cpu",
-              width: int = 32, reconstruction: str = "bernoulli", checkpoint_dir: Path | None = None,
-              resume: bool = False, progress: ProgressFn = no_progress) -> VAEResult:
+              width: int = 32, reconstruction: str = "bernoulli", checkpoint: Checkpoint | None = None,
+              progress: ProgressFn = no_progress) -> VAEResult:
     """Train a VAE on every image of `dataset` (labels unused). Deterministic on the CPU for a seed: the
-    initial weights, the batch order and the reparameterisation noise all come from `seed`. With
-    `checkpoint_dir`, weights, Adam and the random stream are saved after every epoch (hardener.checkpoint),
-    and `resume` continues from there to the weights an uninterrupted run ends with."""
+    initial weights, the batch order and the reparameterisation noise all come from `seed`. With a
+    `checkpoint`, weights, Adam and the random stream are saved after every epoch (hardener.checkpoint), and
+    a resuming one continues from there to the weights an uninterrupted run ends with."""
     check_dims(image_size, latent_dim, width)
     if epochs < 1 or batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1", fix="e.g. --epochs 20 --batch-size 64")
@@ -134,11 +133,10 @@ def train_vae(dataset: FaceDataset, *, image_size: int = 64, latent_dim: int = 6
     steps_per_epoch = -(-len(x_all) // batch_size)
     result = VAEResult(vae, epochs=epochs, seed=seed, reconstruction=reconstruction)
     objects = {"vae": vae, "optimizer": optimizer, "rng": generator}
-    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     identity = {"image_size": image_size, "latent_dim": latent_dim, "batch_size": batch_size, "lr": lr, "seed": seed,
                 "width": width, "reconstruction": reconstruction, "data_sha256": fingerprint(dataset)}  # not epochs:
     # no schedule depends on them, so a resume may also train on past the interrupted run's last epoch
-    start_epoch = _resume(checkpoint, objects, identity, result) if resume else 0
+    start_epoch = _resume(checkpoint, objects, identity, result) if checkpoint is not None else 0
     started = time.perf_counter()
     for epoch in range(start_epoch, epochs):
         order = torch.randperm(len(x_all), generator=generator)
@@ -160,7 +158,7 @@ def train_vae(dataset: FaceDataset, *, image_size: int = 64, latent_dim: int = 6
                "seconds": round(time.perf_counter() - started, 2)}
         result.history.append(row)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, kind="vae", identity=identity,
+            checkpoint.save(kind="vae", identity=identity,
                             state={**states(objects), "epoch": epoch + 1, "history": result.history})
         progress(ProgressEvent(TASK, (epoch + 1) * steps_per_epoch, epochs * steps_per_epoch, row,
                                message=_epoch_line(row, epochs)))
@@ -169,12 +167,12 @@ def train_vae(dataset: FaceDataset, *, image_size: int = 64, latent_dim: int = 6
     return result
 
 
-def _resume(checkpoint: Path | None, objects: dict, identity: dict, result: VAEResult) -> int:
-    """Restore the interrupted run's state; the epoch to continue from."""
-    if checkpoint is None:
-        raise InputError("resume needs the folder of the interrupted run", fix="pass its --out")
-    state = load_checkpoint(checkpoint, kind="vae", identity=identity)
-    restore(objects, state, checkpoint)
+def _resume(checkpoint: Checkpoint, objects: dict, identity: dict, result: VAEResult) -> int:
+    """Restore the interrupted run's state when the checkpoint resumes; the epoch to continue from (0 for a new run)."""
+    state = checkpoint.load(kind="vae", identity=identity)
+    if state is None:
+        return 0
+    restore(objects, state, checkpoint.path)
     result.history = list(state["history"])
     return int(state["epoch"])
 
@@ -225,7 +223,6 @@ def _check_images(vae: VAE, images: torch.Tensor) -> None:
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, vae.image_size, vae.image_size):
         raise InputError(f"images have shape {tuple(images.shape)}, the VAE takes (N, 3, {vae.image_size}, "
                          f"{vae.image_size})", fix=f"resize to {vae.image_size} px with hardener.data.to_model_input")
-
 
 # --- the bundle ----------------------------------------------------------------------------------
 

@@ -2,8 +2,7 @@
 from hardener.gan.bundle import GAN_FORMAT, LoadedGAN, check_gan_matches, load_gan, save_gan_bundle
 from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
 from hardener.gan.samples import sample_grid
-from hardener.gan.train import CHECKPOINT_NAME, GanTrainResult, gradient_penalty, train_gan
+from hardener.gan.train import GanTrainResult, gradient_penalty, train_gan
 
 __all__ = ["GAN_FORMAT", "LoadedGAN", "check_gan_matches", "load_gan", "save_gan_bundle", "SUPPORTED_SIZES",
-           "Critic", "Generator", "sample_grid", "CHECKPOINT_NAME", "GanTrainResult",
-           "gradient_penalty", "train_gan"]
+           "Critic", "Generator", "sample_grid", "GanTrainResult", "gradient_penalty", "train_gan"]

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from hardener.checkpoint import load_checkpoint, restore, save_checkpoint, states
+from hardener.checkpoint import Checkpoint, restore, states
 from hardener.data.datasets import MIN_IMAGE_SIZE, FaceDataset, fingerprint, to_model_input
 from hardener.device import resolve_device
 from hardener.errors import InputError
@@ -24,7 +24,6 @@ from hardener.gan.models import SUPPORTED_SIZES, Critic, Generator
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.train import MAX_LR, valid_lr
 
-CHECKPOINT_NAME = "gan_checkpoint.pt"
 CHECKPOINT_FORMAT = "hardener-gan-checkpoint/1"
 BETAS = (0.5, 0.999)
 TASK = "train gan"
@@ -50,13 +49,14 @@ class GanTrainResult:
 
 def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, batch_size: int = 64,
               width: int = 64, latent_dim: int = 100, lr: float = 2e-4, n_critic: int = 5,
-              gp_weight: float = 10.0, seed: int = 0, device: str = "cpu", checkpoint_dir: Path | None = None,
-              resume: bool = False, progress: ProgressFn = no_progress,
+              gp_weight: float = 10.0, seed: int = 0, device: str = "cpu", checkpoint: Checkpoint | None = None,
+              progress: ProgressFn = no_progress,
               on_epoch_end: Callable[[int, Generator], None] | None = None,
               max_steps: int | None = None) -> GanTrainResult:
     """Train a GAN on `dataset` (labels unused). `max_steps` caps the total number of critic steps
     (batches, counted from the start of training); an epoch it cuts short is neither recorded nor
-    checkpointed. `on_epoch_end(epoch, generator)` runs after each epoch's checkpoint is written."""
+    checkpointed. With a `checkpoint` every epoch is saved, and a resuming one continues from there.
+    `on_epoch_end(epoch, generator)` runs after each epoch's checkpoint is written."""
     _check_options(dataset, image_size=image_size, epochs=epochs, batch_size=batch_size, width=width,
                    latent_dim=latent_dim, lr=lr, n_critic=n_critic, gp_weight=gp_weight, max_steps=max_steps)
     dev = resolve_device(device)
@@ -77,18 +77,15 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=BETAS)
 
     objects = {"generator": generator, "critic": critic, "opt_g": opt_g, "opt_d": opt_d, "rng": rng}
-    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if checkpoint is not None:
         config["data_sha256"] = fingerprint(dataset)
     start_epoch, step, history, resumed_from = 0, 0, [], None
-    if resume:
-        if checkpoint is None:
-            raise InputError("resume needs the checkpoint folder", fix="pass the folder of the interrupted run")
-        state = load_checkpoint(checkpoint, kind=CHECKPOINT_FORMAT, identity=config)
-        restore(objects, state, checkpoint)
+    state = checkpoint.load(kind=CHECKPOINT_FORMAT, identity=config) if checkpoint is not None else None
+    if state is not None:
+        restore(objects, state, checkpoint.path)
         start_epoch = resumed_from = int(state["epoch"])
         step, history = int(state["step"]), list(state["history"])
-        progress(ProgressEvent(TASK, step, step, message=f"resumed from {checkpoint} after epoch {start_epoch}"))
+        progress(ProgressEvent(TASK, step, step, message=f"resumed from {checkpoint.path} after epoch {start_epoch}"))
 
     total = epochs * batches if max_steps is None else min(epochs * batches, max_steps)
     stopped = False
@@ -127,7 +124,7 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
         note = ""
         if checkpoint is not None:
             _write_checkpoint(checkpoint, config=config, epoch=epochs_done, step=step, history=history, objects=objects)
-            note = f", checkpoint {checkpoint}"
+            note = f", checkpoint {checkpoint.path}"
         progress(ProgressEvent(TASK, step, total, metrics={k: v for k, v in entry.items() if v is not None},
                                message=f"epoch {epochs_done}/{epochs}: d_loss {entry['d_loss']:.4f} "
                                        f"W {entry['wasserstein']:.4f}{note}"))
@@ -136,7 +133,8 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
 
     return GanTrainResult(generator=generator.eval(), critic=critic.eval(), history=history,
                           epochs_done=epochs_done, seconds=time.perf_counter() - started, steps=step,
-                          resumed_from=resumed_from, stopped_early=stopped, checkpoint=checkpoint)
+                          resumed_from=resumed_from, stopped_early=stopped,
+                          checkpoint=checkpoint.path if checkpoint is not None else None)
 
 
 # --- one step each ----------------------------------------------------------------------------------
@@ -209,6 +207,7 @@ def _check_options(dataset: FaceDataset, **opts: Any) -> None:
                          fix="GMI uses lr 2e-4 and gp_weight 10")
 
 
-def _write_checkpoint(path: Path, *, config: dict, epoch: int, step: int, history: list, objects: dict) -> None:
-    save_checkpoint(path, kind=CHECKPOINT_FORMAT, identity=config,
+def _write_checkpoint(checkpoint: Checkpoint, *, config: dict, epoch: int, step: int, history: list,
+                      objects: dict) -> None:
+    checkpoint.save(kind=CHECKPOINT_FORMAT, identity=config,
                     state={**states(objects), "epoch": epoch, "step": step, "history": history})

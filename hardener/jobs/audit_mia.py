@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hardener.audit.lira import check_shadow_options, check_shadow_resume, plan_shadows, run_lira
+from hardener.audit.lira import check_shadow_options, plan_shadows, run_lira
 from hardener.audit.mia import (BALANCED_ACCURACY_NOTE, MAX_AUC_NOTE, TPR_NOTE, check_audit_sets, strongest_attack,
                                 threshold_results)
 from hardener.audit.roc import TARGET_FPRS
+from hardener.jobs.checkpoints import check_shadow_resume, shadow_checkpoints
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.train import TrainConfig
 
@@ -53,7 +54,7 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     plan = plan_shadows(target.model, members, non_members, reference, job.shadows, job.seed) if job.shadows else None
     data_paths = tuple(p for p in (job.members, job.non_members, job.reference) if p and Path(p).exists())
     if job.resume:
-        check_shadow_resume(Path(job.out) / "checkpoints", job.shadows)
+        check_shadow_resume(job.out, job.shadows)
     out = prepare_out_dir(job.out, inputs=(job.model, *data_paths), outputs=("report.json", "roc.png", "checkpoints"))
 
     results = threshold_results(target.model, members, non_members, device)
@@ -63,7 +64,7 @@ def run_audit_mia(job: AuditMiaJob, progress: ProgressFn = no_progress) -> dict:
     if job.shadows:
         lira, lira_config = run_lira({"target": target.model}, members, non_members, plan,
                                      replace(job.shadow_config, seed=job.seed), device, progress,
-                                     checkpoint_dir=out / "checkpoints", resume=job.resume)
+                                     checkpoints=shadow_checkpoints(out, job.resume))
         results["lira"] = lira["target"]
         config["lira"] = lira_config
     roc = roc_png(results, out / "roc.png",

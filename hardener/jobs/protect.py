@@ -9,6 +9,7 @@ import torch
 
 from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
+from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.export import worst_parity
 
@@ -71,7 +72,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
 
     result = protect_decoy(target.model, gan.generator, gan.critic, public, protect, decoys,
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
-                           checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress,
+                           checkpoint=checkpoint(out, PROTECT_CHECKPOINT, job.resume), progress=progress,
                            run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
                                          "public_sha256": public_sha256,
                                          "critic_sha256": sha256_file(job.critic) if job.critic else None})

@@ -13,6 +13,7 @@ from hardener.defenses.methods import FROM_PRETRAINED, FROM_SCRATCH, Common, Met
 from hardener.data.datasets import MIN_IMAGE_SIZE
 from hardener.spec import MAX_IMAGE_SIZE
 from hardener.errors import InputError
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
 from hardener.export import worst_parity
@@ -58,8 +59,9 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
     defense = load(method.defense)
     identity = {"method": method.name, "start_sha256": pretrained.source_sha256 if pretrained else None,
                 "start_model": f"{start.arch}/{start.variant}, {start.num_classes} classes, {start.spec.describe()}"}
-    result = defense(start, data, config, train_config, val=val, device=device, checkpoint_dir=out / "checkpoints",
-                     resume=common.resume, run_identity=identity, progress=progress)
+    result = defense(start, data, config, train_config, val=val, device=device,
+                     checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, common.resume), run_identity=identity,
+                     progress=progress)
     model = result.model.cpu().eval()
     source_sha = pretrained.source_sha256 if pretrained else baseline.source_sha256 if baseline else None
     exported = export_model(model, out, stem="hardened", class_names=names, source_sha256=source_sha,

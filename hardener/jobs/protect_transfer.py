@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from hardener.errors import InputError
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
 from hardener.export import worst_parity
@@ -68,7 +69,7 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
                                    "checkpoints"))
 
     result = transfer_learn(pretrained.model, data, num_classes, TransferConfig(freeze, job.config), val=val,
-                            device=device, checkpoint_dir=out / "checkpoints", resume=job.resume,
+                            device=device, checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, job.resume),
                             run_identity={"pretrained_sha256": pretrained.source_sha256}, progress=progress)
     model = result.model.cpu().eval()
     frozen_keys = frozen_parameter_names(model, freeze)

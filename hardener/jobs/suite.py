@@ -12,11 +12,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from hardener.checkpoint import Checkpoint
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
@@ -194,11 +195,12 @@ def natural_accuracy(hits: np.ndarray, in_protected: np.ndarray) -> dict:
 
 
 def membership(models: dict[str, Any], members, non_members, device, *, lira: tuple | None = None,
-               progress: ProgressFn = no_progress, checkpoint_dir: Path | None = None, resume: bool = False) -> dict:
+               progress: ProgressFn = no_progress, checkpoints: Callable[[int], Checkpoint] | None = None) -> dict:
     """The membership-inference threshold attacks on every model (members: private training images,
     non-members: the held-out ones); with `lira` = (plan, shadow_config) the same shadows add LiRA to each
-    model, so they compare like for like, and the shadows' details go under "lira". With `checkpoint_dir`
-    each shadow is saved once scored, and `resume` keeps those an interrupted run finished."""
+    model, so they compare like for like, and the shadows' details go under "lira". With `checkpoints`
+    (hardener.jobs.checkpoints.shadow_checkpoints) each shadow is saved once scored, and a resume keeps those an
+    interrupted run finished."""
     from hardener.audit.lira import run_lira
     from hardener.audit.mia import mia_auc, strongest_attack
 
@@ -206,7 +208,7 @@ def membership(models: dict[str, Any], members, non_members, device, *, lira: tu
     if lira is not None:
         plan, shadow_config = lira
         results, details = run_lira(models, members, non_members, plan, shadow_config, device, progress,
-                                    checkpoint_dir=checkpoint_dir, resume=resume)
+                                    checkpoints=checkpoints)
         for name, result in results.items():
             attacks = mia[name]["attacks"]
             attacks["lira"] = result.to_dict()

@@ -71,9 +71,9 @@ def check_job(job: SynthesizeJob) -> None:
         check_noise_scale(job.epsilon, job.latent_dim or DEFAULT_LATENT_DIM)
         if job.resume:
             from hardener.checkpoint import require_checkpoint
-            from hardener.defenses.vae import CHECKPOINT_NAME
+            from hardener.jobs.checkpoints import VAE_CHECKPOINT, checkpoint_file
 
-            require_checkpoint(Path(job.out) / "checkpoints" / CHECKPOINT_NAME)
+            require_checkpoint(checkpoint_file(job.out, VAE_CHECKPOINT))
     else:
         training_only = [name for name, value in (("--epochs", job.epochs), ("--width", job.width),
                                                   ("--resume", job.resume or None)) if value is not None]
@@ -163,12 +163,13 @@ def _train_and_save(job: SynthesizeJob, data: FaceDataset, out: Path, inputs: tu
                     progress: ProgressFn) -> tuple[dict, VAE]:
     from hardener.files import refuse_input_overwrite
     from hardener.defenses.vae import save_vae, train_vae
+    from hardener.jobs.checkpoints import VAE_CHECKPOINT, checkpoint
 
     epochs = job.epochs or DEFAULT_EPOCHS
     image_size = job.image_size or _default_size(data)
     trained = train_vae(data, image_size=image_size, latent_dim=job.latent_dim or DEFAULT_LATENT_DIM,
                         epochs=epochs, batch_size=job.batch_size, lr=job.lr, seed=job.seed, device=device,
-                        width=job.width or DEFAULT_WIDTH, checkpoint_dir=out / "checkpoints", resume=job.resume,
+                        width=job.width or DEFAULT_WIDTH, checkpoint=checkpoint(out, VAE_CHECKPOINT, job.resume),
                         progress=progress)
     path = out / "vae.safetensors"
     refuse_input_overwrite(path, inputs)

@@ -39,6 +39,7 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
     from hardener.data.splits import split_by_image
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, write_json
+    from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
     from hardener.registry import build_model
     from hardener.loading import save_bundle
 
@@ -58,7 +59,7 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
     torch.manual_seed(job.config.seed)
     model = build_model(job.arch, job.variant, int(data.labels.max()) + 1, job.image_size)
     result = train_classifier(model, train, val=val, config=job.config, device=device,
-                              checkpoint_dir=out / "checkpoints", resume=job.resume, progress=progress)
+                              checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, job.resume), progress=progress)
     bundle = save_bundle(model.cpu(), out / "model.safetensors", class_names=data.names,
                          produced_by="hardener train classifier")
     report = {

@@ -13,6 +13,7 @@ from hardener.gan.bundle import save_gan_bundle
 from hardener.gan.samples import sample_grid
 from hardener.report.images import save_png
 from hardener.gan.train import train_gan
+from hardener.jobs.checkpoints import GAN_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 
 
@@ -54,9 +55,9 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
         save_png(sample_grid(generator, n=64, seed=job.seed), samples / f"epoch_{epoch:03d}.png")
 
     result = train_gan(data, image_size=job.image_size, epochs=job.epochs, batch_size=job.batch_size, width=job.width,
-                       seed=job.seed, lr=job.lr, n_critic=job.n_critic, device=str(device), checkpoint_dir=out / "checkpoints",
-                       resume=job.resume,
-                       progress=progress, on_epoch_end=save_samples, max_steps=job.max_steps)
+                       seed=job.seed, lr=job.lr, n_critic=job.n_critic, device=str(device),
+                       checkpoint=checkpoint(out, GAN_CHECKPOINT, job.resume), progress=progress,
+                       on_epoch_end=save_samples, max_steps=job.max_steps)
     classifier_report, classifier, names = None, None, None
     labelled = job.classifier_arch is not None and len(np.unique(data.labels)) >= 2
     if labelled:

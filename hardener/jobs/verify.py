@@ -53,11 +53,12 @@ class VerifyJob:
 
 def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     """Returns (GateResult, report dict); writes report.json, junit.xml and summary.md into job.out."""
-    from hardener.audit.lira import VERIFY_OPTIONS, check_shadow_options, check_shadow_resume, plan_shadows
+    from hardener.audit.lira import VERIFY_OPTIONS, check_shadow_options, plan_shadows
     from hardener.audit.mia import check_audit_sets
     from hardener.classes import label
     from hardener.data import load_dataset
     from hardener.files import prepare_out_dir
+    from hardener.jobs.checkpoints import check_shadow_resume, shadow_checkpoints
     from hardener.jobs.suite import (attack_models, gate_checks, hardened_files, load_suite, membership,
                                      natural_accuracy, natural_hits, worst_attack, worst_attack_note)
     from hardener.loading import load_model
@@ -95,7 +96,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         raise InputError("--out is the hardened folder; verify would overwrite protect's report", where=str(job.out),
                          fix="choose another --out")
     if job.resume:
-        check_shadow_resume(Path(job.out) / "checkpoints", job.mia_shadows, VERIFY_OPTIONS)
+        check_shadow_resume(job.out, job.mia_shadows, VERIFY_OPTIONS)
     out = prepare_out_dir(job.out, inputs=(bundle, job.baseline, job.gan, job.eval_model),
                           outputs=("report.json", "junit.xml", "summary.md", "surrogates", "checkpoints"))
 
@@ -108,7 +109,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     if members is not None:
         mia = membership(models, members, suite.data, suite.device,
                          lira=None if plan is None else (plan, shadow_config), progress=progress,
-                         checkpoint_dir=out / "checkpoints", resume=job.resume)
+                         checkpoints=shadow_checkpoints(out, job.resume))
     checks, drops = gate_checks(suite, limits, "hardened", hits, acc, attack_rows, mia, with_lira=plan is not None,
                                 parity=None if onnx_file is None else (hardened.model, onnx_file, bundle))
     worst = worst_attack(attack_rows, "hardened")
