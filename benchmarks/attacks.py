@@ -39,6 +39,7 @@ def main() -> None:
     from hardener.attacks.presets import PRESETS, expand_presets, get_budget
     from hardener.audit.intervals import wilson
     from hardener.audit.metrics import attack_metrics
+    from hardener.checkpoint import CacheFolder
     from hardener.data import load_dataset
     from hardener.gan import load_gan
     from hardener.loading import load_model
@@ -56,7 +57,7 @@ def main() -> None:
     def row(attack, model, classes, restarts):
         steps, restarts = budget.scale(attack, None, restarts)
         seed = VERIFY_SEED_OFFSET + list(PRESETS).index(attack.name)
-        inverted = attack.prepare(model, gan.generator, gan.latent_dim, cache_dir=cache / "surrogates",
+        inverted = attack.prepare(model, gan.generator, gan.latent_dim, caches=CacheFolder(cache / "surrogates"),
                                   budget_fraction=budget.steps_fraction, seed=seed)
         result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=seed,
                             steps=steps, restarts=restarts, public_classifier=gan.classifier)

@@ -9,7 +9,8 @@ Files hold only tensors, numbers, strings, lists and dicts, so they load with `w
 planted with pickled objects is refused like any untrusted model file.
 
 Only jobs/ name files in --out: a job hands the loop below it a `Checkpoint` (the file and whether this run
-continues from it), and the loop only loads and saves through it.
+continues from it), and an attack that builds something from its target a `CacheFolder` (where such things
+are kept between runs); the loops and attacks only load and save through them.
 """
 from __future__ import annotations
 
@@ -76,6 +77,43 @@ class Checkpoint:
 
     def save(self, *, kind: str, identity: Mapping[str, Any], state: Mapping[str, Any]) -> None:
         save_checkpoint(self.path, kind=kind, identity=identity, state=state)
+
+
+@dataclass(frozen=True)
+class StateCache:
+    """One set of tensors an attack built from its target (LOMMA's surrogates, PLG-MI's generator), kept so a
+    later run with the same key reuses it instead of building it again."""
+
+    path: Path
+
+    def load(self) -> dict[str, torch.Tensor] | None:
+        """The tensors saved before, or None when nothing was saved under this key."""
+        if not self.path.exists():
+            return None
+        from safetensors.torch import load_file
+
+        return load_file(str(self.path))
+
+    def save(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Write atomically (a cache is the previous file or the new one, never half of one), folder included."""
+        from safetensors.torch import save_file
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(self.path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+
+
+@dataclass(frozen=True)
+class CacheFolder:
+    """Where attacks keep what they build from a target between runs (verify's and attack's --out/surrogates).
+
+    It exists so that attacks name only a key, never a path: the job that owns --out makes the folder, and
+    `entry(key)` is the one file for that key (`key.safetensors`)."""
+
+    folder: Path
+
+    def entry(self, key: str) -> StateCache:
+        return StateCache(Path(self.folder) / f"{key}.safetensors")
 
 
 def restore(objects: Mapping[str, Any], state: Mapping[str, Any], path: Path) -> None:

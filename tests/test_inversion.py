@@ -12,6 +12,7 @@ from hardener.attacks.adaptive_decoy import escape_rate, top_log_odds
 from hardener.attacks.augment import row_warps, warp
 from hardener.attacks.lomma_aug import SmallNet
 from hardener.attacks.presets import BUDGETS, PRESETS, expand_presets, get_attack, get_budget
+from hardener.checkpoint import CacheFolder
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionConfig, invert, row_latents
 
@@ -300,7 +301,7 @@ def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
         classifier[1].weight.mul_(30.0)
         classifier[1].bias.copy_(-(classifier[1].weight @ centre))
     attack = replace(get_attack("lomma-aug"), distill_images=512, distill_epochs=15)
-    ensemble = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    ensemble = attack.prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), seed=1)
     assert ensemble.members[0] is classifier and len(ensemble.members) == 4
     with torch.no_grad():
         probe = generator(torch.randn(256, LATENT, generator=torch.Generator().manual_seed(9)).clamp(-1, 1))
@@ -311,12 +312,12 @@ def test_lomma_surrogates_learn_the_target_and_are_cached(tmp_path) -> None:
     assert min(agree) > max(0.6, untrained + 0.2), (agree, untrained)
     cached = list(tmp_path.glob("lomma_surrogates_*.safetensors"))
     assert len(cached) == 1
-    again = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    again = attack.prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), seed=1)
     with torch.no_grad():
         torch.testing.assert_close(again(probe), ensemble(probe))
-    replace(attack, distill_epochs=1).prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    replace(attack, distill_epochs=1).prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), seed=1)
     assert len(list(tmp_path.glob("lomma_surrogates_*.safetensors"))) == 2  # the budget is part of the cache key
-    replace(attack, distill_epochs=1).prepare(classifier, tiny_nets(seed=2)[0], LATENT, cache_dir=tmp_path, seed=1)
+    replace(attack, distill_epochs=1).prepare(classifier, tiny_nets(seed=2)[0], LATENT, caches=CacheFolder(tmp_path), seed=1)
     assert len(list(tmp_path.glob("lomma_surrogates_*.safetensors"))) == 3  # so is the GAN the samples came from
 
 
@@ -352,17 +353,17 @@ def test_plg_generator_is_cached_per_target_and_reused(tmp_path) -> None:
     generator = tiny_nets()[0]
     classifier = _decisive_classifier(generator)
     attack = replace(get_attack("plg-gan"), pool_images=256, top_k=8, train_steps=10)
-    first = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    first = attack.prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), seed=1)
     [cached] = list(tmp_path.glob("plg_generator_*.safetensors"))
     stamp = cached.stat().st_mtime_ns
-    again = attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, seed=1)
+    again = attack.prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), seed=1)
     assert cached.stat().st_mtime_ns == stamp  # not trained again: a new generator is written atomically (new file)
     z, y = torch.rand(6, LATENT), torch.arange(6) % CLASSES
     with torch.no_grad():
         torch.testing.assert_close(again.generator(z, y), first.generator(z, y))
     other = _decisive_classifier(generator, seed=3)  # another target's weights: trained anew, its own file
-    attack.prepare(other, generator, LATENT, cache_dir=tmp_path, seed=1)
-    attack.prepare(classifier, generator, LATENT, cache_dir=tmp_path, budget_fraction=0.5, seed=1)
+    attack.prepare(other, generator, LATENT, caches=CacheFolder(tmp_path), seed=1)
+    attack.prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), budget_fraction=0.5, seed=1)
     assert len(list(tmp_path.glob("plg_generator_*.safetensors"))) == 3  # the budget is part of the key too
     assert cached.stat().st_mtime_ns == stamp
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temporary left behind

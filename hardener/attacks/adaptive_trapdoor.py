@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,7 @@ from torch import nn
 
 from hardener.attacks.base import Attack
 from hardener.attacks.engine import InversionConfig
+from hardener.checkpoint import CacheFolder
 from hardener.progress import ProgressFn, no_progress
 
 SIGMA_PER_32_PIXELS = 1.0
@@ -68,7 +68,7 @@ def blur(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 class AdaptiveTrapdoorAttack(Attack):
     sigma_per_32_pixels: float = SIGMA_PER_32_PIXELS
 
-    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir: Path | None = None,
+    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
                 progress: ProgressFn = no_progress) -> nn.Module:
         return LowPass(target, self.sigma_per_32_pixels)

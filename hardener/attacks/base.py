@@ -4,13 +4,13 @@ from __future__ import annotations
 import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from hardener.attacks.engine import InversionConfig, InversionResult, Penalty, invert, with_overrides
+from hardener.checkpoint import CacheFolder
 from hardener.progress import ProgressFn, no_progress
 
 
@@ -36,11 +36,11 @@ class Attack:
             return invert(generator, critic, target, classes, config=config, latent_dim=latent_dim, seed=seed,
                           device=device, progress=progress, task=f"attack {self.name}", penalty=self.penalty(public))
 
-    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir: Path | None = None,
+    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
                 progress: ProgressFn = no_progress) -> nn.Module:
         """The network `run` inverts in place of `target`: the target itself, except for attacks that build
-        something from it first (LOMMA's distilled surrogates, cached in `cache_dir`)."""
+        something from it first (LOMMA's distilled surrogates, kept in `caches` for a later run)."""
         return target
 
     def penalty(self, public_classifier: nn.Module | None) -> Penalty | None:

@@ -5,20 +5,20 @@ quirks (nor a defense's local changes), with LOMMA's logit loss on the GMI proto
 The surrogates are small CNNs (three, widths 16/24/32, one seed each) trained by knowledge distillation
 (KL divergence to the target's softmax, Adam lr 1e-3, batch 64) on GAN samples: the GAN is the attacker's
 public-image model, so its samples stand in for LOMMA's public dataset, which verify does not receive.
-Distillation runs once per target, GAN, budget and seed, and is cached in `cache_dir` (verify's and attack's
---out) under the target's and the GAN's weight hashes. `distill_epochs` at the `paper` budget is our
+Distillation runs once per target, GAN, budget and seed, and is kept in `caches` (verify's and attack's
+--out/surrogates) under the target's and the GAN's weight hashes. `distill_epochs` at the `paper` budget is our
 choice, not LOMMA's published schedule (which we did not reproduce); other budgets scale it like the steps.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hardener.attacks.base import Attack, weights_hash
+from hardener.checkpoint import CacheFolder
 from hardener.device import evaluating
 from hardener.attacks.engine import InversionConfig
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
@@ -59,16 +59,14 @@ class LommaAugAttack(Attack):
     distill_images: int = 2048  # GAN samples labelled by the target's softmax
     distill_epochs: int = 20  # at the paper budget; scaled like the steps by other budgets
 
-    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir: Path | None = None,
+    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
                 progress: ProgressFn = no_progress) -> nn.Module:
         epochs = max(1, round(self.distill_epochs * budget_fraction))
         key = f"{weights_hash(target)[:16]}-g{weights_hash(generator)[:8]}-e{epochs}-n{self.distill_images}-s{seed}"
-        cached = Path(cache_dir) / f"lomma_surrogates_{key}.safetensors" if cache_dir is not None else None
-        if cached is not None and cached.exists():  # no GAN samples to draw nor to label: the surrogates are known
-            from safetensors.torch import load_file
-
-            state = load_file(str(cached))
+        cache = caches.entry(f"lomma_surrogates_{key}") if caches is not None else None
+        state = cache.load() if cache is not None else None
+        if state is not None:  # no GAN samples to draw nor to label: the surrogates are known
             torch.manual_seed(seed)  # the surrogates' initial weights (overwritten; kept for the same global stream)
             surrogates = [SmallNet(state["0.head.weight"].shape[0], w) for w in WIDTHS]
             for i, s in enumerate(surrogates):
@@ -81,15 +79,8 @@ class LommaAugAttack(Attack):
             surrogates = [SmallNet(soft.shape[1], w) for w in WIDTHS]
             for i, s in enumerate(surrogates):
                 _distill(s, images, soft, epochs, seed + i, device, progress, f"distil LOMMA surrogate {i + 1}/{len(WIDTHS)}")
-            if cached is not None:
-                from safetensors.torch import save_file
-
-                from hardener.files import atomic_output
-
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_output(cached) as tmp:
-                    save_file({f"{i}.{k}": v.detach().cpu().contiguous() for i, s in enumerate(surrogates)
-                               for k, v in s.state_dict().items()}, str(tmp))
+            if cache is not None:
+                cache.save({f"{i}.{k}": v for i, s in enumerate(surrogates) for k, v in s.state_dict().items()})
         return Ensemble([target, *[s.eval() for s in surrogates]])
 
 

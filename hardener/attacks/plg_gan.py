@@ -28,7 +28,7 @@ What is simplified, honestly:
   lambda 100 on the margin) and does not augment G(z); as we read the paper, PLG-MI's attack stage uses the
   inversion loss alone, on augmented images.
 
-The conditional generator is trained once per target, GAN, budget and seed and cached in `cache_dir`
+The conditional generator is trained once per target, GAN, budget and seed and kept in `caches`
 (verify's and attack's --out/surrogates) under the target's and the generator's weight hashes. `run`
 without `prepare` trains one at the `paper` length, uncached.
 
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -54,6 +53,7 @@ from hardener.attacks.augment import PARAMS, warp
 from hardener.attacks.base import Attack, borrowed, weights_hash
 from hardener.attacks.engine import InversionConfig, InversionResult
 from hardener.attacks.losses import max_margin
+from hardener.checkpoint import CacheFolder
 from hardener.device import evaluating
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
@@ -124,22 +124,21 @@ class PlgGanAttack(Attack):
                            steps=steps, restarts=restarts, device=device, progress=progress,
                            public_classifier=public_classifier)
 
-    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, cache_dir: Path | None = None,
+    def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
                 progress: ProgressFn = no_progress) -> PreparedTarget:
         steps = max(1, round(self.train_steps * budget_fraction))
         key = (f"{weights_hash(target)[:16]}-g{weights_hash(generator)[:8]}-t{steps}-k{self.top_k}"
                f"-n{self.pool_images}-s{seed}")
-        cached = Path(cache_dir) / f"plg_generator_{key}.safetensors" if cache_dir is not None else None
+        cache = caches.entry(f"plg_generator_{key}") if caches is not None else None
         num_classes = _num_classes(target, generator, latent_dim, device)
         with torch.random.fork_rng(devices=[]):  # seeded new weights without touching the caller's RNG
             torch.manual_seed(seed)
             conditional = ConditionalGenerator(copy.deepcopy(generator), num_classes, latent_dim)
             critic = ProjectionCritic(num_classes)
-        if cached is not None and cached.exists():
-            from safetensors.torch import load_file
-
-            conditional.load_state_dict(load_file(str(cached)))
+        state = cache.load() if cache is not None else None
+        if state is not None:
+            conditional.load_state_dict(state)
             return PreparedTarget(target, conditional.eval())
         z, images = _pool(generator, latent_dim, self.pool_images, seed, device)
         with evaluating(target, device):
@@ -149,14 +148,8 @@ class PlgGanAttack(Attack):
             conditional.embedding.weight.copy_(z[rows].mean(1))
         labels = torch.arange(num_classes).repeat_interleave(rows.shape[1])
         self._train(conditional, critic, target, images[rows.reshape(-1)], labels, steps, seed, device, progress)
-        if cached is not None:
-            from safetensors.torch import save_file
-
-            from hardener.files import atomic_output
-
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(cached) as tmp:
-                save_file({k: v.detach().cpu().contiguous() for k, v in conditional.state_dict().items()}, str(tmp))
+        if cache is not None:
+            cache.save(conditional.state_dict())
         return PreparedTarget(target, conditional.eval())
 
     def _train(self, conditional: ConditionalGenerator, critic: ProjectionCritic, target: nn.Module,

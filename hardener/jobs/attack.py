@@ -74,6 +74,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     """Load everything, check it fits together, attack, measure, write report.json and grid.png."""
     from hardener.attacks.adaptive_decoy import escape_rate
     from hardener.audit.metrics import attack_metrics
+    from hardener.checkpoint import CacheFolder
     from hardener.classes import label, parse_classes
     from hardener.files import prepare_out_dir, write_json
     from hardener.attacks.engine import with_overrides
@@ -86,7 +87,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
                                                             job.fid_weights) if p),
                           outputs=("report.json", "grid.png"))
 
-    inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
+    inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, caches=CacheFolder(out / "surrogates"),
                               budget_fraction=budget.steps_fraction, seed=job.seed, device=device,
                               progress=progress)
     result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,

@@ -49,6 +49,7 @@ def run_scan(job: ScanJob, progress: ProgressFn = no_progress) -> dict:
     """Attack every class, rank, suggest, write report.json and leaks.png into job.out."""
     from hardener.jobs.attack import _private_images, load_attack_job
     from hardener.audit.metrics import attack_metrics
+    from hardener.checkpoint import CacheFolder
     from hardener.classes import label
     from hardener.errors import InputError
     from hardener.files import prepare_out_dir, write_json
@@ -61,7 +62,7 @@ def run_scan(job: ScanJob, progress: ProgressFn = no_progress) -> dict:
     classes = list(range(target.num_classes))
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic) if p))
 
-    inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, cache_dir=out / "surrogates",
+    inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, caches=CacheFolder(out / "surrogates"),
                               budget_fraction=budget.steps_fraction, seed=job.seed, device=device, progress=progress)
     result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,
                         steps=steps, restarts=restarts, device=device, progress=progress,

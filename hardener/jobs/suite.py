@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from hardener.checkpoint import Checkpoint
+from hardener.checkpoint import CacheFolder, Checkpoint
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
@@ -139,7 +139,7 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
         row: dict[str, Any] = {"preset": attack.name, "seed": seed, "steps": steps, "restarts": restarts}
         for name, model in models.items():
             started = time.perf_counter()
-            inverted = attack.prepare(model, gan.generator, gan.latent_dim, cache_dir=cache_dir,
+            inverted = attack.prepare(model, gan.generator, gan.latent_dim, caches=CacheFolder(cache_dir),
                                       budget_fraction=suite.budget.steps_fraction, seed=seed, device=device,
                                       progress=progress)
             result = attack.run(gan.generator, gan.critic, inverted, suite.protect, latent_dim=gan.latent_dim,
