@@ -15,7 +15,8 @@ from hardener.data.synthetic import synthetic_faces
 from hardener.defenses.vae_mp import SECRET_NOISE_SEED, laplace_noise, synthesize
 from hardener.errors import InputError, ModelFormatError
 from hardener.checkpoint import Checkpoint
-from hardener.defenses.vae import VAE, decode, encode_mean, load_vae, save_vae, train_vae
+from hardener.defenses.vae import VAE, decode, encode_mean, train_vae
+from hardener.jobs.vae_bundle import load_vae, save_vae
 
 # Small enough for ~1 s of training on one thread, long enough to beat the mean image clearly.
 TRAIN = {"image_size": 32, "latent_dim": 16, "epochs": 10, "width": 16, "batch_size": 16, "lr": 2e-3, "seed": 0}

@@ -1,5 +1,5 @@
 """`hardener synthesize`: train (or load) the VAE, write the synthetic set, the VAE, a grid and report.json.
-The mechanism itself is defenses/vae_mp.py; the VAE is defenses/vae.py."""
+The mechanism itself is defenses/vae_mp.py; the VAE is defenses/vae.py, its file jobs/vae_bundle.py."""
 from __future__ import annotations
 
 import secrets
@@ -148,7 +148,7 @@ def _load_vae_option(job: SynthesizeJob):
     """The --vae file, checked against --image-size and --latent-dim when those were given too."""
     if job.vae is None:
         return None
-    from hardener.defenses.vae import load_vae
+    from hardener.jobs.vae_bundle import load_vae
 
     loaded = load_vae(job.vae)
     for option, asked, actual in (("--image-size", job.image_size, loaded.image_size),
@@ -162,8 +162,9 @@ def _load_vae_option(job: SynthesizeJob):
 def _train_and_save(job: SynthesizeJob, data: FaceDataset, out: Path, inputs: tuple, device: torch.device,
                     progress: ProgressFn) -> tuple[dict, VAE]:
     from hardener.files import refuse_input_overwrite
-    from hardener.defenses.vae import save_vae, train_vae
+    from hardener.defenses.vae import train_vae
     from hardener.jobs.checkpoints import VAE_CHECKPOINT, checkpoint
+    from hardener.jobs.vae_bundle import save_vae
 
     epochs = job.epochs or DEFAULT_EPOCHS
     image_size = job.image_size or _default_size(data)
