@@ -245,9 +245,20 @@ def test_negls_against_plain_ce_at_equal_epochs(mi_world: dict) -> None:
 
 
 def test_a_training_method_resumes_through_the_cli_and_refuses_other_options(tmp_path: Path) -> None:
-    """protect's --resume reaches the loop's checkpoint, whose identity holds the method's own options."""
-    args = ["protect", "--arch", "resnet", "--method", "mid", "--data", TINY, "--epochs", "1", "--batch-size", "6",
-            "--out", str(tmp_path / "o"), "--json"]
+    """protect's --resume reaches the loop's checkpoint, whose identity holds the method's own options and the
+    file of the model it replaces."""
+    import torch
+
+    from hardener.loading import save_bundle
+    from hardener.registry import build_model
+
+    replaced = {}
+    for seed in (0, 1):  # same architecture, classes and spec: only the file differs
+        torch.manual_seed(seed)
+        replaced[seed] = save_bundle(build_model("resnet", "resnet18", 3, 32), tmp_path / f"model{seed}.safetensors")
+    options = ["--arch", "resnet", "--method", "mid", "--data", TINY, "--epochs", "1", "--batch-size", "6",
+               "--out", str(tmp_path / "o"), "--json"]
+    args = ["protect", str(replaced[0]), *options]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     again = runner.invoke(app, [*args, "--resume"])
@@ -256,6 +267,8 @@ def test_a_training_method_resumes_through_the_cli_and_refuses_other_options(tmp
     assert_bad_input(runner.invoke(app, [*args, "--resume", "--beta", "0.1"]), "mid_beta 0.01 -> 0.1")
     # a model built with another input spec is another run, though its weights start the same
     assert_bad_input(runner.invoke(app, [*args, "--resume", "--normalize", "half"]), "start_model")
+    # so is one that replaces another MODEL file (its names and spec go into the release)
+    assert_bad_input(runner.invoke(app, ["protect", str(replaced[1]), *options, "--resume"]), "model changed")
 
 
 def test_dp_sgd_resumes_to_the_same_weights_and_epsilon(faces, tmp_path: Path) -> None:

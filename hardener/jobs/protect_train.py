@@ -58,6 +58,7 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
 
     defense = load(method.defense)
     identity = {"method": method.name, "start_sha256": pretrained.source_sha256 if pretrained else None,
+                "model_sha256": baseline.source_sha256 if baseline else None,  # MODEL: its names and spec carry over
                 "start_model": f"{start.arch}/{start.variant}, {start.num_classes} classes, {start.spec.describe()}"}
     result = defense(start, data, config, train_config, val=val, device=device,
                      checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, common.resume), run_identity=identity,
