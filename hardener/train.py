@@ -124,8 +124,9 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
                          fix="e.g. --lr 1e-3")
     device = torch.device(device)
     size = model.spec.image_size
-    x_train, y_train = to_model_input(train.images, size), torch.from_numpy(train.labels)
-    x_val = to_model_input(val.images, size) if val is not None and len(val) else None
+    dtype = next(model.parameters()).dtype  # a float64 model (e.g. for exact comparisons) gets float64 images
+    x_train, y_train = to_model_input(train.images, size).to(dtype), torch.from_numpy(train.labels)
+    x_val = to_model_input(val.images, size).to(dtype) if val is not None and len(val) else None
     y_val = torch.from_numpy(val.labels) if x_val is not None else None
 
     objective = objective or Objective()

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
-
-
-class Interrupted(Exception):
-    pass
 
 
 def main() -> None:
@@ -39,59 +36,54 @@ def main() -> None:
 
 def check_training(scratch: Path) -> dict:
     from hardener import ranks
-    import hardener.train as training
     from hardener import ddp
     from hardener.checkpoint import Checkpoint
+    from hardener.progress import ProgressEvent, no_progress
     from hardener.data import load_dataset
     from hardener.registry import build_model
     from hardener.train import TrainConfig, train_classifier
 
-    adamw = torch.optim.AdamW
+    adamw = torch.optim.AdamW  # torch's, swapped for SGD (see the docstring); the loop itself is not touched
     torch.optim.AdamW = lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    as_float = training.to_model_input
-    training.to_model_input = lambda *args: as_float(*args).double()
     data = load_dataset("synthetic:ids=3,per=7,size=16,seed=0")  # 21 images
     config = TrainConfig(epochs=2, batch_size=7, lr=0.01, seed=3)  # with the default flip/shift augmentation
     torch.manual_seed(3)
-    start = build_model("resnet", "resnet18", 3, 16).double()
+    start = build_model("resnet", "resnet18", 3, 16).double()  # train_classifier feeds it float64 images
 
-    def run(folder: Path | None = None, resume: bool = False) -> tuple[dict, list[dict], list[int]]:
+    resumed_from: list[int] = []
+
+    def run(folder: Path | None = None, resume: bool = False, progress=no_progress) -> tuple[dict, list[dict], list[int]]:
         model = copy.deepcopy(start)
         checkpoint = Checkpoint(folder / "checkpoint.pt", resume) if folder is not None else None
-        result = train_classifier(model, data, val=data, config=config, checkpoint=checkpoint)
+        result = train_classifier(model, data, val=data, config=config, checkpoint=checkpoint, progress=progress)
+        resumed_from.append(result.resumed_from_epoch)
         return model.state_dict(), result.history, result.rows_per_rank
 
     with ranks.alone():
         one, one_history, _ = run()
     two, two_history, rows_per_rank = run()
 
-    # interrupted after epoch 1 (its checkpoint written by rank 0), then resumed: rank 1 is given a folder
-    # without a checkpoint, so the resumed run only works if rank 0's checkpoint reaches it
+    # the state an interruption after epoch 1 leaves: rank 0's checkpoint of epoch 1, copied aside when its
+    # epoch line is reported (progress runs on rank 0 only). Rank 1 resumes from a folder without a
+    # checkpoint, so the resumed run only works if rank 0's checkpoint reaches it
     folder = scratch / ("rank0" if ranks.is_main() else "rank1")
-    evaluate = training.accuracy
+    interrupted = folder / "interrupted"
 
-    def stop_in_epoch_2(*args, **kwargs):
-        if len(calls) == 1:
-            raise Interrupted
-        calls.append(1)
-        return evaluate(*args, **kwargs)
+    def keep_epoch_1(event: ProgressEvent) -> None:
+        if event.message and event.metrics.get("epoch") == 1:
+            interrupted.mkdir()
+            shutil.copy(folder / "checkpoint.pt", interrupted / "checkpoint.pt")
 
-    calls: list[int] = []
-    training.accuracy = stop_in_epoch_2
-    try:
-        run(folder)
-    except Interrupted:
-        pass
-    training.accuracy = evaluate
+    run(folder, progress=keep_epoch_1)
     if not ranks.is_main():
         assert not folder.exists(), "only rank 0 writes checkpoints"
-    resumed, resumed_history, _ = run(folder, resume=True)
+    resumed, resumed_history, _ = run(interrupted, resume=True)
 
-    share = ddp.DataParallel.share
+    share = ddp.DataParallel.share  # fault injection, the one patch of ours: a wrong split must be far off
     ddp.DataParallel.share = lambda self, rows: (slice(0, None, self.world), share(self, rows)[1])
     wrong, _, _ = run()
     ddp.DataParallel.share = share
-    torch.optim.AdamW, training.to_model_input = adamw, as_float
+    torch.optim.AdamW = adamw
 
     def worst(other: dict) -> float:
         return max(float((one[k] - other[k]).abs().max()) for k in one if one[k].is_floating_point())
@@ -99,7 +91,7 @@ def check_training(scratch: Path) -> dict:
     return {"two_vs_one": worst(two), "wrong_vs_one": worst(wrong),
             "resumed_vs_two": max(float((two[k] - resumed[k]).abs().max()) for k in two),
             "one_history": one_history, "two_history": two_history, "resumed_history": resumed_history,
-            "rows_per_rank": rows_per_rank, "images": len(data)}
+            "rows_per_rank": rows_per_rank, "resumed_from_epoch": resumed_from[3], "images": len(data)}
 
 
 def check_lira() -> dict:

@@ -67,6 +67,7 @@ def test_two_gloo_ranks_train_what_one_process_trains(tmp_path: Path) -> None:
     assert check["two_vs_one"] < 1e-6  # measured ~1e-10
     assert check["wrong_vs_one"] > 1e-2  # measured ~74
     assert check["resumed_vs_two"] == 0.0
+    assert check["resumed_from_epoch"] == 1  # it continued epoch 1's checkpoint, not a new run
     assert check["rows_per_rank"] == [24, 18]  # 2 epochs x 3 batches x 4 / 3 rows: nobody saw the whole batch
     for name in ("two_history", "resumed_history"):
         for a, b in zip(check["one_history"], check[name], strict=True):
