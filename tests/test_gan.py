@@ -335,3 +335,21 @@ def test_sample_grid_and_png(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(Image.open(path)), grid)
     with pytest.raises(InputError):
         save_png(grid.astype(np.float32), tmp_path / "bad.png")
+
+
+def test_a_gan_job_interrupted_before_its_public_classifier_resumes_and_trains_it(tmp_path: Path) -> None:
+    """`train gan --resume` after an interruption in the GAN stage: the GAN continues from its checkpoint and
+    the public classifier, which never started, trains from scratch (it used to demand its own checkpoint)."""
+    from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint_file
+    from hardener.jobs.train_gan import GanJob, run_gan_job
+
+    job = GanJob(data="synthetic:ids=3,per=6,size=32,seed=0", out=tmp_path / "gan", image_size=32, epochs=1,
+                 width=8, classifier_epochs=1)
+    run_gan_job(job)
+    classifier = tmp_path / "gan" / "public_classifier"
+    for path in sorted(classifier.rglob("*"), reverse=True):  # as if the run stopped before this stage
+        path.unlink() if path.is_file() else path.rmdir()
+    classifier.rmdir()
+    report = run_gan_job(GanJob(**{**job.__dict__, "resume": True}))
+    assert report["gan"]["epochs"] == 1 and checkpoint_file(classifier, CLASSIFIER_CHECKPOINT).exists()
+    assert report["public_classifier"]["classes"] == 3 and (classifier / "model.safetensors").exists()

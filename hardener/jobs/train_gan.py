@@ -13,7 +13,7 @@ from hardener.gan.bundle import save_gan_bundle
 from hardener.gan.samples import sample_grid
 from hardener.report.images import save_png
 from hardener.gan.train import train_gan
-from hardener.jobs.checkpoints import GAN_CHECKPOINT, checkpoint
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, GAN_CHECKPOINT, checkpoint, checkpoint_file
 from hardener.progress import ProgressFn, no_progress
 
 
@@ -64,7 +64,9 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
         require_identities(data)
         classifier_report = run_classifier_job(ClassifierJob(
             data=job.data, arch=job.classifier_arch, variant=job.classifier_variant, image_size=job.image_size,
-            out=out / "public_classifier", device=job.device, resume=job.resume, skip_bad_images=job.skip_bad_images,
+            out=out / "public_classifier", device=job.device, skip_bad_images=job.skip_bad_images,
+            # a run interrupted while the GAN trained never started the classifier: it starts now
+            resume=job.resume and checkpoint_file(out / "public_classifier", CLASSIFIER_CHECKPOINT).exists(),
             config=TrainConfig(epochs=job.classifier_epochs, seed=job.seed)), progress)
         from hardener.loading import load_model
 
