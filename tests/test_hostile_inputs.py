@@ -268,6 +268,14 @@ def test_planted_gan_checkpoint_is_refused_without_suggesting_allow_pickle(world
     assert "--allow-pickle" not in result.output
 
 
+@pytest.mark.parametrize("command", [("train", "classifier"), ("train", "gan")])
+def test_resume_into_a_folder_without_a_checkpoint_makes_no_folder(world, tmp_path: Path, command) -> None:
+    out = tmp_path / "typo"
+    assert_bad_input(run(*command, world["faces"], "--image-size", "32", "--epochs", "1", "--resume", "--out", out),
+                     "no checkpoint")
+    assert not out.exists()
+
+
 class Payload:
     """Any pickled class: weights_only=True refuses it."""
 

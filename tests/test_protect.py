@@ -121,6 +121,7 @@ def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, t
     other_data = protect_args({**mi_world, "train": mi_world["test"]}, out, *same)
     assert_bad_input(runner.invoke(app, other_data), "other options or inputs")
     assert_bad_input(runner.invoke(app, protect_args(mi_world, tmp_path / "new", "--resume")), "no checkpoint")
+    assert not (tmp_path / "new").exists()  # refused before --out was made
 
 
 def test_alpha_defaults_to_the_recipes_own_and_an_explicit_value_wins() -> None:

@@ -29,6 +29,13 @@ def checkpoint(out: str | Path, name: str, resume: bool) -> Checkpoint:
     return Checkpoint(checkpoint_file(out, name), resume)
 
 
+def require_resumable(out: str | Path, name: str, resume: bool) -> None:
+    """`--resume` needs the interrupted run's checkpoint: checked before the job makes --out, so a typo in
+    --out leaves no empty folder behind."""
+    if resume:
+        require_checkpoint(checkpoint_file(out, name))
+
+
 def shadow_file(out: str | Path, index: int) -> Path:
     return checkpoint_file(out, f"lira_shadow_{index + 1:04d}.pt")
 

@@ -9,7 +9,7 @@ import torch
 
 from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint
+from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint, require_resumable
 from hardener.progress import ProgressFn, no_progress
 from hardener.export import worst_parity
 
@@ -66,6 +66,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     if not target.spec.declared:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
                         "declare it with `hardener import` or the spec options if the model was trained otherwise")
+    require_resumable(job.out, PROTECT_CHECKPOINT, job.resume)
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p),
                           outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
                                    "checkpoints"))
