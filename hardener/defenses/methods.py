@@ -123,9 +123,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--margin-gap", "margin_gap", float, 2.0, "margin: how far (logits) the decoys' floor sits above "
                    "every endpoint and photo."),
                Opt("--distill", "distill", float, 1.0, "margin: weight of KL to the original model on real photos."),
-               Opt("--manifold", "manifold", float, 0.0, "margin: weight of KL to the original model on random images "
+               Opt("--manifold", "manifold", float, 4.0, "margin: weight of KL to the original model on random images "
                    "of protect's GAN, over the unprotected classes: keeps the rest of the face manifold in place "
-                   "(README, \"Where the accuracy goes\")."),
+                   "(README, \"Where the accuracy goes\"); 0 turns it off."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space, or nearest."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."))),
