@@ -25,15 +25,12 @@ def checkpoint_file(out: str | Path, name: str) -> Path:
 
 
 def checkpoint(out: str | Path, name: str, resume: bool) -> Checkpoint:
-    """The checkpoint `name` of the job writing `out`; `resume` continues from it."""
-    return Checkpoint(checkpoint_file(out, name), resume)
-
-
-def require_resumable(out: str | Path, name: str, resume: bool) -> None:
-    """`--resume` needs the interrupted run's checkpoint: checked before the job makes --out, so a typo in
-    --out leaves no empty folder behind."""
+    """The checkpoint `name` of the job writing `out`; `resume` continues from it and needs its file: call
+    this before the job makes --out, so `--resume` with a typo in --out is refused and leaves no folder."""
+    path = checkpoint_file(out, name)
     if resume:
-        require_checkpoint(checkpoint_file(out, name))
+        require_checkpoint(path)
+    return Checkpoint(path, resume)
 
 
 def shadow_file(out: str | Path, index: int) -> Path:

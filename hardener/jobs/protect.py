@@ -9,7 +9,7 @@ import torch
 
 from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint, require_resumable
+from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.export import worst_parity
 
@@ -66,14 +66,14 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     if not target.spec.declared:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
                         "declare it with `hardener import` or the spec options if the model was trained otherwise")
-    require_resumable(job.out, PROTECT_CHECKPOINT, job.resume)
+    run_checkpoint = checkpoint(job.out, PROTECT_CHECKPOINT, job.resume)
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p),
                           outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
                                    "checkpoints"))
 
     result = protect_decoy(target.model, gan.generator, gan.critic, public, protect, decoys,
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
-                           checkpoint=checkpoint(out, PROTECT_CHECKPOINT, job.resume), progress=progress,
+                           checkpoint=run_checkpoint, progress=progress,
                            run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
                                          "public_sha256": public_sha256,
                                          "critic_sha256": sha256_file(job.critic) if job.critic else None})

@@ -13,7 +13,7 @@ from hardener.defenses.methods import FROM_PRETRAINED, FROM_SCRATCH, Common, Met
 from hardener.data.datasets import MIN_IMAGE_SIZE
 from hardener.spec import MAX_IMAGE_SIZE
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint, require_resumable
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
 from hardener.export import worst_parity
@@ -52,7 +52,7 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
     names = baseline.class_names if baseline is not None and baseline.class_names else (
         list(data.names) if data.names and len(data.names) == num_classes else None)
     inputs = tuple(p for p in (common.model, options.get("pretrained")) if p)
-    require_resumable(common.out, CLASSIFIER_CHECKPOINT, common.resume)
+    run_checkpoint = checkpoint(common.out, CLASSIFIER_CHECKPOINT, common.resume)
     out = prepare_out_dir(common.out, inputs=inputs + tuple(Path(d) for d in (options["data"], options.get("val"))
                                                             if d and Path(d).exists()),
                           outputs=OUTPUTS + tuple(f"{name}.png" for name in method.images))
@@ -62,7 +62,7 @@ def run_training_defense(method: Method, options: dict, common: Common, progress
                 "model_sha256": baseline.source_sha256 if baseline else None,  # MODEL: its names and spec carry over
                 "start_model": f"{start.arch}/{start.variant}, {start.num_classes} classes, {start.spec.describe()}"}
     result = defense(start, data, config, train_config, val=val, device=device,
-                     checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, common.resume), run_identity=identity,
+                     checkpoint=run_checkpoint, run_identity=identity,
                      progress=progress)
     model = result.model.cpu().eval()
     source_sha = pretrained.source_sha256 if pretrained else baseline.source_sha256 if baseline else None

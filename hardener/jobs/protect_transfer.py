@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint, require_resumable
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
 from hardener.export import worst_parity
@@ -64,13 +64,13 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
         warnings.append(f"{job.pretrained}: input spec assumed from the plugin default ({pretrained.spec.describe()}); "
                         "the private model inherits it, declare it if the public model was trained otherwise")
     inputs = tuple(p for p in (job.pretrained, job.model) if p)
-    require_resumable(job.out, CLASSIFIER_CHECKPOINT, job.resume)
+    run_checkpoint = checkpoint(job.out, CLASSIFIER_CHECKPOINT, job.resume)
     out = prepare_out_dir(job.out, inputs=inputs + tuple(d for d in (job.data, job.val) if d and Path(d).exists()),
                           outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
                                    "checkpoints"))
 
     result = transfer_learn(pretrained.model, data, num_classes, TransferConfig(freeze, job.config), val=val,
-                            device=device, checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, job.resume),
+                            device=device, checkpoint=run_checkpoint,
                             run_identity={"pretrained_sha256": pretrained.source_sha256}, progress=progress)
     model = result.model.cpu().eval()
     frozen_keys = frozen_parameter_names(model, freeze)

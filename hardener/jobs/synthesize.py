@@ -70,10 +70,9 @@ def check_job(job: SynthesizeJob) -> None:
     if job.vae is None:  # with --vae the latent dim is the file's: checked once the file is read
         check_noise_scale(job.epsilon, job.latent_dim or DEFAULT_LATENT_DIM)
         if job.resume:
-            from hardener.checkpoint import require_checkpoint
-            from hardener.jobs.checkpoints import VAE_CHECKPOINT, checkpoint_file
+            from hardener.jobs.checkpoints import VAE_CHECKPOINT, checkpoint
 
-            require_checkpoint(checkpoint_file(job.out, VAE_CHECKPOINT))
+            checkpoint(job.out, VAE_CHECKPOINT, resume=True)  # refused here, before --out exists, if it has none
     else:
         training_only = [name for name, value in (("--epochs", job.epochs), ("--width", job.width),
                                                   ("--resume", job.resume or None)) if value is not None]

@@ -39,7 +39,7 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
     from hardener.data.splits import split_by_image
     from hardener.device import resolve_device
     from hardener.files import prepare_out_dir, write_json
-    from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint, require_resumable
+    from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
     from hardener.registry import build_model
     from hardener.loading import save_bundle
 
@@ -55,12 +55,12 @@ def run_classifier_job(job: ClassifierJob, progress: ProgressFn = no_progress) -
         train, val = subset(data, train_rows, note="train"), subset(data, val_rows, note="held-out")
     else:
         train, val = data, None
-    require_resumable(job.out, CLASSIFIER_CHECKPOINT, job.resume)
+    run_checkpoint = checkpoint(job.out, CLASSIFIER_CHECKPOINT, job.resume)
     out = prepare_out_dir(job.out, outputs=("model.safetensors", "report.json", "checkpoints"))
     torch.manual_seed(job.config.seed)
     model = build_model(job.arch, job.variant, int(data.labels.max()) + 1, job.image_size)
     result = train_classifier(model, train, val=val, config=job.config, device=device,
-                              checkpoint=checkpoint(out, CLASSIFIER_CHECKPOINT, job.resume), progress=progress)
+                              checkpoint=run_checkpoint, progress=progress)
     bundle = save_bundle(model.cpu(), out / "model.safetensors", class_names=data.names,
                          produced_by="hardener train classifier")
     report = {

@@ -13,7 +13,7 @@ from hardener.gan.bundle import save_gan_bundle
 from hardener.gan.samples import sample_grid
 from hardener.report.images import save_png
 from hardener.gan.train import train_gan
-from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, GAN_CHECKPOINT, checkpoint, checkpoint_file, require_resumable
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, GAN_CHECKPOINT, checkpoint, checkpoint_file
 from hardener.progress import ProgressFn, no_progress
 
 
@@ -46,7 +46,7 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
 
     device = resolve_device(job.device)
     data = load_dataset(job.data, skip_bad_images=job.skip_bad_images)
-    require_resumable(job.out, GAN_CHECKPOINT, job.resume)
+    run_checkpoint = checkpoint(job.out, GAN_CHECKPOINT, job.resume)
     out = prepare_out_dir(job.out, outputs=("gan.safetensors", "report.json", "checkpoints", "samples",
                                                   "public_classifier"))
     samples = out / "samples"
@@ -57,7 +57,7 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
 
     result = train_gan(data, image_size=job.image_size, epochs=job.epochs, batch_size=job.batch_size, width=job.width,
                        seed=job.seed, lr=job.lr, n_critic=job.n_critic, device=str(device),
-                       checkpoint=checkpoint(out, GAN_CHECKPOINT, job.resume), progress=progress,
+                       checkpoint=run_checkpoint, progress=progress,
                        on_epoch_end=save_samples, max_steps=job.max_steps)
     classifier_report, classifier, names = None, None, None
     labelled = job.classifier_arch is not None and len(np.unique(data.labels)) >= 2
