@@ -50,7 +50,7 @@ def main() -> None:
     gan = load_gan(world["gan"])
     variant = "-".join(a.lstrip("-") for a in args.extra) or "defaults"
     for seed in args.seeds:
-        out = args.work / f"{variant}-seed{seed}"
+        out = args.work / world["builder"] / f"{variant}-seed{seed}"  # outputs of another world are not reused
         started = time.perf_counter()
         if not (out / "report.json").exists():
             command = [sys.executable, "-m", "hardener", *protect_args(world, out), *args.extra, "--seed", seed]
@@ -73,7 +73,7 @@ def main() -> None:
         print(json.dumps({"variant": variant, "seed": seed, "protect_s": round(seconds), "before": before,
                           "after": after, "acc": round(acc, 3), "acc0": round(acc0, 3), "acc_protected": round(kept, 3),
                           "escape": rates, "log_odds": log_odds, "fixture_test_holds": lowers,
-                          "escape_test_holds": rates["adaptive-decoy"] >= max(rates["gmi"], rates["plg-margin"]) + 0.1
+                          "escape_test_holds": rates["adaptive-decoy"] > max(rates["gmi"], rates["plg-margin"])
                           and log_odds["adaptive-decoy"] < log_odds["plg-margin"]}), flush=True)
 
 

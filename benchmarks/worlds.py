@@ -13,6 +13,8 @@ halves of the public split (by parity).
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -23,18 +25,25 @@ ATTACKER_IDENTITY_OFFSET = 108  # protect's GAN: synthetic identities 100-107 (t
 
 
 def synthetic_world(cache: Path) -> dict:
-    """The tests' world, built once into `cache` (paths.json), plus the attacker's GAN."""
-    index = cache / "paths.json"
-    if not index.exists():
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import _build_mi_world
+    """The tests' world, built once into `cache` (paths.json), plus the attacker's GAN. The cache remembers
+    the source of the tests' world builder: when the tests change their world, the cache is rebuilt, so a
+    benchmark never measures a world the tests no longer use."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import conftest
 
+    builder = hashlib.sha256((inspect.getsource(conftest._build_mi_world)
+                              + json.dumps(conftest.WORLD_SCHEDULE)).encode()).hexdigest()[:16]
+    index = cache / "paths.json"
+    saved = json.loads(index.read_text()) if index.exists() else {}
+    fresh = saved.pop("builder", None) == builder
+    if not fresh:
         cache.mkdir(parents=True, exist_ok=True)
-        print("building the synthetic world (tests/conftest.py)", flush=True)
-        index.write_text(json.dumps({k: str(v) for k, v in _build_mi_world(cache).items()}))
-    world = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
+        print(f"building the synthetic world (tests/conftest.py) into {cache}", flush=True)
+        saved = {k: str(v) for k, v in conftest._build_mi_world(cache).items()}
+        index.write_text(json.dumps({**saved, "builder": builder}))
+    world = {k: Path(v) for k, v in saved.items()}
     attacker = cache / "attack_gan_disjoint.safetensors"
-    if not attacker.exists():
+    if not fresh or not attacker.exists():
         from hardener.data.synthetic import synthetic_faces
         from hardener.gan import save_gan_bundle, train_gan
         from hardener.loading import load_model
@@ -46,7 +55,7 @@ def synthetic_world(cache: Path) -> dict:
         defender = load_model(world["public"])
         save_gan_bundle(attacker, gan.generator, gan.critic, classifier=defender.model,
                         class_names=defender.class_names)
-    return {**world, "attack_gan": attacker, "protect_classes": [1, 4], "cache": cache}
+    return {**world, "attack_gan": attacker, "protect_classes": [1, 4], "cache": cache, "builder": builder}
 
 
 def lfw_world(cache: Path) -> dict:

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # TL-DMI, VAE + metric-privacy synthetic data and a membership-inference audit, end to end on the embedded
 # synthetic faces (no data set, no GPU). Usage:
-#   bash examples/privacy_defenses.sh [OUT_DIR]        # EPOCHS=2 IDS=8 for a quick look
+#   bash examples/privacy_defenses.sh [OUT_DIR]        # EPOCHS=2 IDS=8 VARIANT=resnet10 for a quick look
 # Each step is one hardener command; the audits at the end print AUC and TPR at low FPR per model.
 set -euo pipefail
 OUT=${1:-privacy-example}
 EPOCHS=${EPOCHS:-15}
 IDS=${IDS:-16}                   # identities in all: half private, half public
 HARDENER=${HARDENER:-hardener}   # e.g. HARDENER=".venv/bin/hardener"
-RESNET=(--arch resnet --variant resnet18 --image-size 32 --epochs "$EPOCHS")
+VARIANT=${VARIANT:-resnet18}     # or resnet10: half the compute
+RESNET=(--arch resnet --variant "$VARIANT" --image-size 32 --epochs "$EPOCHS")
 
 # 1. Data: even identities private, odd public; the private ones split 80/20 per identity into train/test.
 $HARDENER data split "synthetic:ids=$IDS,per=20,size=32" --by identity --out "$OUT/split"

@@ -20,12 +20,32 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+WORLDS = ("mi_world", "protected")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the trained MI world (~40 s to build, the hardened model ~200 s more) is slow by
-    definition: `-m "not slow"` then builds neither, and new tests that use them are marked without asking."""
+    """A test that needs the trained MI world (~25 s to build, the hardened model ~80 s more) is slow by
+    definition: `-m "not slow"` then builds neither, and new tests that use them are marked without asking.
+
+    Files are then ordered for pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands them out in this
+    order): first the file that builds the hardened model, so that the longest chain starts at once; then the
+    files that need no trained world, which the other worker runs meanwhile instead of waiting on the build's
+    lock; then the files that need the world; last the other files that need the hardened model."""
     for item in items:
-        if {"mi_world", "protected"} & set(getattr(item, "fixturenames", ())):
+        if set(WORLDS) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    uses = {}
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        uses.setdefault(item.path, set()).update(set(WORLDS) & names)
+    builder = next((path for path, worlds in uses.items() if "protected" in worlds), None)
+
+    def rank(path) -> int:
+        if path == builder:
+            return 0
+        return 3 if "protected" in uses[path] else 2 if uses[path] else 1
+
+    items.sort(key=lambda item: rank(item.path))  # stable: each file keeps its own order
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +144,7 @@ def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _build_mi_world(root: Path) -> dict:
     """A small model-inversion setting on synthetic faces, trained once per test session (~40 s on 2 cores):
-    8 private identities (target and evaluation model, both ResNet-18 at 32 px, different seeds) and 8
+    8 private identities (target and evaluation model, both ResNet-10 at 32 px, different seeds) and 8
     other public identities (a 32 px GAN, width 16, with its public classifier), saved as files."""
     from hardener.data import subset
     from hardener.data.splits import save_npz
@@ -143,11 +163,11 @@ def _build_mi_world(root: Path) -> dict:
              "test": save_npz(test, root / "test.npz")}
     for name, seed in (("target", 0), ("eval", 1)):
         torch.manual_seed(seed)
-        model = build_model("resnet", "resnet18", 8, 32)
+        model = build_model("resnet", "resnet10", 8, 32)
         train_classifier(model, train, val=test, config=TrainConfig(**WORLD_SCHEDULE, seed=seed))
         paths[name] = save_bundle(model, root / f"{name}.safetensors", class_names=private.names)
     torch.manual_seed(2)
-    public_model = build_model("resnet", "resnet18", 8, 32)
+    public_model = build_model("resnet", "resnet10", 8, 32)
     train_classifier(public_model, public, config=TrainConfig(epochs=6, batch_size=32, seed=2))
     paths["public"] = save_bundle(public_model, root / "public.safetensors", class_names=public.names)
     gan = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=0)

@@ -48,7 +48,7 @@ def check_training(scratch: Path) -> dict:
     data = load_dataset("synthetic:ids=3,per=7,size=16,seed=0")  # 21 images
     config = TrainConfig(epochs=2, batch_size=7, lr=0.01, seed=3)  # with the default flip/shift augmentation
     torch.manual_seed(3)
-    start = build_model("resnet", "resnet18", 3, 16).double()  # train_classifier feeds it float64 images
+    start = build_model("resnet", "resnet10", 3, 16).double()  # train_classifier feeds it float64 images
 
     resumed_from: list[int] = []
 
@@ -105,7 +105,7 @@ def check_lira() -> dict:
     from hardener.train import TrainConfig
 
     pool = synthetic_faces(3, 6, 16, seed=1)
-    target = build_model("resnet", "resnet18", 3, 16)
+    target = build_model("resnet", "resnet10", 3, 16)
     masks = shadow_masks(len(pool), 3, seed=0)
     config = TrainConfig(epochs=1, batch_size=6, seed=4)
     with ranks.alone():

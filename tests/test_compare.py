@@ -31,7 +31,7 @@ def compare_args(world: dict, out: Path, *hardened: Path, extra: tuple[str, ...]
 def untrained(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second tiny model of the same identities that learned nothing: it must fail the accuracy gate."""
     torch.manual_seed(5)
-    return save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path_factory.mktemp("m") / "untrained.safetensors")
+    return save_bundle(build_model("resnet", "resnet10", 8, 32), tmp_path_factory.mktemp("m") / "untrained.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_a_protect_folder_gives_protect_time_and_protected_classes_and_passes(mi
 
 
 def test_models_with_different_class_counts_are_bad_input_naming_both(mi_world: dict, tmp_path: Path) -> None:
-    five = save_bundle(build_model("resnet", "resnet18", 5, 32), tmp_path / "five_classes.safetensors")
+    five = save_bundle(build_model("resnet", "resnet10", 5, 32), tmp_path / "five_classes.safetensors")
     result = runner.invoke(app, compare_args(mi_world, tmp_path / "c", mi_world["target"], five))
     assert_bad_input(result, "five_classes.safetensors", "has 5 classes", Path(mi_world["target"]).name, "has 8")
     assert not (tmp_path / "c").exists()

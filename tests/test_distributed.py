@@ -91,7 +91,7 @@ def test_batches_too_small_to_split_are_refused() -> None:
 
 
 def train_args(out: Path) -> list[str]:
-    return ["train", "classifier", "synthetic:ids=3,per=9,size=16,seed=0", "--arch", "resnet", "--variant", "resnet18",
+    return ["train", "classifier", "synthetic:ids=3,per=9,size=16,seed=0", "--arch", "resnet", "--variant", "resnet10",
             "--image-size", "16", "--epochs", "1", "--batch-size", "7", "--seed", "3", "--device", "cpu",
             "--out", str(out), "--json"]
 

@@ -16,17 +16,18 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 @pytest.mark.slow  # ~9 s: a subprocess that imports torch and exports ONNX
 def test_python_api_example_runs(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(EXAMPLES / "python_api.py"), str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(EXAMPLES / "python_api.py"), str(tmp_path)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})  # beside the other worker
     assert result.returncode == 0, result.stderr
     assert "resnet/resnet18: 10 classes" in result.stdout
     assert (tmp_path / "resnet18.onnx").exists() and (tmp_path / "resnet18.safetensors").exists()
 
 
-@pytest.mark.slow  # ~55 s: eleven CLI processes
+@pytest.mark.slow  # ~70 s: eleven CLI processes, most of it importing torch
 def test_privacy_defenses_example_runs(tmp_path: Path) -> None:
     hardener = Path(sys.executable).parent / "hardener"
-    env = {**os.environ, "EPOCHS": "1", "IDS": "6", "HARDENER": str(hardener), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "EPOCHS": "1", "IDS": "6", "VARIANT": "resnet10", "HARDENER": str(hardener),
+           "OMP_NUM_THREADS": "1"}
     result = subprocess.run(["bash", str(EXAMPLES / "privacy_defenses.sh"), str(tmp_path / "out")], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

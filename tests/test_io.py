@@ -34,6 +34,18 @@ def test_plain_state_dict_infers_arch_variant_and_classes(resnet_state_dict_file
     _same_outputs(loaded, tv_resnet18)
 
 
+def test_resnet10_state_dict_is_torchvisions_resnet_with_one_block_per_stage(tmp_path: Path) -> None:
+    """ResNet-10 has no torchvision builder; a state dict of torchvision's ResNet class with [1, 1, 1, 1]
+    basic blocks is detected as it, and gives the network's own logits."""
+    torch.manual_seed(0)
+    net = torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1], num_classes=5).eval()
+    path = tmp_path / "resnet10.pt"
+    torch.save(net.state_dict(), path)
+    loaded = load_model(path, image_size=32)
+    assert (loaded.arch, loaded.variant, loaded.num_classes) == ("resnet", "resnet10", 5)
+    _same_outputs(loaded, net)
+
+
 @pytest.mark.parametrize("container", ["state_dict", "model", "model_state_dict"])
 def test_checkpoint_dicts_with_dataparallel_prefix(container: str, tmp_path: Path, tv_resnet18) -> None:
     path = tmp_path / "ckpt.pth"

@@ -197,7 +197,7 @@ def test_mia_auc_reports_a_leak_when_members_score_lower() -> None:
 def test_model_logits_restores_each_module_mode() -> None:
     from hardener.registry import build_model
 
-    model = build_model("resnet", "resnet18", 3, 32)
+    model = build_model("resnet", "resnet10", 3, 32)
     model.train()
     frozen = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     frozen.eval()  # as train_mode_except_frozen leaves frozen normalisation layers
@@ -242,7 +242,7 @@ def test_diverged_shadow_is_an_input_error() -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """5 identities at 32 px: 6 training images each (a ResNet-18 overfits them without augmentation),
+    """5 identities at 32 px: 6 training images each (a ResNet-10 overfits them without augmentation),
     and two disjoint held-out sets of 40 each; saved as files for the CLI."""
     from hardener.data import subset
     from hardener.data.splits import save_npz
@@ -261,7 +261,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     small_rows, _ = split_by_image(held_a.labels, 1 - TRAIN_PER_ID / HELD_PER_SET, seed=2)
     held_small = subset(held_a, small_rows)  # as many non-members as members, for LiRA's pool
     torch.manual_seed(0)
-    model = build_model("resnet", "resnet18", IDS, 32)
+    model = build_model("resnet", "resnet10", IDS, 32)
     train_classifier(model, train, config=TARGET_CONFIG)
     root = tmp_path_factory.mktemp("mia")
     return {"model": model, "train": train, "held_a": held_a, "held_b": held_b, "held_small": held_small,

@@ -26,7 +26,7 @@ runner = CliRunner()
 from conftest import attack_top1, protect_args
 
 
-@pytest.mark.slow  # the hardened-model fixture: protect's default run, ~200 s once per run
+@pytest.mark.slow  # the hardened-model fixture: protect's default run, ~80 s once per run
 def test_protect_lowers_attack_accuracy_under_its_own_and_another_attack(mi_world: dict, protected: Path) -> None:
     baseline = load_model(mi_world["target"]).model
     hardened = load_model(protected / "hardened.safetensors").model
@@ -205,6 +205,6 @@ def test_bad_protect_inputs_exit_2(mi_world: dict, tmp_path: Path, change: list[
 def test_gan_that_does_not_match_the_model_exits_2(mi_world: dict, tmp_path: Path) -> None:
     from hardener.loading import save_bundle
 
-    big = save_bundle(build_model("resnet", "resnet18", 8, 64), tmp_path / "big.safetensors")
+    big = save_bundle(build_model("resnet", "resnet10", 8, 64), tmp_path / "big.safetensors")
     args = ["protect", str(big), "--gan", str(mi_world["gan"]), "--protect", "1", "--out", str(tmp_path / "o")]
     assert_bad_input(runner.invoke(app, args), "32 px")

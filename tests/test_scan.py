@@ -39,7 +39,7 @@ def test_scan_ranks_every_class_suggests_the_leakiest_and_draws_them(mi_world: d
     assert report["suggested_command"].startswith(f"--protect {recovered[0]}")
     assert (tmp_path / "s" / "leaks.png").exists()
     torch.manual_seed(5)
-    untrained = save_bundle(build_model("resnet", "resnet18", 8, 32), tmp_path / "untrained.safetensors")
+    untrained = save_bundle(build_model("resnet", "resnet10", 8, 32), tmp_path / "untrained.safetensors")
     assert scan(mi_world, tmp_path / "u", model=untrained).exit_code == 0
     blind = json.loads((tmp_path / "u" / "report.json").read_text())
     assert report["overall"]["top1"] > blind["overall"]["top1"] + 0.25, (report["overall"], blind["overall"])

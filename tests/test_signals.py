@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from hardener.cli.app import app
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-TRAIN = ["train", "classifier", "synthetic:ids=4,per=10,size=32,seed=0", "--arch", "resnet", "--image-size", "32",
-         "--epochs", "5", "--batch-size", "16", "--seed", "3"]
+TRAIN = ["train", "classifier", "synthetic:ids=4,per=10,size=32,seed=0", "--arch", "resnet", "--variant", "resnet10",
+         "--image-size", "32", "--epochs", "5", "--batch-size", "16", "--seed", "3"]
 
 
 def hardener(*args, **kwargs) -> subprocess.Popen:

@@ -31,7 +31,7 @@ def noise_faces(n: int = 48, ids: int = 4) -> FaceDataset:
 
 def fresh_model(classes: int = 4):
     torch.manual_seed(0)
-    return build_model("resnet", "resnet18", classes, 32)
+    return build_model("resnet", "resnet10", classes, 32)
 
 
 def test_resume_after_a_stop_gives_the_same_weights(tmp_path: Path) -> None:
