@@ -31,16 +31,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     order): first the file that builds the hardened model, so that the longest chain starts at once; then the
     files that need no trained world, which the other worker runs meanwhile instead of waiting on the build's
     lock; then the files that need the world; last the other files that need the hardened model."""
+    uses: dict[Path, set[str]] = {}  # file -> the worlds its tests need
     for item in items:
-        if set(WORLDS) & set(getattr(item, "fixturenames", ())):
+        worlds = set(WORLDS) & set(getattr(item, "fixturenames", ()))
+        if worlds:
             item.add_marker(pytest.mark.slow)
-    uses = {}
-    for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        uses.setdefault(item.path, set()).update(set(WORLDS) & names)
+        uses.setdefault(item.path, set()).update(worlds)
     builder = next((path for path, worlds in uses.items() if "protected" in worlds), None)
 
-    def rank(path) -> int:
+    def rank(path: Path) -> int:
         if path == builder:
             return 0
         return 3 if "protected" in uses[path] else 2 if uses[path] else 1
@@ -143,7 +142,7 @@ def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _build_mi_world(root: Path) -> dict:
-    """A small model-inversion setting on synthetic faces, trained once per test session (~40 s on 2 cores):
+    """A small model-inversion setting on synthetic faces, trained once per test session (~25 s, one thread):
     8 private identities (target and evaluation model, both ResNet-10 at 32 px, different seeds) and 8
     other public identities (a 32 px GAN, width 16, with its public classifier), saved as files."""
     from hardener.data import subset
