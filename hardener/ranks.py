@@ -7,6 +7,7 @@ gloo on the CPU, NCCL on CUDA (each rank on the card of its LOCAL_RANK).
 """
 from __future__ import annotations
 
+import atexit
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -54,6 +55,17 @@ def start() -> None:
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    """Leave the process group before the interpreter tears down: a gloo group left to its destructors at
+    exit aborted rank 0 once in CI ('terminate called without an active exception', exit -6) on a busy
+    machine, after its work was done."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(items: Sequence[T]) -> list[T]:
