@@ -19,6 +19,10 @@ from hardener.errors import InputError
 _inputs: ContextVar[set[Path] | None] = ContextVar("hardener_inputs", default=None)
 
 
+# The temporaries of the `atomic_output` blocks now open in this process.
+_live_temporaries: set[Path] = set()
+
+
 @contextmanager
 def guarding_inputs() -> Iterator[None]:
     """Within the block, no output may replace a file that was read as an input (the CLI wraps each command)."""
@@ -125,6 +129,7 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
     refuse_input_target(final)
     remove_stale_temporaries(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    _live_temporaries.add(tmp)
     try:
         yield tmp
         if not ranks.is_main():  # under torchrun every rank computes the same result; rank 0 writes it
@@ -134,8 +139,19 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~umask)  # some writers create 0600 files; outputs get normal permissions
         os.replace(tmp, final)
     finally:
+        _live_temporaries.discard(tmp)
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_live_temporaries() -> None:
+    """Unlink every temporary an open `atomic_output` holds: for a process about to `os._exit` (a signal
+    that cannot unwind), whose `finally` blocks will never run."""
+    for tmp in list(_live_temporaries):
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

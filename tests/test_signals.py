@@ -96,13 +96,16 @@ def test_signal_while_starting_up_is_one_line(tmp_path: Path, sig) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_during_an_import_inside_a_command_stops_at_once(sig) -> None:
+def test_signal_during_an_import_inside_a_command_stops_at_once(sig, tmp_path: Path) -> None:
     """Raising inside an import can land in C++ (torch's pybind11 callbacks) and abort the process: a signal
-    while a module is being imported exits at once with one line, even while a command runs."""
+    while a module is being imported exits at once with one line, even while a command runs, and removes
+    the temporary of the output being written (export imports onnxruntime after writing the ONNX file's)."""
     code = f"""
 import os, signal, sys, types
 from hardener.cli.signals import interrupts_raise
-with interrupts_raise():
+from hardener.files import atomic_output
+with interrupts_raise(), atomic_output({str(tmp_path / "model.onnx")!r}) as tmp:
+    tmp.write_bytes(b"half an onnx file")
     try:
         os.kill(os.getpid(), {int(sig)})
     except KeyboardInterrupt:
@@ -116,6 +119,7 @@ with interrupts_raise():
     assert result.stdout == "raised\n", result.stdout
     assert_interrupted(result.returncode, result.stderr, sig)
     assert "while loading libraries" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow  # ~19 s: real processes

@@ -6,9 +6,9 @@ handler prints one line. Exit codes: 130 for SIGINT, 143 for SIGTERM.
 Except during an import: commands import torch lazily (so `--help` stays fast), and an exception raised
 while torch's import runs Python code called from C++ escapes through pybind11 and aborts the process
 (exit -6, or -2 for SIGINT, with a C++ message) instead of unwinding. A signal that arrives while any
-module is being imported therefore ends the process at once, as before a command; outputs are written
-under temporary names, so nothing half-written is left under a real one (a stale temporary is removed by
-the next write)."""
+module is being imported therefore ends the process at once, as before a command, after removing the
+temporaries of the outputs being written (a write in progress lives under a temporary name, so nothing
+half-written is left under a real one; a `kill -9` leaves its temporary to the next write)."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,8 @@ import signal
 import sys
 from contextlib import contextmanager
 from typing import Iterator
+
+from hardener.files import remove_live_temporaries
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -34,6 +36,7 @@ def _exit_at_once(signum: int, frame) -> None:
 
 def _raise_interrupt(signum: int, frame) -> None:
     if importing():
+        remove_live_temporaries()
         sys.stderr.write(f"interrupted ({signal.Signals(signum).name}) while loading libraries; stopped at once, "
                          "nothing half-written is left under an output's name\n")
         sys.stderr.flush()
