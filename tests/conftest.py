@@ -104,6 +104,12 @@ def protect_args(world: dict, out: Path, *extra: str) -> list[str]:
 
 def attack_top1(world: dict, model, preset: str, steps: int, seed: int, restarts: int = 4) -> float:
     """Top-1 by the evaluation model of `preset` on classes 1 and 4 of `model`, with the world's GAN."""
+    return attack_scores(world, model, preset, steps, seed, restarts).top1
+
+
+def attack_scores(world: dict, model, preset: str, steps: int, seed: int, restarts: int = 4):
+    """The evaluation model's scores (AttackMetrics) of `preset` on classes 1 and 4 of `model`, with the
+    world's GAN."""
     from hardener.attacks.presets import get_attack
     from hardener.audit.metrics import attack_metrics
     from hardener.data import load_dataset
@@ -113,7 +119,7 @@ def attack_top1(world: dict, model, preset: str, steps: int, seed: int, restarts
     gan = load_gan(world["gan"])
     result = get_attack(preset).run(gan.generator, gan.critic, model, [1, 4], latent_dim=gan.latent_dim, seed=seed,
                                     steps=steps, restarts=restarts)
-    return attack_metrics(result, load_model(world["eval"]).model, load_dataset(world["private"])).top1
+    return attack_metrics(result, load_model(world["eval"]).model, load_dataset(world["private"]))
 
 
 @pytest.fixture(scope="session")
