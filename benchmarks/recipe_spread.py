@@ -33,18 +33,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "benchmarks" / "recipe_spread")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import protect_args
+    from conftest import attack_scores, mean_confidence, protect_args
     from worlds import load_world
 
-    from hardener.attacks.presets import get_attack
-    from hardener.audit.metrics import attack_metrics
-    from hardener.data import load_dataset
-    from hardener.gan import load_gan
     from hardener.loading import load_model
 
     world = load_world("synthetic")
-    gan, evaluator = load_gan(world["gan"]), load_model(world["eval"]).model
-    private = load_dataset(world["private"])
     gaps = []
     for protect_seed in args.protect_seeds:
         models = {}
@@ -60,12 +54,8 @@ def main() -> None:
         for attack_seed in range(FIRST_ATTACK_SEED, FIRST_ATTACK_SEED + args.attack_seeds):
             row: dict = {"protect_seed": protect_seed, "attack_seed": attack_seed}
             for recipe, model in models.items():
-                result = get_attack(args.preset).run(gan.generator, gan.critic, model, [1, 4],
-                                                     latent_dim=gan.latent_dim, seed=attack_seed, steps=args.steps,
-                                                     restarts=args.restarts)
-                metrics = attack_metrics(result, evaluator, private)
-                confidence = statistics.mean(c["confidence"] for c in metrics.per_class.values())
-                row[recipe] = {"top1": round(metrics.top1, 4), "confidence": round(confidence, 4)}
+                metrics = attack_scores(world, model, args.preset, args.steps, attack_seed, args.restarts)
+                row[recipe] = {"top1": round(metrics.top1, 4), "confidence": round(mean_confidence(metrics), 4)}
             row["gap"] = round(row["patent"]["top1"] - row["margin"]["top1"], 4)
             gaps.append(row["gap"])
             print(json.dumps(row), flush=True)

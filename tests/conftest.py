@@ -122,6 +122,11 @@ def attack_scores(world: dict, model, preset: str, steps: int, seed: int, restar
     return attack_metrics(result, load_model(world["eval"]).model, load_dataset(world["private"]))
 
 
+def mean_confidence(metrics) -> float:
+    """The evaluation model's confidence in the true identity, averaged over the attacked classes."""
+    return sum(c["confidence"] for c in metrics.per_class.values()) / len(metrics.per_class)
+
+
 @pytest.fixture(scope="session")
 def protected(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The MI world's target hardened by `hardener protect` with the defaults: built once per run, shared by

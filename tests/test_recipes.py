@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import attack_scores, protect_args
+from conftest import attack_scores, mean_confidence, protect_args
 from hardener.cli.app import app
 from hardener.loading import load_model
 
@@ -28,7 +28,6 @@ def test_default_recipe_beats_the_patent_recipe_under_the_logit_attack(mi_world:
     scores = {name: attack_scores(mi_world, load_model(path).model, "lomma-logit", 200, seed=606, restarts=8)
               for name, path in models.items()}
     top1 = {name: s.top1 for name, s in scores.items()}
-    confidence = {name: sum(c["confidence"] for c in s.per_class.values()) / len(s.per_class)
-                  for name, s in scores.items()}
+    confidence = {name: mean_confidence(s) for name, s in scores.items()}
     assert top1["default"] < top1["patent"], top1
     assert confidence["default"] <= confidence["patent"] - 0.15, confidence
