@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--tables", type=int, nargs="+", default=[1, 2], help="1, 2 or both (to split a long run)")
     args = parser.parse_args()
 
-    from worlds import load_world
+    from worlds import load_world, ranked_classes
 
     from hardener.attacks.adaptive_decoy import escape_rate
     from hardener.attacks.presets import PRESETS, expand_presets, get_budget
@@ -69,8 +69,7 @@ def main() -> None:
                 f"{m.knn_distance:.2f} | {escape_rate(result, gan.classifier):.0%} | {result.seconds:.0f}"), steps
 
     if 1 in args.tables:
-        counts = {c: int((private.labels == c).sum()) for c in range(target.num_classes)}
-        classes = sorted(counts, key=lambda c: (-counts[c], c))[:args.classes]
+        classes = ranked_classes(private.labels)[:args.classes]
         print(f"\nUndefended target, {len(classes)} of {target.num_classes} classes x {args.restarts} restarts\n")
         print("| preset | steps (published) | top-1 (95% CI) | top-5 | any restart top-1 | KNN dist | lure escape | s |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -85,10 +85,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown table(s) {sorted(unknown)}")
 
-    import numpy as np
-
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from worlds import load_world
+    from worlds import load_world, ranked_classes
 
     from hardener.attacks.presets import PRESETS
     from hardener.audit.metrics import attack_metrics
@@ -103,7 +101,7 @@ def main() -> None:
     target = load_model(world["target"]).model
     evaluator = load_model(world["eval"]).model
     private = load_dataset(world["private"])
-    ranked = [int(c) for c in np.argsort(-np.bincount(private.labels), kind="stable")]
+    ranked = ranked_classes(private.labels)
     print(f"world {args.world}; device {device}; torch threads {torch.get_num_threads()}")
 
     if "strategies" in tables:

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
 
-    from worlds import load_world
+    from worlds import load_world, ranked_classes
 
     from hardener.attacks.engine import invert
     from hardener.attacks.presets import PRESETS
@@ -55,8 +55,7 @@ def main() -> None:
     world = load_world(args.world)
     target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
     gan, private = load_gan(world["attack_gan"]), load_dataset(world["private"])
-    counts = {int(c): int((private.labels == c).sum()) for c in set(private.labels.tolist())}
-    classes = sorted(counts, key=lambda c: (-counts[c], c))[:args.classes]
+    classes = ranked_classes(private.labels)[:args.classes]
     seed = VERIFY_SEED_OFFSET + list(PRESETS).index("ppa")
     print(f"classes {classes} x {args.restarts} restarts, seed {seed}, chance top-1 {1 / target.num_classes:.1%}\n")
     print("| variant | steps | top-1 (95% CI) | top-5 | any restart top-1 | wall s |")

@@ -70,8 +70,15 @@ def lfw_world(cache: Path) -> dict:
     missing = [str(p) for p in world.values() if not p.exists()]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: run benchmarks/train_models.py first")
-    counts = np.bincount(np.load(world["private"])["labels"])
-    return {**world, "protect_classes": sorted(np.argsort(-counts, kind="stable")[:5].tolist()), "cache": cache}
+    return {**world, "protect_classes": sorted(ranked_classes(np.load(world["private"])["labels"])[:5]), "cache": cache}
+
+
+def ranked_classes(labels) -> list[int]:
+    """Every class, the ones with the most images first (ties by class index): how the benchmarks pick the
+    private identities to protect or attack."""
+    import numpy as np
+
+    return [int(c) for c in np.argsort(-np.bincount(labels), kind="stable")]
 
 
 def interrupted(out: Path) -> bool:
