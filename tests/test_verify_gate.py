@@ -1,6 +1,6 @@
 """verify on the synthetic MI world: the release gate over the model `protect` hardened (the shared
 `protected` fixture, built once per run), the strong attack set and the adaptive attacker. The default
-recipe against the patent's is an efficacy target, measured by `benchmarks/efficacy.py --with-patent`.
+recipe against the patent's: test_recipes.py (white-box) and `benchmarks/efficacy.py --with-patent`.
 A file of its own so that pytest-xdist runs it beside test_protect.py."""
 from __future__ import annotations
 
