@@ -38,14 +38,13 @@ def main() -> None:
     from worlds import load_world, ranked_classes
 
     from hardener.attacks.adaptive_decoy import escape_rate
-    from hardener.attacks.presets import PRESETS, expand_presets, get_budget
-    from hardener.audit.intervals import wilson
+    from hardener.attacks.presets import expand_presets, get_budget
     from hardener.audit.metrics import attack_metrics
     from hardener.checkpoint import CacheFolder
     from hardener.data import load_dataset
     from hardener.gan import load_gan
     from hardener.loading import load_model
-    from hardener.jobs.suite import VERIFY_SEED_OFFSET, hardened_files
+    from hardener.jobs.suite import hardened_files
 
     world = load_world(args.world, args.cache)
     cache = world["cache"]
@@ -58,15 +57,14 @@ def main() -> None:
 
     def row(attack, model, classes, restarts):
         steps, restarts = budget.scale(attack, None, restarts)
-        seed = VERIFY_SEED_OFFSET + list(PRESETS).index(attack.name)
+        seed = verify_seed(attack.name)
         inverted = attack.prepare(model, gan.generator, gan.latent_dim, caches=CacheFolder(cache / "surrogates"),
                                   budget_fraction=budget.steps_fraction, seed=seed)
         result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=seed,
                             steps=steps, restarts=restarts, public_classifier=gan.classifier)
         m = attack_metrics(result, evaluator, private)
-        ci = wilson(round(m.top1 * m.rows), m.rows)
-        return (f"{m.top1:.1%} ({ci.low:.0%}-{ci.high:.0%}) | {m.top5:.1%} | {m.any_restart_top1:.1%} | "
-                f"{m.knn_distance:.2f} | {escape_rate(result, gan.classifier):.0%} | {result.seconds:.0f}"), steps
+        return (f"{rate_cells(m)} | {m.knn_distance:.2f} | {escape_rate(result, gan.classifier):.0%} | "
+                f"{result.seconds:.0f}"), steps
 
     if 1 in args.tables:
         classes = ranked_classes(private.labels)[:args.classes]
@@ -85,6 +83,22 @@ def main() -> None:
     for attack in attacks:
         for name, model in (("undefended", target), ("hardened", hardened)):
             print(f"| {attack.name} | {name} | {row(attack, model, protect, args.protected_restarts)[0]} |", flush=True)
+
+
+def verify_seed(preset: str) -> int:
+    """The seed `hardener verify` gives `preset` (at --seed 0)."""
+    from hardener.attacks.presets import PRESETS
+    from hardener.jobs.suite import VERIFY_SEED_OFFSET
+
+    return VERIFY_SEED_OFFSET + list(PRESETS).index(preset)
+
+
+def rate_cells(m) -> str:
+    """Table cells "top-1 (95 % Wilson CI) | top-5 | any restart top-1" of AttackMetrics `m`."""
+    from hardener.audit.intervals import wilson
+
+    ci = wilson(round(m.top1 * m.rows), m.rows)
+    return f"{m.top1:.1%} ({ci.low:.0%}-{ci.high:.0%}) | {m.top5:.1%} | {m.any_restart_top1:.1%}"
 
 
 if __name__ == "__main__":

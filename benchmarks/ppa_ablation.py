@@ -41,22 +41,21 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
 
+    from attacks import rate_cells, verify_seed
     from worlds import load_world, ranked_classes
 
     from hardener.attacks.engine import invert
     from hardener.attacks.presets import PRESETS
-    from hardener.audit.intervals import wilson
     from hardener.audit.metrics import attack_metrics
     from hardener.data import load_dataset
     from hardener.gan import load_gan
-    from hardener.jobs.suite import VERIFY_SEED_OFFSET
     from hardener.loading import load_model
 
     world = load_world(args.world)
     target, evaluator = load_model(world["target"]).model, load_model(world["eval"]).model
     gan, private = load_gan(world["attack_gan"]), load_dataset(world["private"])
     classes = ranked_classes(private.labels)[:args.classes]
-    seed = VERIFY_SEED_OFFSET + list(PRESETS).index("ppa")
+    seed = verify_seed("ppa")
     print(f"classes {classes} x {args.restarts} restarts, seed {seed}, chance top-1 {1 / target.num_classes:.1%}\n")
     print("| variant | steps | top-1 (95% CI) | top-5 | any restart top-1 | wall s |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
@@ -67,10 +66,8 @@ def main() -> None:
         started = time.perf_counter()
         result = invert(gan.generator, gan.critic, target, classes, config=config, latent_dim=gan.latent_dim,
                         seed=seed)
-        m = attack_metrics(result, evaluator, private)
-        ci = wilson(round(m.top1 * m.rows), m.rows)
-        print(f"| {name} | {config.steps} | {m.top1:.1%} ({ci.low:.0%}-{ci.high:.0%}) | {m.top5:.1%} | "
-              f"{m.any_restart_top1:.1%} | {time.perf_counter() - started:.0f} |", flush=True)
+        metrics = attack_metrics(result, evaluator, private)
+        print(f"| {name} | {config.steps} | {rate_cells(metrics)} | {time.perf_counter() - started:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
