@@ -4,6 +4,7 @@ a bar set from one attack seed is tuned to that seed.
 
     python benchmarks/recipe_spread.py --attack-seeds 8                      # lomma-logit, protect seed 0
     python benchmarks/recipe_spread.py --preset gmi --protect-seeds 0 1
+    python benchmarks/recipe_spread.py --patent-rounds 1     # the patent as it states it: one inversion, one fine-tune
 
 Both models are protected as the tests' `protected` fixture is (tests/conftest.py: classes 1 and 4, decoys 5
 and 2, protect's own GAN, the white-box case), the patent one with `--recipe patent`. Prints one JSON line per
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--attack-seeds", type=int, default=8, help=f"how many, from {FIRST_ATTACK_SEED} up")
     parser.add_argument("--protect-seeds", nargs="+", default=["0"])
+    parser.add_argument("--patent-rounds", default="3", help="--rounds of the patent-recipe protect (the default's: 3)")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "benchmarks" / "recipe_spread")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
@@ -43,10 +45,12 @@ def main() -> None:
     for protect_seed in args.protect_seeds:
         models = {}
         for recipe in ("margin", "patent"):
-            out = args.work / world["builder"] / f"{recipe}-seed{protect_seed}"
+            rounds = args.patent_rounds if recipe == "patent" else "3"
+            name = f"{recipe}-seed{protect_seed}" + (f"-rounds{rounds}" if rounds != "3" else "")
+            out = args.work / world["builder"] / name
             if not (out / "report.json").exists():
                 command = [sys.executable, "-m", "hardener", *protect_args(world, out), "--recipe", recipe,
-                           "--seed", protect_seed]
+                           "--seed", protect_seed, "--rounds", rounds]
                 run = subprocess.run(command, capture_output=True, text=True)
                 if run.returncode != 0:
                     sys.exit(run.stdout[-2000:] + run.stderr[-2000:])
@@ -59,7 +63,8 @@ def main() -> None:
             row["gap"] = round(row["patent"]["top1"] - row["margin"]["top1"], 4)
             gaps.append(row["gap"])
             print(json.dumps(row), flush=True)
-    print(json.dumps({"preset": args.preset, "steps": args.steps, "restarts": args.restarts, "runs": len(gaps),
+    print(json.dumps({"preset": args.preset, "steps": args.steps, "restarts": args.restarts,
+                      "patent_rounds": args.patent_rounds, "runs": len(gaps),
                       "mean_gap": round(statistics.mean(gaps), 4), "min_gap": min(gaps), "max_gap": max(gaps)}))
 
 
