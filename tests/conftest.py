@@ -24,8 +24,9 @@ WORLDS = ("mi_world", "protected")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the trained MI world (~25 s to build, the hardened model ~80 s more) is slow by
-    definition: `-m "not slow"` then builds neither, and new tests that use them are marked without asking.
+    """A test that needs the trained MI world or the hardened model (242 s for both as one worker's setup
+    beside the other, session 14) is slow by definition: `-m "not slow"` then builds neither, and new tests
+    that use them are marked without asking.
 
     Files are then ordered for pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands them out in this
     order): first the file that builds the hardened model, so that the longest chain starts at once; then the

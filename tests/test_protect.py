@@ -26,7 +26,7 @@ runner = CliRunner()
 from conftest import attack_top1, protect_args
 
 
-@pytest.mark.slow  # the hardened-model fixture: protect's default run, ~80 s once per run
+@pytest.mark.slow  # the hardened-model fixture: protect's default run, ~160 s once per run
 def test_protect_lowers_attack_accuracy_under_its_own_and_another_attack(mi_world: dict, protected: Path) -> None:
     baseline = load_model(mi_world["target"]).model
     hardened = load_model(protected / "hardened.safetensors").model
