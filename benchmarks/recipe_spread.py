@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--attack-seeds", type=int, default=8, help=f"how many, from {FIRST_ATTACK_SEED} up")
     parser.add_argument("--protect-seeds", nargs="+", default=["0"])
-    parser.add_argument("--patent-rounds", default="3", help="--rounds of the patent-recipe protect (the default's: 3)")
+    parser.add_argument("--patent-rounds", default=None, help="--rounds of the patent-recipe protect (default: the fixture's)")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "benchmarks" / "recipe_spread")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
@@ -45,12 +45,12 @@ def main() -> None:
     for protect_seed in args.protect_seeds:
         models = {}
         for recipe in ("margin", "patent"):
-            rounds = args.patent_rounds if recipe == "patent" else "3"
-            name = f"{recipe}-seed{protect_seed}" + (f"-rounds{rounds}" if rounds != "3" else "")
-            out = args.work / world["builder"] / name
+            extra = ["--rounds", args.patent_rounds] if recipe == "patent" and args.patent_rounds else []
+            suffix = f"-rounds{args.patent_rounds}" if extra else ""
+            out = args.work / world["builder"] / f"{recipe}-seed{protect_seed}{suffix}"
             if not (out / "report.json").exists():
                 command = [sys.executable, "-m", "hardener", *protect_args(world, out), "--recipe", recipe,
-                           "--seed", protect_seed, "--rounds", rounds]
+                           "--seed", protect_seed, *extra]
                 run = subprocess.run(command, capture_output=True, text=True)
                 if run.returncode != 0:
                     sys.exit(run.stdout[-2000:] + run.stderr[-2000:])
