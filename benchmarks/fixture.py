@@ -8,7 +8,7 @@ variant that passes at one seed only is tuned to that seed.
 
 Prints one JSON line per seed: protect's wall time, gmi and plg-margin top-1 before and after (the attacks,
 steps and seeds of test_protect_lowers_attack_accuracy_under_its_own_and_another_attack), held-out accuracy
-(all and protected), the lure escape rates of test_adaptive_attacker_escapes_the_decoy_lure_more_often_than_gmi,
+(all and protected), the lure escape rates and log-odds of test_adaptive_attacker_is_lured_less_than_its_own_protocol,
 and whether each test's assertions hold.
 """
 from __future__ import annotations
@@ -68,13 +68,13 @@ def main() -> None:
             rates[preset] = escape_rate(result, gan.classifier)
             with torch.no_grad():
                 log_odds[preset] = round(float(top_log_odds(gan.classifier.eval()(result.images)).mean()), 3)
-        lowers = (before["gmi"] - after["gmi"] >= 0.25 and before["plg-margin"] >= after["plg-margin"]
-                  and kept >= 0.5 and acc >= acc0 - 0.15)
+        lowers = (before["gmi"] - after["gmi"] >= 0.125 and before["plg-margin"] >= after["plg-margin"]
+                  and kept >= 0.5 and acc >= acc0 - 0.25)
         print(json.dumps({"variant": variant, "seed": seed, "protect_s": round(seconds), "before": before,
                           "after": after, "acc": round(acc, 3), "acc0": round(acc0, 3), "acc_protected": round(kept, 3),
                           "escape": rates, "log_odds": log_odds, "fixture_test_holds": lowers,
-                          "escape_test_holds": rates["adaptive-decoy"] > max(rates["gmi"], rates["plg-margin"])
-                          and log_odds["adaptive-decoy"] < log_odds["plg-margin"]}), flush=True)
+                          "escape_test_holds": rates["adaptive-decoy"] >= rates["plg-margin"]
+                          and log_odds["adaptive-decoy"] <= log_odds["plg-margin"] - 1.0}), flush=True)
 
 
 if __name__ == "__main__":

@@ -110,24 +110,23 @@ def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_nam
 
 
 @pytest.mark.slow
-def test_adaptive_attacker_escapes_the_decoy_lure_more_often_than_gmi_and_its_own_protocol(
-        mi_world: dict, protected: Path) -> None:
+def test_adaptive_attacker_is_lured_less_than_its_own_protocol(mi_world: dict, protected: Path) -> None:
     """On the hardened model, same seed, steps and restarts (16 reconstructions of classes 1 and 4 each):
     adaptive-decoy is plg-margin plus a penalty on the public classifier's top-class log-odds, so the public
-    classifier must be less sure of its reconstructions than of plg-margin's, and more of them must escape the
-    lure than of plg-margin's and of gmi's. Measured on the ResNet-10 world with models hardened by protect's
-    defaults at protect seeds 0 and 1 (`benchmarks/fixture.py`): escape 12.5 % and 12.5 % (adaptive-decoy)
-    against 6.25 % and 0 % (gmi) and 0 % (plg-margin); mean log-odds 1.14 and 1.28 against 4.05 and 3.07
-    (plg-margin). One reconstruction is 6.25 points, so the escape bar is "more", not a margin: on the
-    ResNet-18 world of earlier sessions adaptive-decoy escaped 25 % and 19 %, and a 10-point bar held there."""
+    classifier must be clearly less sure of its reconstructions than of plg-margin's, and no fewer of them may
+    escape the lure. Measured with `python benchmarks/fixture.py --seeds 0 1 2 3` (one thread, session 15):
+    mean log-odds 1.29-1.79 against 3.32-3.79 (plg-margin), at least 1.57 apart (session 14's machine: 1.14
+    and 1.28 against 4.05 and 3.07); escape 19-38 % against 0-31 %, equal at seed 2. One reconstruction is
+    6.25 points, so escape is compared, not given a margin. gmi is not compared: it escaped as often as
+    adaptive-decoy at two of those seeds."""
     gan = load_gan(mi_world["gan"])
     hardened = load_model(protected / "hardened.safetensors").model
     rates, log_odds = {}, {}
-    for preset in ("gmi", "plg-margin", "adaptive-decoy"):
+    for preset in ("plg-margin", "adaptive-decoy"):
         result = get_attack(preset).run(gan.generator, gan.critic, hardened, [1, 4], latent_dim=gan.latent_dim,
                                         seed=3, steps=150, restarts=8, public_classifier=gan.classifier)
         rates[preset] = escape_rate(result, gan.classifier)
         with torch.no_grad():
             log_odds[preset] = float(top_log_odds(gan.classifier.eval()(result.images)).mean())
-    assert rates["adaptive-decoy"] > max(rates["gmi"], rates["plg-margin"]), rates
-    assert log_odds["adaptive-decoy"] < log_odds["plg-margin"], log_odds
+    assert log_odds["adaptive-decoy"] <= log_odds["plg-margin"] - 1.0, log_odds
+    assert rates["adaptive-decoy"] >= rates["plg-margin"], rates
