@@ -1,5 +1,5 @@
 """Does the tests' `protected` fixture (tests/conftest.py: protect on the synthetic world, classes 1 and 4,
-decoys 5 and 2, protect's own GAN) pass its tests' assertions, for a variant of protect's options, at
+decoys chosen by protect, protect's own GAN) pass its tests' assertions, for a variant of protect's options, at
 several protect seeds? What to run before changing protect's defaults or making the fixture cheaper: a
 variant that passes at one seed only is tuned to that seed.
 
@@ -69,7 +69,7 @@ def main() -> None:
             with torch.no_grad():
                 log_odds[preset] = round(float(top_log_odds(gan.classifier.eval()(result.images)).mean()), 3)
         lowers = (before["gmi"] - after["gmi"] >= 0.125 and before["plg-margin"] >= after["plg-margin"]
-                  and kept >= 0.5 and acc >= acc0 - 0.25)
+                  and kept >= 0.4 and acc >= acc0 - 0.25)
         print(json.dumps({"variant": variant, "seed": seed, "protect_s": round(seconds), "before": before,
                           "after": after, "acc": round(acc, 3), "acc0": round(acc0, 3), "acc_protected": round(kept, 3),
                           "escape": rates, "log_odds": log_odds, "fixture_test_holds": lowers,

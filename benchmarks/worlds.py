@@ -32,7 +32,7 @@ def synthetic_world(cache: Path) -> dict:
     import conftest
 
     builder = hashlib.sha256((inspect.getsource(conftest._build_mi_world)
-                              + json.dumps(conftest.WORLD_SCHEDULE)).encode()).hexdigest()[:16]
+                              + json.dumps(conftest.WORLD_SCHEDULE) + conftest.WORLD_VARIANT).encode()).hexdigest()[:16]
     index = cache / "paths.json"
     saved = json.loads(index.read_text()) if index.exists() else {}
     fresh = saved.pop("builder", None) == builder

@@ -24,8 +24,8 @@ WORLDS = ("mi_world", "protected")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the trained MI world or the hardened model (242 s for both as one worker's setup
-    beside the other, session 14) is slow by definition: `-m "not slow"` then builds neither, and new tests
+    """A test that needs the trained MI world or the hardened model (about 100 s for both as one worker's
+    setup beside the other, session 15) is slow by definition: `-m "not slow"` then builds neither, and new tests
     that use them are marked without asking.
 
     Files are then ordered for pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands them out in this
@@ -94,11 +94,11 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
         return paths
 
 
-PROTECT = ["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "2"]
+PROTECT = ["--protect", "1", "--protect", "4"]
 
 
 def protect_args(world: dict, out: Path, *extra: str) -> list[str]:
-    """`hardener protect` on the MI world with the defaults the tests rely on (classes 1 and 4, decoys 5 and 2)."""
+    """`hardener protect` on the MI world with the defaults the tests rely on (classes 1 and 4; protect picks the decoys)."""
     return ["protect", str(world["target"]), "--gan", str(world["gan"]), *PROTECT, "--data", str(world["train"]),
             "--rounds", "3", "--steps-per-round", "60", "--out", str(out), "--json", *extra]
 
@@ -145,7 +145,8 @@ def _protect(world: dict, root: Path) -> dict:
     return {"out": root / "out"}
 
 
-WORLD_SCHEDULE = {"epochs": 8, "batch_size": 32}  # how the world's target (seed 0) and evaluation model (seed 1) train
+WORLD_SCHEDULE = {"epochs": 16, "batch_size": 32}  # how the world's target (seed 0) and evaluation model (seed 1) train
+WORLD_VARIANT = "resnet10_w32"  # every model of the world: ResNet-10 at half width
 
 
 @pytest.fixture(scope="session")
@@ -154,8 +155,8 @@ def mi_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _build_mi_world(root: Path) -> dict:
-    """A small model-inversion setting on synthetic faces, trained once per test session (~25 s, one thread):
-    8 private identities (target and evaluation model, both ResNet-10 at 32 px, different seeds) and 8
+    """A small model-inversion setting on synthetic faces, trained once per test session (one thread):
+    8 private identities (target and evaluation model, both WORLD_VARIANT at 32 px, different seeds) and 8
     other public identities (a 32 px GAN, width 16, with its public classifier), saved as files."""
     from hardener.data import subset
     from hardener.data.splits import save_npz
@@ -174,12 +175,12 @@ def _build_mi_world(root: Path) -> dict:
              "test": save_npz(test, root / "test.npz")}
     for name, seed in (("target", 0), ("eval", 1)):
         torch.manual_seed(seed)
-        model = build_model("resnet", "resnet10", 8, 32)
+        model = build_model("resnet", WORLD_VARIANT, 8, 32)
         train_classifier(model, train, val=test, config=TrainConfig(**WORLD_SCHEDULE, seed=seed))
         paths[name] = save_bundle(model, root / f"{name}.safetensors", class_names=private.names)
     torch.manual_seed(2)
-    public_model = build_model("resnet", "resnet10", 8, 32)
-    train_classifier(public_model, public, config=TrainConfig(epochs=6, batch_size=32, seed=2))
+    public_model = build_model("resnet", WORLD_VARIANT, 8, 32)
+    train_classifier(public_model, public, config=TrainConfig(epochs=12, batch_size=32, seed=2))
     paths["public"] = save_bundle(public_model, root / "public.safetensors", class_names=public.names)
     gan = train_gan(public, image_size=32, epochs=40, batch_size=32, width=16, seed=0)
     paths["gan"] = save_gan_bundle(root / "gan.safetensors", gan.generator, gan.critic, classifier=public_model,

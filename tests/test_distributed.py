@@ -42,8 +42,10 @@ def test_two_gloo_ranks_give_the_one_process_report(mi_world: dict, tmp_path: Pa
     assert a["per_class"].keys() == b["per_class"].keys()
     for c, values in a["per_class"].items():
         for name, value in values.items():
-            if isinstance(value, float):
-                assert b["per_class"][c][name] == pytest.approx(value, rel=1e-3, abs=1e-3), (c, name)
+            if isinstance(value, float):  # a rank's batch holds fewer rows, and CPU kernels may round another
+                # way for another batch shape; 30 optimisation steps carry that to the third digit (measured:
+                # 0.38 % on one class's confidence, session 15), so the picks must agree and the floats nearly
+                assert b["per_class"][c][name] == pytest.approx(value, rel=1e-2, abs=1e-2), (c, name)
             else:
                 assert b["per_class"][c][name] == value, (c, name)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["grid.png", "report.json"]  # written once

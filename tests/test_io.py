@@ -46,6 +46,21 @@ def test_resnet10_state_dict_is_torchvisions_resnet_with_one_block_per_stage(tmp
     _same_outputs(loaded, net)
 
 
+def test_half_width_resnet10_is_told_apart_by_its_channels(tmp_path: Path) -> None:
+    """resnet10_w32 has ResNet-10's keys at half the channels: its state dict is detected as it, not as
+    ResNet-10, and gives the network's own logits."""
+    torch.manual_seed(0)
+    net = registry.build_model("resnet", "resnet10_w32", 5, 32).eval()
+    assert net.conv1.out_channels == 32 and net.fc.in_features == 256
+    path = tmp_path / "narrow.pt"
+    torch.save(net.state_dict(), path)
+    loaded = load_model(path, image_size=32)
+    assert (loaded.arch, loaded.variant, loaded.num_classes) == ("resnet", "resnet10_w32", 5)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model.eval()(x), net(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("container", ["state_dict", "model", "model_state_dict"])
 def test_checkpoint_dicts_with_dataparallel_prefix(container: str, tmp_path: Path, tv_resnet18) -> None:
     path = tmp_path / "ckpt.pth"

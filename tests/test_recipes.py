@@ -19,12 +19,11 @@ def test_default_recipe_beats_the_patent_recipe_under_the_logit_attack(mi_world:
     attacked on classes 1 and 4 with protect's own GAN (the white-box case) at four attack seeds protect never
     used, 8 reconstructions each, averaged: one seed's 8 reconstructions swing by 25-50 points. The bars come
     from `python benchmarks/recipe_spread.py --patent-rounds 1 --steps 100 --restarts 4 --protect-seeds 0 1`
-    (one thread, session 15), over attack seeds 606-609: lomma-logit top-1 47 % after the default against 81 %
-    after the patent recipe at protect seed 0 (9 % against 78 % at seed 1), and the evaluation model's mean
-    confidence in the true identity 0.27 and 0.58 lower. Session 14's machine gave larger gaps (at least 37.5
-    points at every attack seed): the world's floats, and so its models, differ by machine. The patent's
-    saturating cross-entropy leaves the class's logit where a logit attack finds it; the default bounds the
-    logit itself."""
+    (one thread, session 15), over attack seeds 606-609: lomma-logit top-1 12.5 % after the default against
+    78 % after the patent recipe at protect seed 0 (12.5 % against 53 % at seed 1), and the evaluation model's
+    mean confidence in the true identity 0.14 against 0.76 (0.10 against 0.48). The world's floats, and so
+    its models, differ by machine; the protect seeds stand in for that spread. The patent's saturating cross-entropy leaves the class's logit where a logit attack finds it; the
+    default bounds the logit itself."""
     patent = tmp_path / "patent"
     result = CliRunner().invoke(app, protect_args(mi_world, patent, "--recipe", "patent", "--rounds", "1"))
     assert result.exit_code == 0, result.output
@@ -35,5 +34,5 @@ def test_default_recipe_beats_the_patent_recipe_under_the_logit_attack(mi_world:
         scores = [attack_scores(mi_world, model, "lomma-logit", 100, seed=seed, restarts=4) for seed in range(606, 610)]
         top1[name] = sum(s.top1 for s in scores) / len(scores)
         confidence[name] = sum(mean_confidence(s) for s in scores) / len(scores)
-    assert top1["default"] + 0.125 <= top1["patent"], top1
-    assert confidence["default"] <= confidence["patent"] - 0.1, confidence
+    assert top1["default"] + 0.25 <= top1["patent"], top1
+    assert confidence["default"] <= confidence["patent"] - 0.25, confidence
