@@ -19,7 +19,8 @@ _STEM_WIDTH = {"resnet10_w32": 32}  # the first stage's channels where not torch
 
 def _narrow_resnet10(width: int, num_classes: int) -> resnet.ResNet:
     """torchvision's ResNet-10 with `width` channels in the first stage instead of 64 (the same modules, keys
-    and layer groups): at 16, about 1/16 of the parameters and a tenth of the time per step at 32 px."""
+    and layer groups): at 32, a quarter of the parameters and under a third of the time per training step
+    (measured: 0.04 s against 0.14 s, batch 96 at 32 px, one thread)."""
     net = resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
     net.inplanes = width
     net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
