@@ -7,8 +7,8 @@ a bar set from one attack seed is tuned to that seed.
     python benchmarks/recipe_spread.py --patent-rounds 1     # the patent as it states it: one inversion, one fine-tune
 
 Both models are protected as the tests' `protected` fixture is (tests/conftest.py: classes 1 and 4, decoys
-chosen by protect, protect's own GAN, the white-box case), the patent one with `--recipe patent`. Prints one JSON line per
-(protect seed, attack seed): top-1 by the evaluation model and the evaluation model's mean confidence in the
+chosen by protect, protect's own GAN, the white-box case), the patent one with `--recipe patent`. Prints one
+JSON line per (protect seed, attack seed): top-1 by the evaluation model and the evaluation model's mean confidence in the
 true identity, for both recipes; then a summary line with the means and the worst-case gap.
 """
 from __future__ import annotations

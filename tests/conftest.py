@@ -24,8 +24,8 @@ WORLDS = ("mi_world", "protected")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the trained MI world or the hardened model (about 100 s for both as one worker's
-    setup beside the other, session 15) is slow by definition: `-m "not slow"` then builds neither, and new tests
+    """A test that needs the trained MI world or the hardened model (39 s for both as one worker's setup
+    beside the other, session 15) is slow by definition: `-m "not slow"` then builds neither, and new tests
     that use them are marked without asking.
 
     Files are then ordered for pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands them out in this
@@ -98,7 +98,8 @@ PROTECT = ["--protect", "1", "--protect", "4"]
 
 
 def protect_args(world: dict, out: Path, *extra: str) -> list[str]:
-    """`hardener protect` on the MI world with the defaults the tests rely on (classes 1 and 4; protect picks the decoys)."""
+    """`hardener protect` on the MI world with the defaults the tests rely on: classes 1 and 4, protect picks
+    the decoys."""
     return ["protect", str(world["target"]), "--gan", str(world["gan"]), *PROTECT, "--data", str(world["train"]),
             "--rounds", "3", "--steps-per-round", "60", "--out", str(out), "--json", *extra]
 

@@ -32,7 +32,8 @@ def compare_args(world: dict, out: Path, *hardened: Path, extra: tuple[str, ...]
 def untrained(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second tiny model of the same identities that learned nothing: it must fail the accuracy gate."""
     torch.manual_seed(5)
-    return save_bundle(build_model("resnet", WORLD_VARIANT, 8, 32), tmp_path_factory.mktemp("m") / "untrained.safetensors")
+    untrained = build_model("resnet", WORLD_VARIANT, 8, 32)
+    return save_bundle(untrained, tmp_path_factory.mktemp("m") / "untrained.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -215,8 +215,8 @@ def test_negls_against_plain_ce_at_equal_epochs(mi_world: dict) -> None:
     schedule). What we assert is what holds at this size: NegLS pushes the probability of the other classes
     down, so on the GAN samples an inversion starts from its predictions are surer (lower entropy; 0.81 vs
     0.85 at seed 0 and 0.77 vs 0.81 at seed 1 on today's world, seed 1's CE model being the world's evaluation
-    model; 0.68 vs 0.73 and 0.64 vs 0.69 on the ResNet-18 world of earlier sessions). We do NOT assert that it lowers GMI accuracy, because there it did not: GMI at
-    100 steps x 2 restarts on all 8 classes measured top-1 68.8 % (CE) -> 81.3 % (NegLS) at seed 0 and
+    model; 0.68 vs 0.73 and 0.64 vs 0.69 on the ResNet-18 world of earlier sessions). We do NOT assert that it
+    lowers GMI accuracy, because there it did not: GMI at 100 steps x 2 restarts on all 8 classes measured top-1 68.8 % (CE) -> 81.3 % (NegLS) at seed 0 and
     100 % -> 100 % at seed 1 on the ResNet-18 world, in line with `benchmarks/regularisers.py` (README: no effect beyond
     noise on this small world; the paper's gains are on 100-epoch CelebA/FaceScrub models). A benchmark
     measures attacks; this checks the mechanism."""

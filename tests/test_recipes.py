@@ -22,8 +22,8 @@ def test_default_recipe_beats_the_patent_recipe_under_the_logit_attack(mi_world:
     (one thread, session 15), over attack seeds 606-609: lomma-logit top-1 12.5 % after the default against
     78 % after the patent recipe at protect seed 0 (12.5 % against 53 % at seed 1), and the evaluation model's
     mean confidence in the true identity 0.14 against 0.76 (0.10 against 0.48). The world's floats, and so
-    its models, differ by machine; the protect seeds stand in for that spread. The patent's saturating cross-entropy leaves the class's logit where a logit attack finds it; the
-    default bounds the logit itself."""
+    its models, differ by machine; the protect seeds stand in for that spread. The patent's saturating
+    cross-entropy leaves the class's logit where a logit attack finds it; the default bounds the logit itself."""
     patent = tmp_path / "patent"
     result = CliRunner().invoke(app, protect_args(mi_world, patent, "--recipe", "patent", "--rounds", "1"))
     assert result.exit_code == 0, result.output
