@@ -9,7 +9,9 @@ variant that passes at one seed only is tuned to that seed.
 Prints one JSON line per seed: protect's wall time, gmi and plg-margin top-1 before and after (the attacks,
 steps and seeds of test_protect_lowers_attack_accuracy_under_its_own_and_another_attack), held-out accuracy
 (all and protected), the lure escape rates and log-odds of test_adaptive_attacker_is_lured_less_than_its_own_protocol,
-and whether each test's assertions hold.
+whether each test's assertions hold, and what test_recipes measures on the default's side: lomma-logit's
+top-1 and the evaluation model's confidence in the true identity, averaged over attack seeds 606-609
+(its patent-recipe side is `benchmarks/recipe_spread.py`).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     import torch
-    from conftest import attack_top1, protect_args
+    from conftest import attack_scores, attack_top1, mean_confidence, protect_args
     from worlds import load_world
 
     from hardener.attacks.adaptive_decoy import escape_rate, top_log_odds
@@ -68,11 +70,14 @@ def main() -> None:
             rates[preset] = escape_rate(result, gan.classifier)
             with torch.no_grad():
                 log_odds[preset] = round(float(top_log_odds(gan.classifier.eval()(result.images)).mean()), 3)
+        logit = [attack_scores(world, hardened, "lomma-logit", 100, seed=s, restarts=4) for s in range(606, 610)]
+        lomma = {"top1": round(sum(m.top1 for m in logit) / len(logit), 4),
+                 "confidence": round(sum(mean_confidence(m) for m in logit) / len(logit), 4)}
         lowers = (before["gmi"] - after["gmi"] >= 0.125 and before["plg-margin"] >= after["plg-margin"]
                   and kept >= 0.4 and acc >= acc0 - 0.25)
         print(json.dumps({"variant": variant, "seed": seed, "protect_s": round(seconds), "before": before,
                           "after": after, "acc": round(acc, 3), "acc0": round(acc0, 3), "acc_protected": round(kept, 3),
-                          "escape": rates, "log_odds": log_odds, "fixture_test_holds": lowers,
+                          "escape": rates, "log_odds": log_odds, "lomma_logit": lomma, "fixture_test_holds": lowers,
                           "escape_test_holds": rates["adaptive-decoy"] >= rates["plg-margin"]
                           and log_odds["adaptive-decoy"] <= log_odds["plg-margin"] - 1.0}), flush=True)
 
