@@ -143,16 +143,12 @@ def test_alpha_defaults_to_the_recipes_own_and_an_explicit_value_wins() -> None:
 def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_original(mi_world: dict) -> None:
     """The anchors hold the logits of the classes that are not protected (1 and 4 are): on 128 GAN images that
     were not anchors, those must drift less than without the term (`benchmarks/accuracy_cost.py gan-drift`
-    prints the figures). On a full-width ResNet-10 trained as the world's target (8 epochs, seed 0) the
-    drift at weight 10 was 0.64, 0.86 and 0.67 of the drift without it at protect seeds 0-2 (session 15, one
-    thread). On the world's own half-width target it was 0.88-1.0 after 10 steps and 1.05-1.10 after 30:
-    the term does not carry to unseen images there, so this test trains the wider model (~5 s)."""
-    from hardener.train import TrainConfig, train_classifier
-
-    gan, data = load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
-    torch.manual_seed(0)
-    target = build_model("resnet", "resnet10", 8, 32)
-    train_classifier(target, data, config=TrainConfig(epochs=8, batch_size=32, seed=0))
+    prints the figures). The term is a KL divergence over those columns, blind to a shift of them all by
+    one constant, so the drift compared is the one it controls: each image's change minus its mean over the
+    columns. Measured (session 15, one thread, protect seeds 0-2): 0.64, 0.62 and 0.51 of the drift without
+    the anchors. The raw change, shift included, barely moved on this world (0.88-1.0), and 0.57-0.83 on a
+    full-width ResNet-10 target: the rest of the lift reaches the held classes as a common shift."""
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
     z = torch.randn(128, gan.latent_dim, generator=torch.Generator().manual_seed(123))  # not the anchors' seed
     with torch.no_grad():
         images = gan.generator.eval()(z)
@@ -164,9 +160,10 @@ def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_origin
         hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
                                  latent_dim=gan.latent_dim, data=data, config=config).model
         with torch.no_grad():
-            return float((hardened.eval()(images) - original)[:, [0, 2, 3, 5, 6, 7]].abs().mean())
+            change = (hardened.eval()(images) - original)[:, [0, 2, 3, 5, 6, 7]]
+        return float((change - change.mean(1, keepdim=True)).abs().mean())
 
-    assert drift(10.0) < 0.9 * drift(0.0)
+    assert drift(10.0) < 0.8 * drift(0.0)
 
 
 def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() -> None:
