@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     import torch
-    from conftest import attack_scores, attack_top1, mean_confidence, protect_args
+    from conftest import attack_top1, logit_attack_means, protect_args
     from worlds import load_world
 
     from hardener.attacks.adaptive_decoy import escape_rate, top_log_odds
@@ -70,9 +70,7 @@ def main() -> None:
             rates[preset] = escape_rate(result, gan.classifier)
             with torch.no_grad():
                 log_odds[preset] = round(float(top_log_odds(gan.classifier.eval()(result.images)).mean()), 3)
-        logit = [attack_scores(world, hardened, "lomma-logit", 100, seed=s, restarts=4) for s in range(606, 610)]
-        lomma = {"top1": round(sum(m.top1 for m in logit) / len(logit), 4),
-                 "confidence": round(sum(mean_confidence(m) for m in logit) / len(logit), 4)}
+        lomma = dict(zip(("top1", "confidence"), (round(v, 4) for v in logit_attack_means(world, hardened))))
         lowers = (before["gmi"] - after["gmi"] >= 0.125 and before["plg-margin"] >= after["plg-margin"]
                   and kept >= 0.4 and acc >= acc0 - 0.25)
         print(json.dumps({"variant": variant, "seed": seed, "protect_s": round(seconds), "before": before,

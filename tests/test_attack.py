@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from cli_helpers import assert_bad_input
-from conftest import WORLD_VARIANT
+from conftest import save_untrained
 from typer.testing import CliRunner
 
 from hardener.cli.app import app
@@ -30,8 +29,7 @@ def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_targe
     result = attack(mi_world, tmp_path / "trained")
     assert result.exit_code == 0, result.output
     trained = json.loads((tmp_path / "trained" / "report.json").read_text())["metrics"]
-    torch.manual_seed(5)
-    untrained_path = save_bundle(build_model("resnet", WORLD_VARIANT, 8, 32), tmp_path / "untrained.safetensors")
+    untrained_path = save_untrained(tmp_path / "untrained.safetensors")
     assert attack(mi_world, tmp_path / "untrained", model=untrained_path).exit_code == 0
     untrained = json.loads((tmp_path / "untrained" / "report.json").read_text())["metrics"]
     chance = 1 / 8
@@ -59,8 +57,7 @@ def test_new_attacks_beat_an_untrained_target_by_a_clear_margin(mi_world: dict, 
     steps; each target its own, cached in --out/surrogates), the inversion is the 50-100 steps asked for: the
     attack must win through the target, not only through what it built (tests/test_inversion.py checks that
     the surrogates and the conditional generator learn the target)."""
-    torch.manual_seed(5)
-    untrained_path = save_bundle(build_model("resnet", WORLD_VARIANT, 8, 32), tmp_path / "untrained.safetensors")
+    untrained_path = save_untrained(tmp_path / "untrained.safetensors")
     metrics = {}
     for name, model in (("trained", mi_world["target"]), ("untrained", untrained_path)):
         result = attack(mi_world, tmp_path / name, "--preset", preset, "--steps", str(steps), "--budget", "quick",

@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
-from conftest import WORLD_VARIANT
+from conftest import save_untrained
 
 from hardener.cli.app import app
 from hardener.loading import save_bundle
@@ -31,9 +30,7 @@ def compare_args(world: dict, out: Path, *hardened: Path, extra: tuple[str, ...]
 @pytest.fixture(scope="module")
 def untrained(mi_world: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second tiny model of the same identities that learned nothing: it must fail the accuracy gate."""
-    torch.manual_seed(5)
-    untrained = build_model("resnet", WORLD_VARIANT, 8, 32)
-    return save_bundle(untrained, tmp_path_factory.mktemp("m") / "untrained.safetensors")
+    return save_untrained(tmp_path_factory.mktemp("m") / "untrained.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import attack_scores, mean_confidence, protect_args
+from conftest import logit_attack_means, protect_args
 from hardener.cli.app import app
 from hardener.loading import load_model
 
@@ -30,9 +30,6 @@ def test_default_recipe_beats_the_patent_recipe_under_the_logit_attack(mi_world:
     models = {"default": protected / "hardened.safetensors", "patent": patent / "hardened.safetensors"}
     top1, confidence = {}, {}
     for name, path in models.items():
-        model = load_model(path).model
-        scores = [attack_scores(mi_world, model, "lomma-logit", 100, seed=seed, restarts=4) for seed in range(606, 610)]
-        top1[name] = sum(s.top1 for s in scores) / len(scores)
-        confidence[name] = sum(mean_confidence(s) for s in scores) / len(scores)
+        top1[name], confidence[name] = logit_attack_means(mi_world, load_model(path).model)
     assert top1["default"] + 0.25 <= top1["patent"], top1
     assert confidence["default"] <= confidence["patent"] - 0.25, confidence

@@ -4,12 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from cli_helpers import assert_bad_input, run
-from conftest import WORLD_VARIANT
+from conftest import save_untrained
 
-from hardener.registry import build_model
-from hardener.loading import save_bundle
 from hardener.jobs.scan import rank_classes
 
 
@@ -39,8 +36,7 @@ def test_scan_ranks_every_class_suggests_the_leakiest_and_draws_them(mi_world: d
     assert report["suggested_protect"] == recovered[:3] and len(recovered) >= 3
     assert report["suggested_command"].startswith(f"--protect {recovered[0]}")
     assert (tmp_path / "s" / "leaks.png").exists()
-    torch.manual_seed(5)
-    untrained = save_bundle(build_model("resnet", WORLD_VARIANT, 8, 32), tmp_path / "untrained.safetensors")
+    untrained = save_untrained(tmp_path / "untrained.safetensors")
     assert scan(mi_world, tmp_path / "u", model=untrained).exit_code == 0
     blind = json.loads((tmp_path / "u" / "report.json").read_text())
     assert report["overall"]["top1"] > blind["overall"]["top1"] + 0.25, (report["overall"], blind["overall"])
