@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--restarts", default="4")
     parser.add_argument("--preset", action="append", default=None, help="default: strong")
     parser.add_argument("--only", action="append", default=None, help="run only these METHODS names")
+    parser.add_argument("--make-only", action="store_true",
+                        help="make the models and stop before compare: two such runs with disjoint --only lists "
+                             "share the two cores, then one run without it compares them all")
     args = parser.parse_args()
     from worlds import load_world
 
@@ -103,6 +106,8 @@ def main() -> None:
             continue
         times[name] = seconds
         hardened.append(out if kind == "protect" else out / "model.safetensors")
+    if args.make_only:
+        return
 
     compare_out = work / "compare"
     command = [*HARDENER, "compare", *map(str, hardened), "--baseline", str(world["target"]), "--data",

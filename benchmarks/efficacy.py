@@ -37,6 +37,10 @@ def main() -> None:
     parser.add_argument("--save", type=Path, default=None,
                         help="keep each setting's hardened model here (one safetensors file per row) to judge it again")
     parser.add_argument("--plot", type=Path, default=None, help="write the privacy-utility frontier as a PNG")
+    parser.add_argument("--start", type=Path, default=None,
+                        help="protect this model instead of the world's target (e.g. `protect --method tl-dmi`'s "
+                             "model.safetensors: a stacked defense); `undefended` stays the world's target and the "
+                             "start model gets a row of its own")
     parser.add_argument("--same-gan", action="store_true",
                         help="attack with protect's own GAN (the white-box setting the tests use), not the attacker's")
     args = parser.parse_args()
@@ -93,10 +97,16 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in presets) + " | --- |")
     print(row_line("undefended", "-", 0.0, target, undefended))
     points.append(("undefended", accuracy(target, x, y), max(t for t, _ in undefended.values()), None))
+    start = target
+    if args.start:
+        start = load_model(args.start).model
+        judged = {name: judge(get_attack(name), start, index) for index, name in enumerate(presets)}
+        print(row_line("start", args.start.parent.name or args.start.name, 0.0, start, judged), flush=True)
+        points.append(("start", accuracy(start, x, y), max(t for t, _ in judged.values()), None))
     for setting in settings:
         config = DecoyConfig(**setting)
         started = time.perf_counter()
-        result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, args.protect, data=train,
+        result = protect_decoy(start, gan.generator, gan.critic, gan.classifier, args.protect, data=train,
                                config=config)
         seconds = time.perf_counter() - started
         if args.save:
