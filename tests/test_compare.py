@@ -137,3 +137,20 @@ def test_a_numbered_plot_keys_every_name_and_zooms_to_its_limits(tmp_path: Path)
     plain = privacy_utility_png(points, tmp_path / "plain.png")
     keyed = privacy_utility_png(points, tmp_path / "keyed.png", limits=((70, 80), (0, 100)), numbered=True)
     assert Image.open(keyed).size[0] > Image.open(plain).size[0]  # room for the key
+
+
+def test_compare_numbers_its_plot_from_seven_models_on(tmp_path: Path) -> None:
+    """The LFW table's 16 models printed their names over each other and over the title: from seven on,
+    compare's plot numbers the points and keys the names; a few models keep their names beside the points."""
+    from PIL import Image
+
+    from hardener.report.compare import NUMBERED_FROM, privacy_utility_plot
+
+    def report(count: int) -> dict:
+        models = [{"name": f"model-{i}", "natural_accuracy": {"all": 0.7 + 0.001 * i},
+                   "worst_attack": {"top1": 0.5}, "gate": {"passed": False}} for i in range(count)]
+        return {"budget": "standard", "protected": ["6", "18"], "models": models}
+
+    few = privacy_utility_plot(report(NUMBERED_FROM - 1), tmp_path / "few.png")
+    many = privacy_utility_plot(report(NUMBERED_FROM), tmp_path / "many.png")
+    assert Image.open(many).size[0] > Image.open(few).size[0]

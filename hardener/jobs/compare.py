@@ -68,10 +68,9 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.jobs.suite import (attack_models, gate_checks, load_suite, membership, natural_accuracy,
                                      natural_hits)
     from hardener.loading import load_model
-    from hardener.report.compare import markdown_table
+    from hardener.report.compare import markdown_table, privacy_utility_plot
     from hardener.report.gate import GateResult
     from hardener.report.images import provenance
-    from hardener.report.plots import privacy_utility_png
 
     if not job.hardened:
         raise InputError("no hardened model to compare", where="HARDENED",
@@ -113,10 +112,6 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
         entry["gate"] = gate.to_dict()
         entries.append(entry)
     failed = [e["name"] for e in entries if e["role"] == "hardened" and not e["gate"]["passed"]]
-    plot = privacy_utility_png([(e["name"], e["natural_accuracy"]["all"], e["worst_attack"]["top1"],
-                                 e.get("gate", {}).get("passed")) for e in entries if e["worst_attack"]],
-                               out / "compare.png",
-                               title=f"Privacy vs utility ({job.budget} budget, {len(suite.protect)} protected classes)")
     report = {
         "command": "compare",
         "passed": not failed,
@@ -133,10 +128,11 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
         "decision_rule": DECISION_RULE,
         "data": {"source": suite.data.source, "images": len(suite.data)},
         "members": None if members is None else {"source": members.source, "images": len(members)},
-        "plot": str(plot),
+        "plot": str(out / "compare.png"),
         "warnings": suite.warnings,
         "versions": provenance(),
     }
+    privacy_utility_plot(report, out / "compare.png")
     write_json(out / "compare.json", report)
     write_text(out / "compare.md", markdown_table(report))
     return report

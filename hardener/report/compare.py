@@ -4,7 +4,11 @@ Torch-free: it reads only compare's report dict, so the terminal table and compa
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from hardener.report.gate import _md_cell
+
+NUMBERED_FROM = 7  # from this many models on, names beside the points overlap: number them and add a key
 
 
 def table_cells(report: dict) -> tuple[list[str], list[list[str]]]:
@@ -56,6 +60,18 @@ def markdown_table(report: dict) -> str:
               f"- {_md_cell(report['decision_rule'])}"]
     lines += [f"- Attack {s['preset']} not run: {_md_cell(s['reason'])}." for s in report["skipped_attacks"]]
     return "\n".join(lines) + "\n"
+
+
+def privacy_utility_plot(report: dict, path: str | Path) -> Path:
+    """compare.png from compare's report (so it can be redrawn from compare.json): worst-attack top-1 against
+    held-out accuracy, one point per model that was attacked."""
+    from hardener.report.plots import privacy_utility_png
+
+    points = [(m["name"], m["natural_accuracy"]["all"], m["worst_attack"]["top1"], m.get("gate", {}).get("passed"))
+              for m in report["models"] if m["worst_attack"]]
+    return privacy_utility_png(points, path, numbered=len(points) >= NUMBERED_FROM,
+                               title=f"Privacy vs utility ({report['budget']} budget, "
+                                     f"{len(report['protected'])} protected classes)")
 
 
 def _pct(value: float | None) -> str:
