@@ -40,7 +40,8 @@ HARDENER = [sys.executable, "-m", "hardener"]
 # `ce (train)`, plain cross-entropy trained the same way, is their control.
 TRAIN = ["{train}", "--arch", "resnet", "--variant", "resnet18", "--image-size", "{size}", "--epochs", "{epochs}",
          "--batch-size", "{batch}", "--val", "{test}", "--seed", "0"]
-REPLACING_TARGET = ["{target}", "--data", "{train}", "--val", "{test}", "--epochs", "{epochs}", "--batch-size", "{batch}"]
+REPLACING_TARGET = ["{target}", "--data", "{train}", "--val", "{test}", "--epochs", "{epochs}", "--batch-size",
+                    "{batch}"]
 METHODS: list[tuple[str, str, list[str]]] = [
     ("decoy (margin)", "protect", ["{target}", "--gan", "{gan}", "PROTECT", "--data", "{train}"]),
     ("decoy (patent)", "protect", ["{target}", "--gan", "{gan}", "PROTECT", "--data", "{train}", "--recipe", "patent"]),
@@ -51,7 +52,7 @@ METHODS: list[tuple[str, str, list[str]]] = [
     ("negls strong", "protect", REPLACING_TARGET + ["--method", "negls", "--smoothing", "-0.2"]),
     ("random-erasing", "protect", REPLACING_TARGET + ["--method", "random-erasing"]),
     ("random-erasing strong", "protect", REPLACING_TARGET + ["--method", "random-erasing", "--erase-prob", "1.0",
-                                                        "--erase-area", "0.3-0.6"]),
+                                                             "--erase-area", "0.3-0.6"]),
     ("mid", "protect", REPLACING_TARGET + ["--method", "mid"]),
     ("mid strong", "protect", REPLACING_TARGET + ["--method", "mid", "--beta", "0.1"]),
     ("bido", "protect", REPLACING_TARGET + ["--method", "bido"]),
