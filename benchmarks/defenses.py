@@ -42,6 +42,8 @@ TRAIN = ["{train}", "--arch", "resnet", "--variant", "resnet18", "--image-size",
          "--batch-size", "{batch}", "--val", "{test}", "--seed", "0"]
 REPLACING_TARGET = ["{target}", "--data", "{train}", "--val", "{test}", "--epochs", "{epochs}", "--batch-size",
                     "{batch}"]
+DP_SGD = ["{target}", "--method", "dp-sgd", "--pretrained", "{public}", "--data", "{train}", "--val", "{test}",
+          "--epochs", "{epochs}"]
 METHODS: list[tuple[str, str, list[str]]] = [
     ("decoy (margin)", "protect", ["{target}", "--gan", "{gan}", "PROTECT", "--data", "{train}"]),
     ("decoy (patent)", "protect", ["{target}", "--gan", "{gan}", "PROTECT", "--data", "{train}", "--recipe", "patent"]),
@@ -58,10 +60,8 @@ METHODS: list[tuple[str, str, list[str]]] = [
     ("bido", "protect", REPLACING_TARGET + ["--method", "bido"]),
     ("bido strong", "protect", REPLACING_TARGET + ["--method", "bido", "--lambda-x", "0.1", "--lambda-y", "2"]),
     ("trap-mid", "protect", REPLACING_TARGET + ["--method", "trap-mid"]),
-    ("dp-sgd", "protect", ["{target}", "--method", "dp-sgd", "--pretrained", "{public}", "--data", "{train}",
-                           "--val", "{test}", "--epochs", "{epochs}"]),
-    ("dp-sgd strong", "protect", ["{target}", "--method", "dp-sgd", "--pretrained", "{public}", "--data", "{train}",
-                                  "--val", "{test}", "--epochs", "{epochs}", "--noise-multiplier", "3"]),
+    ("dp-sgd", "protect", DP_SGD),
+    ("dp-sgd strong", "protect", DP_SGD + ["--noise-multiplier", "3"]),
 ]
 WORLDS = {"synthetic": {"epochs": 8, "batch": 32, "size": 32}, "lfw": {"epochs": 25, "batch": 64, "size": 64}}
 

@@ -78,6 +78,10 @@ def main() -> None:
         m = attack_metrics(inversion, evaluator, private)
         return m.top1, m.top5
 
+    def judge_all(model) -> dict:
+        """{preset: (top-1, top-5)}, each preset at its own seed (90001 + its place in --presets)."""
+        return {name: judge(get_attack(name), model, index) for index, name in enumerate(presets)}
+
     def row_line(recipe: str, setting: str, seconds: float, model, judged: dict) -> str:
         cells = [f"{top1:.0%} / {top5:.0%}" for top1, top5 in judged.values()]
         worst = max(top1 for top1, _ in judged.values())
@@ -92,7 +96,7 @@ def main() -> None:
     if args.with_patent:
         settings.insert(0, dict(rounds=args.rounds, steps_per_round=args.steps_per_round, recipe="patent"))
     points = []
-    undefended = {name: judge(get_attack(name), target, index) for index, name in enumerate(presets)}
+    undefended = judge_all(target)
     print("\n| recipe | setting | protect s | acc all | acc protected | " + " | ".join(presets) + " | worst |")
     print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in presets) + " | --- |")
     print(row_line("undefended", "-", 0.0, target, undefended))
@@ -100,7 +104,7 @@ def main() -> None:
     start = target
     if args.start:
         start = load_model(args.start).model
-        judged = {name: judge(get_attack(name), start, index) for index, name in enumerate(presets)}
+        judged = judge_all(start)
         print(row_line("start", args.start.parent.name or args.start.name, 0.0, start, judged), flush=True)
         points.append(("start", accuracy(start, x, y), max(t for t, _ in judged.values()), None))
     for setting in settings:
@@ -115,7 +119,7 @@ def main() -> None:
             args.save.mkdir(parents=True, exist_ok=True)
             name = "_".join(f"{k}={v}" for k, v in sorted(setting.items())).replace("/", "-") or "defaults"
             print(f"saved {save_bundle(result.model, args.save / f'{name}.safetensors')}", flush=True)
-        after = {name: judge(get_attack(name), result.model, index) for index, name in enumerate(presets)}
+        after = judge_all(result.model)
         defaults = DecoyConfig()
         changed = ", ".join(f"{k}={v}" for k, v in setting.items() if k != "recipe" and getattr(defaults, k) != v)
         print(row_line(config.recipe, changed or "defaults", seconds, result.model, after), flush=True)

@@ -112,6 +112,7 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
         entry["gate"] = gate.to_dict()
         entries.append(entry)
     failed = [e["name"] for e in entries if e["role"] == "hardened" and not e["gate"]["passed"]]
+    plot = out / "compare.png"
     report = {
         "command": "compare",
         "passed": not failed,
@@ -128,11 +129,11 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
         "decision_rule": DECISION_RULE,
         "data": {"source": suite.data.source, "images": len(suite.data)},
         "members": None if members is None else {"source": members.source, "images": len(members)},
-        "plot": str(out / "compare.png"),
+        "plot": str(plot),
         "warnings": suite.warnings,
         "versions": provenance(),
     }
-    privacy_utility_plot(report, out / "compare.png")
+    privacy_utility_plot(report, plot)
     write_json(out / "compare.json", report)
     write_text(out / "compare.md", markdown_table(report))
     return report
