@@ -190,3 +190,62 @@ def test_without_model_the_classes_come_from_the_data(mi_world: dict, tmp_path: 
     assert hardened.num_classes == train.num_classes and hardened.class_names == list(train.names)
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["trained_groups"] == ["head"] and report["baseline"] is None
+
+
+def test_freeze_default_leaves_the_last_groups_trainable() -> None:
+    model = build_model("resnet", "resnet10", 4, 32)
+    groups = [name for name, _ in model.layer_groups()]
+    assert freeze_depth(model, None, None, trainable_by_default=3) == len(groups) - 3 == groups.index("layer2") + 1
+    assert freeze_depth(model, None, "layer1", trainable_by_default=3) == 2  # an explicit option wins
+
+
+def stacked_args(world: dict, out: Path, *extra: str) -> list[str]:
+    """decoy --pretrained on the MI world at test size: 1 TL-DMI epoch, 1 short decoy round."""
+    return ["protect", str(world["target"]), "--gan", str(world["gan"]), "--protect", "1", "--pretrained",
+            str(world["public"]), "--data", str(world["train"]), "--epochs", "1", "--rounds", "1",
+            "--steps-per-round", "2", "--inversion-steps", "4", "--samples", "2", "--out", str(out), *extra]
+
+
+def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict, tmp_path: Path) -> None:
+    """One command makes both steps: OUT/tl-dmi keeps the public model's first groups bit for bit and MODEL's
+    classes, and the decoy defense fine-tunes that model (not MODEL) into OUT; --resume reuses a finished step
+    only when its options match."""
+    out = tmp_path / "stack"
+    result = runner.invoke(app, stacked_args(mi_world, out))
+    assert result.exit_code == 0, result.output
+    said = "".join(result.output.split())  # rich wraps long lines
+    assert "TL-DMIfirst" in said and f"--baseline{mi_world['target']}" in said
+    stage = load_model(out / "tl-dmi" / "hardened.safetensors")
+    public = load_model(mi_world["public"]).model.state_dict()
+    frozen = frozen_parameter_names(stage.model, 3)  # stem, layer1, layer2: all but the last three groups
+    assert frozen and all(torch.equal(stage.model.state_dict()[k], public[k]) for k in frozen)
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"].startswith("tl-dmi, then decoy")
+    assert report["stacked_on"]["replaces"] == str(mi_world["target"])
+    assert report["stacked_on"]["frozen_groups"] == ["stem", "layer1", "layer2"]
+    assert report["baseline"]["sha256"] == stage.source_sha256  # the decoy step started from the TL-DMI model
+    hardened = load_model(out / "hardened.safetensors")
+    assert hardened.class_names == load_model(mi_world["target"]).class_names
+    assert not torch.equal(hardened.model.state_dict()["fc.weight"], stage.model.state_dict()["fc.weight"])
+    assert "Stacked on TL-DMI" in (out / "report.md").read_text()
+
+    stamp = (out / "tl-dmi" / "hardened.safetensors").stat().st_mtime_ns
+    again = runner.invoke(app, stacked_args(mi_world, out, "--resume"))
+    assert again.exit_code == 0, again.output
+    assert (out / "tl-dmi" / "hardened.safetensors").stat().st_mtime_ns == stamp  # the finished step was kept
+    assert_bad_input(runner.invoke(app, stacked_args(mi_world, out, "--resume", "--seed", "1")), "TL-DMI step", "seed")
+
+
+@pytest.mark.parametrize("extra, phrase", [
+    (["--data", ""], "needs --data"),
+    (["--protect", "99"], "--protect"),
+    (["--resume"], "no checkpoint"),
+])
+def test_bad_stacked_inputs_exit_2_before_any_training(mi_world: dict, tmp_path: Path, extra, phrase) -> None:
+    args = stacked_args(mi_world, tmp_path / "o", *extra)
+    if "--data" in extra:  # drop ours: --data "" leaves it out
+        i = args.index("--data")
+        del args[i:i + 2]
+        del args[args.index("--data"):args.index("--data") + 2]
+    assert_bad_input(runner.invoke(app, args), phrase)
+    assert not (tmp_path / "o" / "tl-dmi").exists()

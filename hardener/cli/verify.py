@@ -16,7 +16,8 @@ from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOpti
 @handles_errors
 def verify(
     hardened: Path = typer.Argument(..., help="protect's --out folder (or a hardened model file)."),
-    baseline: Path = typer.Option(..., "--baseline", help="The model protect started from."),
+    baseline: Path = typer.Option(..., "--baseline", help="The model protect started from (after protect "
+                                                          "--pretrained: MODEL, which the stacked model replaces)."),
     data: str = typer.Option(..., "--data", help="Held-out private images (never trained on)."),
     gan: Path = typer.Option(..., "--gan", help="GAN for the attacks (ideally another one than protect used)."),
     eval_model: Path = typer.Option(..., "--eval-model", help="Independent evaluation model on the private identities."),

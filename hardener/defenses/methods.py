@@ -128,7 +128,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "(README, \"Where the accuracy goes\"); 0 turns it off."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space, or nearest."),
-               Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."))),
+               Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
+               Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "
+                   "classifier on --data, its first layer groups frozen (OUT/tl-dmi, replacing MODEL), then protect "
+                   "that model; verify it against MODEL (README, \"Stacked on TL-DMI\")."),
+               Opt("--freeze-until", "freeze_until", str, None, "With --pretrained: freeze every layer group up to "
+                   "and including this one (default: all but the last three, layer2 on a ResNet)."),
+               Opt("--epochs", "transfer_epochs", int, 25, "With --pretrained: epochs of the TL-DMI step."))),
     Method("tl-dmi", "only the last layer groups learn from private data; the first keep a public model's weights",
            FROM_PRETRAINED, "Ho et al., CVPR 2024", "hardener.jobs.protect_transfer:run_transfer_method",
            required=("--pretrained", "--data"),

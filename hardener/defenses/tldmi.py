@@ -26,10 +26,14 @@ class TransferConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def freeze_depth(model: FaceModel, freeze: int | None, freeze_until: str | None) -> int:
-    """`--freeze K` or `--freeze-until GROUP` as a number of groups; the head can never be frozen."""
+def freeze_depth(model: FaceModel, freeze: int | None, freeze_until: str | None,
+                 trainable_by_default: int | None = None) -> int:
+    """`--freeze K` or `--freeze-until GROUP` as a number of groups; the head can never be frozen. With
+    `trainable_by_default` and neither option given: all but that many last groups (the head among them)."""
     names = [name for name, _ in model.layer_groups()]
     trainable_max = len(names) - 1
+    if freeze is None and freeze_until is None and trainable_by_default is not None:
+        return max(len(names) - trainable_by_default, 0)
     if (freeze is None) == (freeze_until is None):
         raise InputError("give exactly one of --freeze K and --freeze-until GROUP",
                          fix=f"e.g. --freeze {max(trainable_max - 2, 1)} or --freeze-until {names[max(trainable_max - 3, 0)]} "

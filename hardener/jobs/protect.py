@@ -2,14 +2,15 @@
 hardened model (safetensors + ONNX with parity), and write report.json, report.md and a grid."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint
+from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint, checkpoint_file
 from hardener.progress import ProgressFn, no_progress
 from hardener.export import worst_parity
 
@@ -31,20 +32,31 @@ class ProtectJob:
     spec_changes: dict = field(default_factory=dict)
     force_spec: bool = False
     allow_pickle: bool = False
+    stacked_on: dict | None = None  # --pretrained: the TL-DMI step that made `model` (it replaces stacked_on.replaces)
 
 
-def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
-    from hardener.classes import label
-    from hardener.data import load_dataset, to_model_input
-    from hardener.defenses.decoy import protect_decoy
+@dataclass
+class ProtectInputs:
+    """Everything protect reads, loaded and checked: what `run_protect` works on."""
+
+    device: torch.device
+    target: Any  # LoadedModel
+    gan: Any  # LoadedGan
+    public: torch.nn.Module
+    public_names: list[str] | None
+    public_sha256: str | None
+    protect: list[int]
+    decoys: list[int] | None
+    data: Any  # FaceDataset or None
+    warnings: list[str]
+
+
+def load_inputs(job: ProtectJob) -> ProtectInputs:
+    """Load and check every input (one clear error each, exit 2) before any work starts."""
+    from hardener.data import load_dataset
     from hardener.device import resolve_device
-    from hardener.export import export_model
-    from hardener.files import prepare_out_dir, sha256_file, write_json, write_text
     from hardener.gan import check_gan_matches, load_gan
     from hardener.loading import load_model
-    from hardener.report.images import class_grid, provenance, save_png
-    from hardener.summary import model_summary
-    from hardener.evaluate import accuracy
 
     device = resolve_device(job.device)
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
@@ -66,6 +78,23 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     if not target.spec.declared:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
                         "declare it with `hardener import` or the spec options if the model was trained otherwise")
+    return ProtectInputs(device, target, gan, public, public_names, public_sha256, protect, decoys, data, warnings)
+
+
+def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
+    from hardener.classes import label
+    from hardener.data import to_model_input
+    from hardener.defenses.decoy import protect_decoy
+    from hardener.export import export_model
+    from hardener.files import prepare_out_dir, sha256_file, write_json, write_text
+    from hardener.report.images import class_grid, provenance, save_png
+    from hardener.summary import model_summary
+    from hardener.evaluate import accuracy
+
+    inputs = load_inputs(job)
+    device, target, gan, public, public_names = (inputs.device, inputs.target, inputs.gan, inputs.public,
+                                                 inputs.public_names)
+    protect, decoys, data, warnings = inputs.protect, inputs.decoys, inputs.data, inputs.warnings
     run_checkpoint = checkpoint(job.out, PROTECT_CHECKPOINT, job.resume)
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p),
                           outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
@@ -75,7 +104,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
                            checkpoint=run_checkpoint, progress=progress,
                            run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
-                                         "public_sha256": public_sha256,
+                                         "public_sha256": inputs.public_sha256,
                                          "critic_sha256": sha256_file(job.critic) if job.critic else None})
     exported = export_model(result.model, out, stem="hardened", class_names=target.class_names,
                             source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed,
@@ -95,7 +124,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     names = target.class_names
     report = {
         "command": "protect",
-        "method": METHOD_LINES[job.config.recipe],
+        "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe],
+        "stacked_on": job.stacked_on,
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
         "config": asdict(job.config) | {"alpha": job.config.private_weight(), "device": str(device)},
@@ -148,7 +178,11 @@ def check_declared_spec(target, data, force: bool, device: torch.device | str = 
 
 
 def markdown_report(report: dict) -> str:
-    lines = ["# hardener protect", "", f"Method: {report['method']}", "",
+    stacked = report.get("stacked_on")
+    stage = ([f"Stacked on TL-DMI: {stacked['model']} was trained from {stacked['pretrained']} (frozen: "
+              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs) and replaces {stacked['replaces']}: "
+              f"verify against that (`--baseline {stacked['replaces']}`).", ""] if stacked else [])
+    lines = ["# hardener protect", "", f"Method: {report['method']}", "", *stage,
              "| protected class | decoy |", "| --- | --- |"]
     lines += [f"| {p['class']} | {p['decoy']} |" for p in report["protected"]]
     lines += ["", "| round | decoy hit rate | protected confidence after | natural accuracy |", "| --- | --- | --- | --- |"]
@@ -194,13 +228,41 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
                      critic=options["critic"], config=config, device=common.device, resume=common.resume,
                      arch=common.arch, spec_changes=common.spec_changes, force_spec=options["force_spec"],
                      allow_pickle=common.allow_pickle)
+    stage = _transfer_first(job, options, common, progress) if options["pretrained"] else None
+    if stage:
+        stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])
+        job = replace(job, model=stacked, spec_changes={}, arch=None,
+                      resume=common.resume and checkpoint_file(common.out, PROTECT_CHECKPOINT).exists(),
+                      stacked_on={"method": "tl-dmi", "model": str(stacked), "replaces": str(common.model),
+                                  "pretrained": str(options["pretrained"]), "frozen_groups": stage["frozen_groups"],
+                                  "epochs": stage["config"]["epochs"], "report": str(stacked.parent / "report.json")})
     report = run_protect(job, progress)
     rows = [[str(r["round"]), ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items()),
              f"{r['protected_confidence_after']:.2f}",
              f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"] for r in report["rounds"]]
     parity = worst_parity(report["hardened"])
     lines = [f"protected {p['class']} -> decoy {p['decoy']}" for p in report["protected"]]
-    lines.append(f"ONNX parity: max relative diff {parity:.1e}; grid {report['grid']}; run `hardener verify` before release")
+    if stage:
+        lines.insert(0, f"TL-DMI first: trained {', '.join(stage['trained_groups'])} of {options['pretrained']} on "
+                        f"{options['data']} -> {stage['hardened']['files']['safetensors']['path']}, then protected it")
+    verify = f"`hardener verify {common.out} --baseline {common.model}`" if stage else "`hardener verify`"
+    lines.append(f"ONNX parity: max relative diff {parity:.1e}; grid {report['grid']}; run {verify} before release")
     return report | {"display": {"table": {"title": f"Protected {common.model} -> {common.out}", "rows": rows,
                                            "columns": ["round", "decoy hit rate", "protected confidence",
                                                        "natural acc (--data)"]}, "lines": lines}}
+
+
+def _transfer_first(job: ProtectJob, options: dict, common, progress: ProgressFn) -> dict:
+    """--pretrained: the TL-DMI model (OUT/tl-dmi) that the decoy defense then protects. Every input of both
+    steps is checked (`job` names MODEL) before the TL-DMI step trains."""
+    from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT
+    from hardener.jobs.protect_transfer import STAGE_FOLDER, run_transfer_stage
+
+    if not options["data"]:
+        raise InputError("--pretrained trains on the private images, so it needs --data", where="--pretrained",
+                         fix="add --data PRIVATE_TRAIN (the images MODEL was trained on)")
+    load_inputs(job)
+    stage = Path(common.out) / STAGE_FOLDER
+    if common.resume and not (stage / "report.json").exists():  # neither step can resume: refused before any work
+        checkpoint(stage, CLASSIFIER_CHECKPOINT, resume=True)
+    return run_transfer_stage(options, common, progress)

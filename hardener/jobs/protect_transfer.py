@@ -3,13 +3,15 @@ public pretrained one with its first layer groups frozen, export it like the dec
 ONNX with parity) and write report.json and report.md, so `hardener verify` gates both the same way."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint, checkpoint_file
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
 from hardener.export import worst_parity
@@ -24,6 +26,7 @@ class TransferJob:
     out: Path
     freeze: int | None = None
     freeze_until: str | None = None
+    trainable_by_default: int | None = None  # neither freeze option given: train this many last groups
     model: Path | None = None  # the undefended private model this one replaces: same architecture and classes
     val: str | None = None  # held-out private images for the accuracy in the report
     config: TrainConfig = field(default_factory=lambda: TrainConfig(**asdict(TLDMI_DEFAULTS)))
@@ -51,7 +54,7 @@ def run_transfer(job: TransferJob, progress: ProgressFn = no_progress) -> dict:
     baseline = load_model(job.model, job.arch, allow_pickle=job.allow_pickle) if job.model else None
     if baseline is not None:
         _require_same_architecture(baseline, pretrained, job)
-    freeze = freeze_depth(pretrained.model, job.freeze, job.freeze_until)
+    freeze = freeze_depth(pretrained.model, job.freeze, job.freeze_until, job.trainable_by_default)
     data = load_dataset(job.data)
     val = load_dataset(job.val) if job.val else None
     num_classes = baseline.num_classes if baseline is not None else data.num_classes
@@ -161,3 +164,44 @@ def run_transfer_method(method, options: dict, common, progress: ProgressFn = no
     parity = worst_parity(report["hardened"])
     lines.append(f"ONNX parity: max relative diff {parity:.1e}; wrote {common.out}; run `hardener verify` before release")
     return report | {"display": {"lines": lines}}
+
+
+STAGE_FOLDER = "tl-dmi"  # in a stacked decoy run's --out: the TL-DMI model the decoy defense then protects
+STAGE_TRAINABLE_GROUPS = 3  # on a ResNet: layer3, layer4 and the head learn, as measured on LFW (README)
+
+
+def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress) -> dict:
+    """`protect --method decoy --pretrained PUBLIC`, first step: TL-DMI from PUBLIC on --data, replacing MODEL,
+    into OUT/tl-dmi with its own report. A finished step is reused by --resume when its options match."""
+    out = Path(common.out) / STAGE_FOLDER
+    config = TrainConfig(**{**asdict(TLDMI_DEFAULTS), "epochs": options["transfer_epochs"], "seed": common.seed})
+    job = TransferJob(pretrained=options["pretrained"], data=options["data"], out=out,
+                      freeze_until=options["freeze_until"], trainable_by_default=STAGE_TRAINABLE_GROUPS,
+                      model=common.model, config=config, device=common.device, arch=common.arch,
+                      spec_changes=common.spec_changes, allow_pickle=common.allow_pickle)
+    finished = out / "report.json"
+    if common.resume and finished.exists():
+        report = json.loads(finished.read_text())
+        _require_same_stage(report, job)
+        return report
+    resume = common.resume and checkpoint_file(out, CLASSIFIER_CHECKPOINT).exists()
+    return run_transfer(replace(job, resume=resume), progress)
+
+
+def _require_same_stage(report: dict, job: TransferJob) -> None:
+    """--resume of a stacked run whose TL-DMI step finished: that step must be the one these options make."""
+    from hardener.data import load_dataset
+    from hardener.files import sha256_file
+
+    groups = report["frozen_groups"] + report["trained_groups"]
+    freeze = (groups.index(job.freeze_until) + 1 if job.freeze_until in groups
+              else max(len(groups) - (job.trainable_by_default or 0), 0))
+    saved = {"pretrained": report["pretrained"]["sha256"], "data": report["data"]["source"],
+             "epochs": report["config"]["epochs"], "seed": report["config"]["seed"], "freeze": report["config"]["freeze"]}
+    asked = {"pretrained": sha256_file(job.pretrained), "data": load_dataset(job.data).source,
+             "epochs": job.config.epochs, "seed": job.config.seed, "freeze": freeze}
+    changed = [key for key in saved if saved[key] != asked[key]]
+    if changed:
+        raise InputError(f"--resume with other options or inputs than the interrupted run's TL-DMI step "
+                         f"({', '.join(changed)})", where=str(job.out / "report.json"),
+                         fix="resume with the same options and inputs, or use a new --out")
