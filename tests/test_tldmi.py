@@ -202,7 +202,7 @@ def test_freeze_default_leaves_the_last_groups_trainable() -> None:
 def stacked_args(world: dict, out: Path, *extra: str) -> list[str]:
     """decoy --pretrained on the MI world at test size: 1 TL-DMI epoch, 1 short decoy round."""
     return ["protect", str(world["target"]), "--gan", str(world["gan"]), "--protect", "1", "--pretrained",
-            str(world["public"]), "--data", str(world["train"]), "--epochs", "1", "--rounds", "1",
+            str(world["public"]), "--data", str(world["train"]), "--transfer-epochs", "1", "--rounds", "1",
             "--steps-per-round", "2", "--inversion-steps", "4", "--samples", "2", "--out", str(out), *extra]
 
 
@@ -240,12 +240,14 @@ def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict,
     (["--data", ""], "needs --data"),
     (["--protect", "99"], "--protect"),
     (["--resume"], "no checkpoint"),
+    (["--pretrained", ""], "only runs with --pretrained"),
 ])
 def test_bad_stacked_inputs_exit_2_before_any_training(mi_world: dict, tmp_path: Path, extra, phrase) -> None:
     args = stacked_args(mi_world, tmp_path / "o", *extra)
-    if "--data" in extra:  # drop ours: --data "" leaves it out
-        i = args.index("--data")
-        del args[i:i + 2]
-        del args[args.index("--data"):args.index("--data") + 2]
+    for flag in ("--data", "--pretrained"):
+        if flag in extra:  # FLAG "" leaves it out: drop ours and the empty one
+            for _ in range(2):
+                i = args.index(flag)
+                del args[i:i + 2]
     assert_bad_input(runner.invoke(app, args), phrase)
     assert not (tmp_path / "o" / "tl-dmi").exists()

@@ -228,6 +228,11 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
                      critic=options["critic"], config=config, device=common.device, resume=common.resume,
                      arch=common.arch, spec_changes=common.spec_changes, force_spec=options["force_spec"],
                      allow_pickle=common.allow_pickle)
+    stage_only = [flag for flag, dest in (("--transfer-epochs", "transfer_epochs"),
+                                          ("--freeze-until", "freeze_until")) if options[dest] is not None]
+    if stage_only and not options["pretrained"]:
+        raise InputError(f"{stage_only[0]} sets the TL-DMI step, which only runs with --pretrained",
+                         fix=f"add --pretrained PUBLIC_MODEL or drop {', '.join(stage_only)}")
     stage = _transfer_first(job, options, common, progress) if options["pretrained"] else None
     if stage:
         stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])

@@ -168,13 +168,15 @@ def run_transfer_method(method, options: dict, common, progress: ProgressFn = no
 
 STAGE_FOLDER = "tl-dmi"  # in a stacked decoy run's --out: the TL-DMI model the decoy defense then protects
 STAGE_TRAINABLE_GROUPS = 3  # on a ResNet: layer3, layer4 and the head learn, as measured on LFW (README)
+STAGE_EPOCHS = 25  # as measured on LFW
 
 
 def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress) -> dict:
     """`protect --method decoy --pretrained PUBLIC`, first step: TL-DMI from PUBLIC on --data, replacing MODEL,
     into OUT/tl-dmi with its own report. A finished step is reused by --resume when its options match."""
     out = Path(common.out) / STAGE_FOLDER
-    config = TrainConfig(**{**asdict(TLDMI_DEFAULTS), "epochs": options["transfer_epochs"], "seed": common.seed})
+    epochs = options["transfer_epochs"] or STAGE_EPOCHS
+    config = TrainConfig(**{**asdict(TLDMI_DEFAULTS), "epochs": epochs, "seed": common.seed})
     job = TransferJob(pretrained=options["pretrained"], data=options["data"], out=out,
                       freeze_until=options["freeze_until"], trainable_by_default=STAGE_TRAINABLE_GROUPS,
                       model=common.model, config=config, device=common.device, arch=common.arch,
@@ -197,7 +199,7 @@ def _require_same_stage(report: dict, job: TransferJob) -> None:
     freeze = (groups.index(job.freeze_until) + 1 if job.freeze_until in groups
               else max(len(groups) - (job.trainable_by_default or 0), 0))
     saved = {"pretrained": report["pretrained"]["sha256"], "data": report["data"]["source"],
-             "epochs": report["config"]["epochs"], "seed": report["config"]["seed"], "freeze": report["config"]["freeze"]}
+             **{key: report["config"][key] for key in ("epochs", "seed", "freeze")}}
     asked = {"pretrained": sha256_file(job.pretrained), "data": load_dataset(job.data).source,
              "epochs": job.config.epochs, "seed": job.config.seed, "freeze": freeze}
     changed = [key for key in saved if saved[key] != asked[key]]
