@@ -234,6 +234,8 @@ def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict,
     assert again.exit_code == 0, again.output
     assert (out / "tl-dmi" / "hardened.safetensors").stat().st_mtime_ns == stamp  # the finished step was kept
     assert_bad_input(runner.invoke(app, stacked_args(mi_world, out, "--resume", "--seed", "1")), "TL-DMI step", "seed")
+    other_model = stacked_args({**mi_world, "target": mi_world["eval"]}, out, "--resume")  # same classes and shape
+    assert_bad_input(runner.invoke(app, other_model), "TL-DMI step", "MODEL")
 
 
 @pytest.mark.parametrize("extra, phrase", [

@@ -260,14 +260,10 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
 def _transfer_first(job: ProtectJob, options: dict, common, progress: ProgressFn) -> dict:
     """--pretrained: the TL-DMI model (OUT/tl-dmi) that the decoy defense then protects. Every input of both
     steps is checked (`job` names MODEL) before the TL-DMI step trains."""
-    from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT
-    from hardener.jobs.protect_transfer import STAGE_FOLDER, run_transfer_stage
+    from hardener.jobs.protect_transfer import run_transfer_stage
 
     if not options["data"]:
         raise InputError("--pretrained trains on the private images, so it needs --data", where="--pretrained",
                          fix="add --data PRIVATE_TRAIN (the images MODEL was trained on)")
     load_inputs(job)
-    stage = Path(common.out) / STAGE_FOLDER
-    if common.resume and not (stage / "report.json").exists():  # neither step can resume: refused before any work
-        checkpoint(stage, CLASSIFIER_CHECKPOINT, resume=True)
     return run_transfer_stage(options, common, progress)

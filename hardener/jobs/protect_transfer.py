@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from hardener.errors import InputError
-from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint, checkpoint_file
+from hardener.jobs.checkpoints import CLASSIFIER_CHECKPOINT, checkpoint
 from hardener.progress import ProgressFn, no_progress
 from hardener.train import TrainConfig
 from hardener.export import worst_parity
@@ -186,8 +186,7 @@ def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress
         report = json.loads(finished.read_text())
         _require_same_stage(report, job)
         return report
-    resume = common.resume and checkpoint_file(out, CLASSIFIER_CHECKPOINT).exists()
-    return run_transfer(replace(job, resume=resume), progress)
+    return run_transfer(replace(job, resume=common.resume), progress)  # unfinished: resumes from its checkpoint
 
 
 def _require_same_stage(report: dict, job: TransferJob) -> None:
@@ -198,9 +197,11 @@ def _require_same_stage(report: dict, job: TransferJob) -> None:
     groups = report["frozen_groups"] + report["trained_groups"]
     freeze = (groups.index(job.freeze_until) + 1 if job.freeze_until in groups
               else max(len(groups) - (job.trainable_by_default or 0), 0))
-    saved = {"pretrained": report["pretrained"]["sha256"], "data": report["data"]["source"],
+    saved = {"pretrained": report["pretrained"]["sha256"], "MODEL": report["baseline"]["sha256"],
+             "data": report["data"]["source"],
              **{key: report["config"][key] for key in ("epochs", "seed", "freeze")}}
-    asked = {"pretrained": sha256_file(job.pretrained), "data": load_dataset(job.data).source,
+    asked = {"pretrained": sha256_file(job.pretrained), "MODEL": sha256_file(job.model),
+             "data": load_dataset(job.data).source,
              "epochs": job.config.epochs, "seed": job.config.seed, "freeze": freeze}
     changed = [key for key in saved if saved[key] != asked[key]]
     if changed:
