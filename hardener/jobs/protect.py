@@ -51,8 +51,9 @@ class ProtectInputs:
     warnings: list[str]
 
 
-def load_inputs(job: ProtectJob) -> ProtectInputs:
-    """Load and check every input (one clear error each, exit 2) before any work starts."""
+def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> ProtectInputs:
+    """Load and check every input (one clear error each, exit 2) before any work starts. `checked`: this job's
+    inputs as loaded for another model (a stacked run's MODEL), so only job.model is read again."""
     from hardener.data import load_dataset
     from hardener.device import resolve_device
     from hardener.gan import check_gan_matches, load_gan
@@ -60,18 +61,21 @@ def load_inputs(job: ProtectJob) -> ProtectInputs:
 
     device = resolve_device(job.device)
     target = load_model(job.model, job.arch, spec_changes=job.spec_changes, allow_pickle=job.allow_pickle)
-    warnings = list(target.warnings)
-    gan = load_gan(job.gan, job.critic)
-    warnings += gan.warnings
+    if checked is None:
+        gan = load_gan(job.gan, job.critic)
+        public, public_names, public_sha256 = _public_model(job, gan)
+        check_gan_matches(gan, public, str(job.public_model or job.gan))
+        data = load_dataset(job.data) if job.data else None
+    else:
+        gan, public, public_names, public_sha256, data = (checked.gan, checked.public, checked.public_names,
+                                                          checked.public_sha256, checked.data)
+    warnings = list(target.warnings) + gan.warnings
     check_gan_matches(gan, target.model, str(job.gan))
-    public, public_names, public_sha256 = _public_model(job, gan)
-    check_gan_matches(gan, public, str(job.public_model or job.gan))
     protect = parse_distinct(job.protect, target.num_classes, target.class_names, "--protect")
     decoys = parse_distinct(job.decoy, public.num_classes, public_names, "--decoy") if job.decoy else None
     if decoys is not None and len(decoys) != len(protect):
         raise InputError(f"{len(protect)} --protect classes but {len(decoys)} --decoy classes",
                          fix="give one --decoy per --protect, in the same order, or leave --decoy out")
-    data = load_dataset(job.data) if job.data else None
     if data is not None:
         spec_warning = check_declared_spec(target, data, job.force_spec, device)
         warnings += [spec_warning] if spec_warning else []
@@ -81,7 +85,8 @@ def load_inputs(job: ProtectJob) -> ProtectInputs:
     return ProtectInputs(device, target, gan, public, public_names, public_sha256, protect, decoys, data, warnings)
 
 
-def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
+def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: ProtectInputs | None = None) -> dict:
+    """The decoy defense on job.model; `checked`: see load_inputs."""
     from hardener.classes import label
     from hardener.data import to_model_input
     from hardener.defenses.decoy import protect_decoy
@@ -91,7 +96,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.summary import model_summary
     from hardener.evaluate import accuracy
 
-    inputs = load_inputs(job)
+    inputs = load_inputs(job, checked)
     device, target, gan, public, public_names = (inputs.device, inputs.target, inputs.gan, inputs.public,
                                                  inputs.public_names)
     protect, decoys, data, warnings = inputs.protect, inputs.decoys, inputs.data, inputs.warnings
@@ -233,7 +238,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     if stage_only and not options["pretrained"]:
         raise InputError(f"{stage_only[0]} sets the TL-DMI step, which only runs with --pretrained",
                          fix=f"add --pretrained PUBLIC_MODEL or drop {', '.join(stage_only)}")
-    stage = _transfer_first(job, options, common, progress) if options["pretrained"] else None
+    stage, checked = _transfer_first(job, options, common, progress) if options["pretrained"] else (None, None)
     if stage:
         stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])
         job = replace(job, model=stacked, spec_changes={}, arch=None,
@@ -241,7 +246,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
                       stacked_on={"method": "tl-dmi", "model": str(stacked), "replaces": str(common.model),
                                   "pretrained": str(options["pretrained"]), "frozen_groups": stage["frozen_groups"],
                                   "epochs": stage["config"]["epochs"], "report": str(stacked.parent / "report.json")})
-    report = run_protect(job, progress)
+    report = run_protect(job, progress, checked)
     rows = [[str(r["round"]), ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items()),
              f"{r['protected_confidence_after']:.2f}",
              f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"] for r in report["rounds"]]
@@ -257,13 +262,13 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
                                                        "natural acc (--data)"]}, "lines": lines}}
 
 
-def _transfer_first(job: ProtectJob, options: dict, common, progress: ProgressFn) -> dict:
-    """--pretrained: the TL-DMI model (OUT/tl-dmi) that the decoy defense then protects. Every input of both
-    steps is checked (`job` names MODEL) before the TL-DMI step trains."""
+def _transfer_first(job: ProtectJob, options: dict, common, progress: ProgressFn) -> tuple[dict, ProtectInputs]:
+    """--pretrained: the TL-DMI model (OUT/tl-dmi) that the decoy defense then protects, and the decoy step's
+    inputs, each checked (`job` names MODEL) before the TL-DMI step trains."""
     from hardener.jobs.protect_transfer import run_transfer_stage
 
     if not options["data"]:
         raise InputError("--pretrained trains on the private images, so it needs --data", where="--pretrained",
                          fix="add --data PRIVATE_TRAIN (the images MODEL was trained on)")
-    load_inputs(job)
-    return run_transfer_stage(options, common, progress)
+    checked = load_inputs(job)
+    return run_transfer_stage(options, common, progress), checked
