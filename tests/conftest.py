@@ -79,7 +79,8 @@ def resnet_state_dict_file(files: Path, tv_resnet18: torch.nn.Module) -> Path:
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict]) -> dict:
     """Under pytest-xdist every worker is a session of its own, so a session fixture would be built once per
     worker. Build expensive files once per run instead, in the run's shared temporary root under a file lock:
-    the first worker builds, the others wait and read the same paths."""
+    the first worker builds, the others wait and read the same paths. Built on one thread, as under xdist, so
+    that plain `pytest` builds the same world CI tests (a world trained on two threads differs in its floats)."""
     from filelock import FileLock
 
     base = tmp_path_factory.getbasetemp()
@@ -89,7 +90,12 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
         if index.exists():
             return {key: Path(value) for key, value in json.loads(index.read_text()).items()}
         folder.mkdir(exist_ok=True)
-        paths = build(folder)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            paths = build(folder)
+        finally:
+            torch.set_num_threads(threads)
         index.write_text(json.dumps({key: str(value) for key, value in paths.items()}))
         return paths
 
