@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardener.audit.intervals import paired_bootstrap_drop, wilson
+from hardener.audit.intervals import paired_bootstrap_drop, rows_to_pass, wilson
+from hardener.jobs.suite import sample_size_note
 
 
 @pytest.mark.parametrize("hits, n, low, high", [
@@ -40,3 +41,21 @@ def test_paired_bootstrap_sees_the_pairing_and_replays() -> None:
     assert drop.high - drop.low < unpaired, "pairing must be narrower than two independent rates"
     with pytest.raises(ValueError):
         paired_bootstrap_drop(baseline, hardened[:10])
+
+
+@pytest.mark.parametrize("limit", [0.05, 0.1, 0.3, 0.5, 0.65])
+def test_rows_to_pass_is_the_fewest_rows_where_zero_hits_pass(limit: float) -> None:
+    n = rows_to_pass(limit)
+    assert wilson(0, n).high <= limit < wilson(0, n - 1).high
+    assert rows_to_pass(0.05) == 73 and rows_to_pass(0.0) is None and rows_to_pass(1.0) == 0
+
+
+def test_the_gate_says_when_its_attack_checks_cannot_pass() -> None:
+    def rows(*sizes: int) -> list[dict]:
+        return [{"preset": f"p{i}", "hardened": {"rows": n}} for i, n in enumerate(sizes)]
+
+    note = sample_size_note(rows(8, 75, 8), "hardened", 5.0)
+    assert note.startswith("Too few reconstructions for an attack check to pass: p0, p2 had 8, under 73")
+    assert "upper bound of 32.4%" in note
+    assert "p1" not in note and sample_size_note(rows(73, 100), "hardened", 5.0) is None
+    assert sample_size_note(rows(8), "hardened", 0.0) is None and sample_size_note(rows(2), "hardened", 70) is None

@@ -2,7 +2,7 @@
 
 - `wilson`: the Wilson score interval of a rate k/n (attack top-1 over reconstruction rows, accuracy over
   test images). Unlike the normal approximation it stays inside [0, 1] and is not empty at k = 0 or k = n:
-  0 hits in 10 rows still leaves 0-27.8 %.
+  0 hits in 10 rows still leaves 0-27.8 %, and a 5 % limit needs at least 73 rows (`rows_to_pass`).
 - `paired_bootstrap_drop`: the interval of accuracy(baseline) - accuracy(hardened) on the SAME images,
   resampling images (both models' hits together) with a fixed seed, so the pairing removes the images'
   shared difficulty from the width.
@@ -39,6 +39,16 @@ def wilson(hits: int, n: int, z: float = Z95) -> Interval:
     low = 0.0 if hits <= 0 else max(0.0, centre - half)  # exact ends where rounding would miss them
     high = 1.0 if hits >= n else min(1.0, centre + half)
     return Interval(p, low, high)
+
+
+def rows_to_pass(limit: float, z: float = Z95) -> int | None:
+    """The fewest rows at which 0 hits has a Wilson upper bound within `limit` (a share): with fewer, no rate
+    check can pass, whatever was measured. None when no size can (limit <= 0)."""
+    if limit <= 0:
+        return None
+    if limit >= 1:
+        return 0
+    return math.ceil(z * z * (1 - limit) / limit - 1e-9)  # the bound at 0 hits is z^2 / (n + z^2)
 
 
 def paired_bootstrap_drop(baseline_hits: np.ndarray, hardened_hits: np.ndarray, *,

@@ -35,3 +35,5 @@ def demo(
     console.print(table)
     verdict = "[green]PASSED[/]" if summary["gate_passed"] else f"[red]FAILED[/] ({', '.join(summary['failed_checks'])})"
     console.print(f"release gate: {verdict}; grids: {summary['grids']['attack']}, {summary['grids']['protect']}")
+    if summary["gate_note"]:
+        console.print(summary["gate_note"], highlight=False)

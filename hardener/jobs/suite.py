@@ -284,6 +284,23 @@ def worst_attack_note(rows: list[dict], name: str, budget: str, overridden: bool
             f"baseline ({budget} budget{', steps/restarts overridden' if overridden else ''}).")
 
 
+def sample_size_note(rows: list[dict], name: str, max_attack_acc: float) -> str | None:
+    """Said when an attack check cannot pass at its size whatever the model does (0 hits still leaves a
+    Wilson upper bound above the limit), so that a failed gate is not read as a failed defense."""
+    from hardener.audit.intervals import rows_to_pass, wilson
+
+    needed = rows_to_pass(max_attack_acc / 100)
+    small = [r for r in rows if needed is not None and r[name]["rows"] < needed]
+    if not small:
+        return None
+    sizes = sorted({r[name]["rows"] for r in small})
+    count = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+    return (f"Too few reconstructions for an attack check to pass: {', '.join(r['preset'] for r in small)} had "
+            f"{count}, under {needed}; even 0 of {sizes[0]} leaves a 95% upper bound of "
+            f"{100 * wilson(0, sizes[0]).high:.1f}%, above the {max_attack_acc:g}% limit. Raise --restarts "
+            "(reconstructions = protected classes x restarts).")
+
+
 def hardened_files(path: Path) -> tuple[Path, Path | None, dict | None]:
     """HARDENED may be protect's output folder (bundle, ONNX and report) or a model file:
     (model file, ONNX file or None, protect's report or None)."""

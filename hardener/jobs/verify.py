@@ -60,7 +60,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.files import prepare_out_dir
     from hardener.jobs.checkpoints import check_shadow_resume, shadow_checkpoints
     from hardener.jobs.suite import (attack_models, gate_checks, hardened_files, load_suite, membership,
-                                     natural_accuracy, natural_hits, worst_attack, worst_attack_note)
+                                     natural_accuracy, natural_hits, sample_size_note, worst_attack,
+                                     worst_attack_note)
     from hardener.loading import load_model
     from hardener.report.gate import GateResult, write_gate_reports
     from hardener.report.images import provenance
@@ -116,6 +117,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     notes = [DECISION_RULE]
     note = worst_attack_note(attack_rows, "hardened", job.budget, bool(job.steps or job.restarts))
     notes += [note] if note else []
+    size_note = sample_size_note(attack_rows, "hardened", limits.max_attack_acc)
+    notes += [size_note] if size_note else []
     notes += [f"Attack {s['preset']} not run: {s['reason']}." for s in suite.skipped]
     gate = GateResult(checks, title=f"hardener verify {job.hardened}", notes=notes)
     report = {
