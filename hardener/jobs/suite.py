@@ -297,8 +297,8 @@ def sample_size_note(rows: list[dict], name: str, max_attack_acc: float) -> str 
     count = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
     return (f"Too few reconstructions for an attack check to pass: {', '.join(r['preset'] for r in small)} had "
             f"{count}, under {needed}; even 0 of {sizes[0]} leaves a 95% upper bound of "
-            f"{100 * wilson(0, sizes[0]).high:.1f}%, above the {max_attack_acc:g}% limit. Raise --restarts "
-            "(reconstructions = protected classes x restarts).")
+            f"{100 * wilson(0, sizes[0]).high:.1f}%, above the {max_attack_acc:g}% limit. It needs "
+            "more restarts (`hardener verify --restarts`; reconstructions = protected classes x restarts).")
 
 
 def hardened_files(path: Path) -> tuple[Path, Path | None, dict | None]:
