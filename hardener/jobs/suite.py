@@ -290,7 +290,7 @@ def sample_size_note(rows: list[dict], name: str, max_attack_acc: float) -> str 
     from hardener.audit.intervals import rows_to_pass, wilson
 
     needed = rows_to_pass(max_attack_acc / 100)
-    small = [r for r in rows if needed is not None and r[name]["rows"] < needed]
+    small = [] if needed is None else [r for r in rows if r[name]["rows"] < needed]
     if not small:
         return None
     sizes = sorted({r[name]["rows"] for r in small})
