@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import torch
@@ -48,14 +49,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank(item.path))  # stable: each file keeps its own order
 
 
+@contextmanager
+def single_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny networks gain nothing from more threads, and on a busy 2-core machine two OpenMP threads
     spin-wait for seconds per forward; one never does. Modules opt in with `usefixtures("one_thread")`."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -90,12 +99,8 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
         if index.exists():
             return {key: Path(value) for key, value in json.loads(index.read_text()).items()}
         folder.mkdir(exist_ok=True)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with single_thread():
             paths = build(folder)
-        finally:
-            torch.set_num_threads(threads)
         index.write_text(json.dumps({key: str(value) for key, value in paths.items()}))
         return paths
 

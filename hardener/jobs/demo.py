@@ -55,7 +55,6 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     from hardener.jobs.protect import ProtectJob, run_protect
     from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
     from hardener.train import TrainConfig
-    from hardener.jobs.suite import sample_size_note
     from hardener.jobs.verify import VerifyJob, run_verify
 
     out = prepare_out_dir(out)
@@ -100,11 +99,10 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
                                           inversion_steps=size.protect_inversion_steps, seed=seed)),
         progress)
     say(f"5/6 protected classes 0 and 1 -> {out / 'hardened'} (decoys {protected['decoys']})")
-    gate_job = VerifyJob(hardened=out / "hardened", baseline=models["target"], data=str(paths["test"]), gan=gan,
-                         eval_model=models["eval"], protect=["0", "1"], out=out / "verify",
-                         presets=("gmi", "plg-margin", "lomma-logit"), steps=size.attack_steps,
-                         restarts=size.restarts, seed=seed, device=device)
-    gate, verify = run_verify(gate_job, progress)
+    gate, verify = run_verify(VerifyJob(hardened=out / "hardened", baseline=models["target"], data=str(paths["test"]),
+                                        gan=gan, eval_model=models["eval"], protect=["0", "1"], out=out / "verify",
+                                        presets=("gmi", "plg-margin", "lomma-logit"), steps=size.attack_steps,
+                                        restarts=size.restarts, seed=seed, device=device), progress)
     say(f"6/6 release gate: {'PASSED' if gate.passed else 'FAILED'} ({len(gate.failures)} failed checks) -> {out / 'verify'}")
 
     table = [{"measure": "held-out accuracy (all classes)", "before": verify["natural_accuracy"]["baseline"]["all"],
@@ -115,7 +113,7 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
                "after": row["hardened"]["top1"]} for row in verify["attacks"]]
     summary = {"command": "demo", "table": table, "gate_passed": gate.passed,
                "failed_checks": [c.name for c in gate.failures],
-               "gate_note": sample_size_note(verify["attacks"], "hardened", gate_job.max_attack_acc),
+               "gate_note": verify["sample_size_note"],
                "size": size.__dict__,
                "grids": {"attack": attack["grid"], "protect": protected["grid"]}}
     write_json(out / "report.json", summary)

@@ -131,6 +131,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         "attacks": attack_rows,
         "worst_attack": None if worst is None else worst["preset"],
         "skipped_attacks": suite.skipped,
+        "sample_size_note": size_note,  # also among the gate's notes; the demo prints it under its verdict
         "membership_inference": mia,
         "data": {"source": suite.data.source, "images": len(suite.data)},
         "warnings": warnings,
