@@ -61,6 +61,7 @@ from hardener.attacks.presets import get_attack
 from hardener.checkpoint import Checkpoint, restore, states
 from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
+from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batch
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
 from hardener.device import evaluating
 from hardener.errors import InputError
@@ -97,6 +98,7 @@ class DecoyConfig:
     fisher_samples: int = 256
     manifold: float = 4.0  # margin recipe: weight of KL to the original model, unprotected classes, on GAN images
     manifold_samples: int = 512
+    photos_per_decoy: int = 32  # with decoy photos: at most this many real photos of each decoy join its inversions
     seed: int = 0
 
     def validate(self) -> None:
@@ -113,7 +115,7 @@ class DecoyConfig:
             raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill and manifold must not be negative",
                              fix="e.g. --alpha 1 --beta 2")
         if (self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2
-                or self.manifold_samples < 1):
+                or self.manifold_samples < 1 or self.photos_per_decoy < 1):
             raise InputError("rounds, steps per round and samples per class must be at least 1, batch size 2",
                              fix="e.g. --rounds 3 --steps-per-round 60")
         for preset in self.inversion_presets():
@@ -155,10 +157,13 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                   protect: Sequence[int], decoys: Sequence[int] | None = None, *, latent_dim: int = 100,
                   data: FaceDataset | None = None, config: DecoyConfig = DecoyConfig(),
                   device: torch.device | str = "cpu", checkpoint: Checkpoint | None = None,
-                  run_identity: dict | None = None, progress: ProgressFn = no_progress) -> DefenseResult:
+                  run_identity: dict | None = None, progress: ProgressFn = no_progress,
+                  decoy_photos: FaceDataset | None = None, public_names: Sequence[str] | None = None) -> DefenseResult:
     """Return a hardened copy of `model`; the input model is never modified. With a `checkpoint` every round
     is saved, and a resuming one continues from there; `run_identity` adds what else must match for that
-    (the input files' hashes); the data's fingerprint is added here."""
+    (the input files' hashes); the data's fingerprint is added here. `decoy_photos`: real photos of public
+    identities (`hardener.defenses.decoy_photos`), matched to the public classifier by `public_names`; the
+    decoys are then chosen among the identities photographed and their photos join the decoy samples."""
     config.validate()
     started = time.perf_counter()
     device = torch.device(device)
@@ -169,11 +174,16 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     # the resume identity is checked before any work: automatic decoys are a function of it
     identity = {"config": {k: v for k, v in asdict(config).items() if k != "rounds"}, "protect": protect,
                 "decoys": [int(d) for d in decoys] if decoys is not None else "automatic",
-                "data_sha256": fingerprint(data) if data is not None else None, **(run_identity or {})}
+                "data_sha256": fingerprint(data) if data is not None else None,
+                "decoy_photos_sha256": fingerprint(decoy_photos) if decoy_photos is not None else None,
+                **(run_identity or {})}
     state = checkpoint.load(kind="protect", identity=identity) if checkpoint is not None else None
 
     if decoys is None:
-        decoys = choose_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest")
+        photographed = (classes_with_photos(decoy_photos, public_model.num_classes, public_names)
+                        if decoy_photos is not None else None)
+        decoys = choose_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest",
+                               allowed=photographed)
     decoy_map = dict(zip(protect, (int(d) for d in decoys)))
     _check_decoys(decoy_map, public_model)
 
@@ -182,6 +192,10 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     decoy_to_protected = {d: p for p, d in decoy_map.items()}
     x_pub = public_inv.images.to(device)
     y_pub = torch.tensor([decoy_to_protected[int(d)] for d in public_inv.targets], device=device)
+    if decoy_photos is not None:
+        x_photo, y_photo = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
+                                             config.photos_per_decoy, hardened.spec.image_size, config.seed)
+        x_pub, y_pub = torch.cat([x_pub, x_photo.to(device)]), torch.cat([y_pub, y_photo.to(device)])
 
     fisher = diagonal_fisher(hardened, _fisher_batches(hardened, generator, latent_dim, data, config, device), device)
     ewc = EWCPenalty(hardened, fisher, config.lambda2)
@@ -242,16 +256,19 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
 
 
 def choose_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert,
-                  candidates: int = 16, nearest: bool = False) -> list[int]:
+                  candidates: int = 16, nearest: bool = False, allowed: Sequence[int] | None = None) -> list[int]:
     """Per protected class, the public class whose inverted samples lie farthest from it in the model's
     feature space (the patent's aim: the attacker recovers someone else entirely), or with `nearest` the
     closest (TrapNet's: a decoy the model already nearly takes for the class needs less change to become the
-    class's maximum), among a seeded pool of `candidates` public classes (distinct decoys)."""
-    if public_model.num_classes < len(protect):
-        raise InputError(f"{len(protect)} protected classes but only {public_model.num_classes} public classes",
-                         fix="protect fewer classes or give --decoy explicitly")
+    class's maximum), among a seeded pool of `candidates` public classes (distinct decoys), drawn from
+    `allowed` when given (the classes with decoy photos)."""
+    allowed = list(range(public_model.num_classes)) if allowed is None else list(allowed)
+    if len(allowed) < len(protect):
+        raise InputError(f"{len(protect)} protected classes but only {len(allowed)} public classes to choose decoys "
+                         "from", fix="protect fewer classes, give --decoy explicitly, or give photos of more people")
     candidates = max(candidates, len(protect))
-    pool = torch.randperm(public_model.num_classes, generator=torch.Generator().manual_seed(0))[:candidates].tolist()
+    order = torch.randperm(len(allowed), generator=torch.Generator().manual_seed(0))[:candidates].tolist()
+    pool = [allowed[i] for i in order]
     public_inv = invert(public_model, pool, seed=7, restarts=2, task="invert decoy candidates", family=False)
     private_inv = invert(model, protect, seed=8, restarts=2, task="invert protected (decoy choice)", family=False)
     with torch.no_grad():

@@ -24,6 +24,7 @@ class ProtectJob:
     decoy: list[str] = field(default_factory=list)
     public_model: Path | None = None
     data: str | None = None
+    decoy_photos: str | None = None  # real photos of public identities, to use as decoys (README, "Decoy photos")
     critic: Path | None = None
     config: DecoyConfig = field(default_factory=DecoyConfig)
     device: str = "auto"
@@ -49,12 +50,14 @@ class ProtectInputs:
     decoys: list[int] | None
     data: Any  # FaceDataset or None
     warnings: list[str]
+    decoy_photos: Any = None  # FaceDataset or None
 
 
 def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> ProtectInputs:
     """Load and check every input (one clear error each, exit 2) before any work starts. `checked`: this job's
     inputs as loaded for another model (a stacked run's MODEL), so only job.model is read again."""
     from hardener.data import load_dataset
+    from hardener.defenses.decoy_photos import classes_with_photos, require_photos
     from hardener.device import resolve_device
     from hardener.gan import check_gan_matches, load_gan
     from hardener.loading import load_model
@@ -66,9 +69,11 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
         public, public_names, public_sha256 = _public_model(job, gan)
         check_gan_matches(gan, public, str(job.public_model or job.gan))
         data = load_dataset(job.data) if job.data else None
+        photos = load_dataset(job.decoy_photos) if job.decoy_photos else None
     else:
-        gan, public, public_names, public_sha256, data = (checked.gan, checked.public, checked.public_names,
-                                                          checked.public_sha256, checked.data)
+        gan, public, public_names, public_sha256, data, photos = (
+            checked.gan, checked.public, checked.public_names, checked.public_sha256, checked.data,
+            checked.decoy_photos)
     warnings = list(target.warnings) + gan.warnings
     check_gan_matches(gan, target.model, str(job.gan))
     protect = parse_distinct(job.protect, target.num_classes, target.class_names, "--protect")
@@ -82,7 +87,14 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
     if not target.spec.declared:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
                         "declare it with `hardener import` or the spec options if the model was trained otherwise")
-    return ProtectInputs(device, target, gan, public, public_names, public_sha256, protect, decoys, data, warnings)
+    if photos is not None:
+        if decoys is not None:  # a --decoy without photos stops here, before any work
+            require_photos(photos, decoys, public.num_classes, public_names)
+        elif len(classes_with_photos(photos, public.num_classes, public_names)) < len(protect):
+            raise InputError(f"--decoy-photos shows fewer public identities than the {len(protect)} protected classes",
+                             where=photos.source, fix="give photos of more public identities, or protect fewer")
+    return ProtectInputs(device, target, gan, public, public_names, public_sha256, protect, decoys, data, warnings,
+                         photos)
 
 
 def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: ProtectInputs | None = None) -> dict:
@@ -107,7 +119,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
 
     result = protect_decoy(target.model, gan.generator, gan.critic, public, protect, decoys,
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
-                           checkpoint=run_checkpoint, progress=progress,
+                           checkpoint=run_checkpoint, progress=progress, decoy_photos=inputs.decoy_photos,
+                           public_names=public_names,
                            run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
                                          "public_sha256": inputs.public_sha256,
                                          "critic_sha256": sha256_file(job.critic) if job.critic else None})
@@ -136,6 +149,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
         "config": asdict(job.config) | {"alpha": job.config.private_weight(), "device": str(device)},
         "rounds": result.rounds,
         "natural_accuracy": natural,
+        "decoy_photos": inputs.decoy_photos.source if inputs.decoy_photos is not None else None,
         "hardened": exported.to_report(),
         "baseline": model_summary(target),
         "grid": str(grid),
@@ -230,6 +244,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     config = DecoyConfig(**{k: v for k, v in options.items() if k in known and v is not None}, seed=common.seed)
     job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
                      decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
+                     decoy_photos=options["decoy_photos"],
                      critic=options["critic"], config=config, device=common.device, resume=common.resume,
                      arch=common.arch, spec_changes=common.spec_changes, force_spec=options["force_spec"],
                      allow_pickle=common.allow_pickle)
