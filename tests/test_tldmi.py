@@ -224,6 +224,8 @@ def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict,
     assert report["stacked_on"]["replaces"] == str(mi_world["target"])
     assert report["stacked_on"]["frozen_groups"] == ["stem", "layer1", "layer2"]
     assert report["baseline"]["sha256"] == stage.source_sha256  # the decoy step started from the TL-DMI model
+    assumed = [w for w in report["warnings"] if "assumed" in w]  # MODEL declares no spec; the warning names it
+    assert len(assumed) == 1 and assumed[0].startswith(f"{mi_world['target']}:"), report["warnings"]
     hardened = load_model(out / "hardened.safetensors")
     assert hardened.class_names == load_model(mi_world["target"]).class_names
     assert not torch.equal(hardened.model.state_dict()["fc.weight"], stage.model.state_dict()["fc.weight"])

@@ -74,17 +74,18 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
         gan, public, public_names, public_sha256, data, photos = (
             checked.gan, checked.public, checked.public_names, checked.public_sha256, checked.data,
             checked.decoy_photos)
-    warnings = list(target.warnings) + gan.warnings
+    # a stacked run's model is ours, made with MODEL's spec: MODEL's warnings (`checked`) are the ones to show
+    warnings = list(target.warnings) + gan.warnings if checked is None else list(checked.warnings)
     check_gan_matches(gan, target.model, str(job.gan))
     protect = parse_distinct(job.protect, target.num_classes, target.class_names, "--protect")
     decoys = parse_distinct(job.decoy, public.num_classes, public_names, "--decoy") if job.decoy else None
     if decoys is not None and len(decoys) != len(protect):
         raise InputError(f"{len(protect)} --protect classes but {len(decoys)} --decoy classes",
                          fix="give one --decoy per --protect, in the same order, or leave --decoy out")
-    if data is not None:
+    if data is not None and checked is None:
         spec_warning = check_declared_spec(target, data, job.force_spec, device)
         warnings += [spec_warning] if spec_warning else []
-    if not target.spec.declared:
+    if not target.spec.declared and checked is None:
         warnings.append(f"{job.model}: input spec assumed from the plugin default ({target.spec.describe()}); "
                         "declare it with `hardener import` or the spec options if the model was trained otherwise")
     if photos is not None:
