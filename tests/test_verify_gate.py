@@ -69,6 +69,8 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
         n = row["hardened"]["rows"]
         high = wilson(round(row["hardened"]["top1"] * n), n).high
         assert check["value"] == round(100 * high, 2) and check["passed"] == (check["value"] <= 70)
+        by_class = row["hardened"]["top1_by_class"]  # as many rows per class: their mean is top-1
+        assert sorted(by_class) == ["1", "4"] and sum(by_class.values()) / 2 == pytest.approx(row["hardened"]["top1"])
     for part, limit in (("all", 10), ("protected", 30)):
         check = checks[f"natural accuracy drop (held-out, {part} classes), 95% upper bound"]
         low, high = report["accuracy_drop"][part]["ci95_points"]
@@ -79,6 +81,8 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
     summary = (tmp_path / "v" / "summary.md").read_text()
     assert "Decision rule: a check passes only when the upper end of its 95% interval" in summary
     assert f"Worst attack: {worst['preset']}" in summary
+    leaks = [f"class {c} {100 * v:.1f}%" for c, v in worst["hardened"]["top1_by_class"].items() if v > 0]
+    assert all(leak in summary for leak in leaks) and ("Recovered:" in summary) == bool(leaks)
     for row in report["attacks"]:  # the GAN has a public classifier: a share of each attack's reconstructions
         rate, rows = row["hardened"]["lure_escape_rate"], row["hardened"]["rows"]
         assert rate * rows == pytest.approx(round(rate * rows)), (row["preset"], rate, rows)

@@ -124,8 +124,8 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
                   decoys: dict[str, dict[int, int]] | None = None, progress: ProgressFn = no_progress) -> list[dict]:
     """Run every attack of the suite on every model (FaceModels by name), attack by attack at the attack's
     seed. One row per attack: preset, seed, steps, restarts, and per model name its top-1/top-5 (with the
-    Wilson interval of top-1), any-restart top-1, KNN distance, time, the lure escape rate (with a public
-    classifier) and, where `decoys` gives that model's decoy classes, the decoy hit rate."""
+    Wilson interval of top-1), top-1 per protected class, any-restart top-1, KNN distance, time, the lure escape
+    rate (with a public classifier) and, where `decoys` gives that model's decoy classes, the decoy hit rate."""
     from hardener.attacks.adaptive_decoy import escape_rate
     from hardener.audit.intervals import wilson
     from hardener.audit.metrics import attack_metrics
@@ -152,6 +152,7 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
                      "seconds": round(result.seconds, 2),
                      "seconds_with_preparation": round(time.perf_counter() - started, 2)}
             entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))
+            entry["top1_by_class"] = {str(c): v["top1"] for c, v in metrics.per_class.items()}  # who leaks
             if gan.classifier is not None:
                 entry["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
                 own = {c: decoys[name][c] for c in suite.protect if c in decoys.get(name, {})}
@@ -281,7 +282,13 @@ def worst_attack_note(rows: list[dict], name: str, budget: str, overridden: bool
     w = worst[name]
     return (f"Worst attack: {worst['preset']}, top-1 {100 * w['top1']:.1f}% (95% CI {100 * w['top1_ci95'][0]:.1f}-"
             f"{100 * w['top1_ci95'][1]:.1f}%) on the hardened model, {100 * worst['baseline']['top1']:.1f}% on the "
-            f"baseline ({budget} budget{', steps/restarts overridden' if overridden else ''}).")
+            f"baseline ({budget} budget{', steps/restarts overridden' if overridden else ''}).{_leaking(w)}")
+
+
+def _leaking(entry: dict) -> str:
+    """' Recovered: class 18 13.3%, ...' for the protected classes the attack recovered, worst first."""
+    found = sorted(((-v, int(c)) for c, v in entry.get("top1_by_class", {}).items() if v > 0))
+    return " Recovered: " + ", ".join(f"class {c} {-100 * v:.1f}%" for v, c in found) + "." if found else ""
 
 
 def sample_size_note(rows: list[dict], name: str, max_attack_acc: float) -> str | None:
