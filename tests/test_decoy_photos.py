@@ -72,6 +72,7 @@ def test_protect_chooses_decoys_among_the_people_photographed(mi_world: dict, tm
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert sorted(report["decoys"].values()) == [3, 6] and report["decoy_photos"] == str(photos)
+    assert report["grid_layout"].endswith("(2 GAN inversions, 2 photos)") and (out / "grid.png").exists()
     named = protect_args(mi_world, tmp_path / "q", *fast, "--decoy", "3", "--decoy", "5", "--decoy-photos", str(photos))
     assert_bad_input(runner.invoke(app, named), "no photo of decoy class 5")
     assert not (tmp_path / "q").exists()  # refused before any work

@@ -149,6 +149,7 @@ class DefenseResult:
     before: InversionResult | None = None  # the first inversion of the protected classes (undefended)
     after: InversionResult | None = None  # the last inversion (of the hardened model)
     decoy_samples: torch.Tensor | None = None
+    decoy_photos: tuple[torch.Tensor, torch.Tensor] | None = None  # the photos used, labelled with the protected class
     seconds: float = 0.0
     config: DecoyConfig = field(default_factory=DecoyConfig)
 
@@ -192,16 +193,18 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     decoy_to_protected = {d: p for p, d in decoy_map.items()}
     x_pub = public_inv.images.to(device)
     y_pub = torch.tensor([decoy_to_protected[int(d)] for d in public_inv.targets], device=device)
-    if decoy_photos is not None:
-        x_photo, y_photo = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
-                                             config.photos_per_decoy, hardened.spec.image_size, config.seed)
-        x_pub, y_pub = torch.cat([x_pub, x_photo.to(device)]), torch.cat([y_pub, y_photo.to(device)])
+    photo_batch = (decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
+                                     config.photos_per_decoy, hardened.spec.image_size, config.seed)
+                   if decoy_photos is not None else None)
+    if photo_batch is not None:
+        x_pub, y_pub = torch.cat([x_pub, photo_batch[0].to(device)]), torch.cat([y_pub, photo_batch[1].to(device)])
 
     fisher = diagonal_fisher(hardened, _fisher_batches(hardened, generator, latent_dim, data, config, device), device)
     ewc = EWCPenalty(hardened, fisher, config.lambda2)
     real = _real_batches(data, hardened.spec.image_size) if data is not None else None
 
-    result = DefenseResult(hardened, decoy_map, decoy_samples=public_inv.images, config=config)
+    result = DefenseResult(hardened, decoy_map, decoy_samples=public_inv.images, decoy_photos=photo_batch,
+                           config=config)
     optimizer = torch.optim.Adam([p for p in hardened.parameters() if p.requires_grad], lr=config.lr)
     generator_rng = torch.Generator().manual_seed(config.seed)
     seen_x, seen_y = [], []  # the margin recipe keeps every round's endpoints: earlier ones must stay down

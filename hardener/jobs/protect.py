@@ -154,7 +154,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
         "hardened": exported.to_report(),
         "baseline": model_summary(target),
         "grid": str(grid),
-        "grid_layout": "one row per protected class: 4 inversions before, 4 after, 4 decoy samples",
+        "grid_layout": "one row per protected class: 4 inversions before, 4 after, 4 decoy samples"
+                       + (" (2 GAN inversions, 2 photos)" if result.decoy_photos is not None else ""),
         "seconds": round(result.seconds, 2),
         "warnings": warnings,
         "versions": provenance(),
@@ -230,11 +231,15 @@ def _public_model(job: ProtectJob, gan):
 
 
 def _decoy_rows(result, protected: int) -> torch.Tensor:
+    """Four decoy samples of the class: protect's GAN inversions, or two of them and two decoy photos."""
     decoy = result.decoys[protected]
     order = list(result.decoys.values())
     per = len(result.decoy_samples) // max(len(order), 1)
     start = order.index(decoy) * per
-    return result.decoy_samples[start:start + min(per, 4)]
+    if result.decoy_photos is None:
+        return result.decoy_samples[start:start + min(per, 4)]
+    photos, labels = result.decoy_photos
+    return torch.cat([result.decoy_samples[start:start + min(per, 2)], photos[labels == protected][:2]])
 
 
 def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_progress) -> dict:
