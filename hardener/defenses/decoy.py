@@ -116,8 +116,8 @@ class DecoyConfig:
                              fix="e.g. --alpha 1 --beta 2")
         if (self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2
                 or self.manifold_samples < 1 or self.photos_per_decoy < 1):
-            raise InputError("rounds, steps per round and samples per class must be at least 1, batch size 2",
-                             fix="e.g. --rounds 3 --steps-per-round 60")
+            raise InputError("rounds, steps per round, samples per class and photos per decoy must be at least 1, "
+                             "batch size 2", fix="e.g. --rounds 3 --steps-per-round 60")
         for preset in self.inversion_presets():
             get_attack(preset)
 
