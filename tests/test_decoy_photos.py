@@ -79,8 +79,6 @@ def test_protect_chooses_decoys_among_the_people_photographed(mi_world: dict, tm
     one = save_npz(public_photos([3]), tmp_path / "one.npz")
     assert_bad_input(runner.invoke(app, protect_args(mi_world, tmp_path / "r", *fast, "--decoy-photos", str(one))),
                      "fewer public identities than the 2 protected")
-    assert_bad_input(runner.invoke(app, protect_args(mi_world, tmp_path / "s", *fast, "--photos-per-decoy", "4")),
-                     "only applies with --decoy-photos")
     assert_bad_input(runner.invoke(app, protect_args(mi_world, tmp_path / "t", *fast, "--decoy-photos", str(photos),
                                                      "--photos-per-decoy", "0")), "photos per decoy")
 
