@@ -193,10 +193,10 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     decoy_to_protected = {d: p for p, d in decoy_map.items()}
     x_pub = public_inv.images.to(device)
     y_pub = torch.tensor([decoy_to_protected[int(d)] for d in public_inv.targets], device=device)
-    photo_batch = (decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
-                                     config.photos_per_decoy, hardened.spec.image_size, config.seed)
-                   if decoy_photos is not None else None)
-    if photo_batch is not None:
+    photo_batch = None
+    if decoy_photos is not None:
+        photo_batch = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
+                                        config.photos_per_decoy, hardened.spec.image_size, config.seed)
         x_pub, y_pub = torch.cat([x_pub, photo_batch[0].to(device)]), torch.cat([y_pub, photo_batch[1].to(device)])
 
     fisher = diagonal_fisher(hardened, _fisher_batches(hardened, generator, latent_dim, data, config, device), device)

@@ -44,10 +44,13 @@ def classes_with_photos(photos: FaceDataset, num_classes: int, names: Sequence[s
 def require_photos(photos: FaceDataset, decoys: Sequence[int], num_classes: int,
                    names: Sequence[str] | None) -> None:
     """Stop when a decoy has no photo: it would silently fall back to GAN decoys alone."""
-    shown = set(classes_with_photos(photos, num_classes, names))
-    missing = [d for d in decoys if d not in shown]
+    _require_shown(public_classes(photos, num_classes, names), decoys, photos.source)
+
+
+def _require_shown(classes: np.ndarray, decoys: Sequence[int], source: str) -> None:
+    missing = [d for d in decoys if not (classes == d).any()]
     if missing:
-        raise InputError(f"no photo of decoy class {missing[0]}", where=photos.source,
+        raise InputError(f"no photo of decoy class {missing[0]}", where=source,
                          fix="add photos of that identity, pick a --decoy that has photos, or leave --decoy out")
 
 
@@ -55,8 +58,8 @@ def decoy_photo_batch(photos: FaceDataset, decoys: dict[int, int], num_classes: 
                       limit: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to `limit` photos of each decoy (a seeded choice), as model input, labelled with the protected class
     the decoy stands for."""
-    require_photos(photos, list(decoys.values()), num_classes, names)
     classes = public_classes(photos, num_classes, names)
+    _require_shown(classes, list(decoys.values()), photos.source)
     rng = np.random.default_rng(seed)
     rows, labels = [], []
     for protected, decoy in decoys.items():

@@ -287,8 +287,9 @@ def worst_attack_note(rows: list[dict], name: str, budget: str, overridden: bool
 
 def _leaking(entry: dict) -> str:
     """' Recovered: class 18 13.3%, ...' for the protected classes the attack recovered, worst first."""
-    found = sorted(((-v, int(c)) for c, v in entry.get("top1_by_class", {}).items() if v > 0))
-    return " Recovered: " + ", ".join(f"class {c} {-100 * v:.1f}%" for v, c in found) + "." if found else ""
+    found = sorted(((int(c), v) for c, v in entry.get("top1_by_class", {}).items() if v > 0),
+                   key=lambda cv: (-cv[1], cv[0]))
+    return " Recovered: " + ", ".join(f"class {c} {100 * v:.1f}%" for c, v in found) + "." if found else ""
 
 
 def sample_size_note(rows: list[dict], name: str, max_attack_acc: float) -> str | None:
