@@ -173,7 +173,7 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
 
     from torch import nn
 
-    from hardener.defenses.decoy import choose_decoys
+    from hardener.defenses.decoy import distinct_decoys, rank_decoys
 
     class Identity(nn.Linear):
         num_classes = 20
@@ -186,9 +186,9 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
         return SimpleNamespace(images=torch.stack([targets.float(), torch.zeros(len(targets))], 1), targets=targets)
 
     model = Identity(1, 1)
-    pool = torch.randperm(20, generator=torch.Generator().manual_seed(0))[:16].tolist()  # choose_decoys' seeded pool
-    far = choose_decoys(model, model, [0, 19], invert)
-    near = choose_decoys(model, model, [0, 19], invert, nearest=True)
+    pool = torch.randperm(20, generator=torch.Generator().manual_seed(0))[:16].tolist()  # rank_decoys' seeded pool
+    far = distinct_decoys(rank_decoys(model, model, [0, 19], invert), [0, 19])
+    near = distinct_decoys(rank_decoys(model, model, [0, 19], invert, nearest=True), [0, 19])
     assert far[0] == max(pool) and far[1] == min(pool)
     assert near[0] == min(pool) and len(set(near)) == 2  # distinct: 19's nearest may be taken already
     assert near[1] == (max(pool) if max(pool) != near[0] else sorted(pool)[-2])

@@ -66,7 +66,7 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.files import prepare_out_dir, write_json, write_text
     from hardener.gan import check_gan_matches
     from hardener.jobs.suite import (attack_models, gate_checks, load_suite, membership, natural_accuracy,
-                                     natural_hits)
+                                     natural_hits, report_decoys)
     from hardener.loading import load_model
     from hardener.report.compare import markdown_table, privacy_utility_plot
     from hardener.report.gate import GateResult
@@ -96,8 +96,7 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
     models = {"baseline": baseline.model, **{c.key: c.loaded.model for c in candidates}}
     hits = natural_hits(suite, models)
     accuracy = {name: natural_accuracy(h, suite.in_protected) for name, h in hits.items()}
-    decoys = {c.key: {int(k): v for k, v in c.protect_report.get("decoys", {}).items()}
-              for c in candidates if c.protect_report}
+    decoys = {c.key: report_decoys(c.protect_report) for c in candidates if c.protect_report}
     rows = attack_models(suite, models, out / "surrogates", decoys=decoys, progress=progress)
     mia = membership(models, members, suite.data, suite.device, progress=progress) if members is not None else None
 

@@ -147,6 +147,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
         "stacked_on": job.stacked_on,
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
+        "extra_decoys": {str(c): ds for c, ds in result.extra_decoys.items()},
         "config": asdict(job.config) | {"alpha": job.config.private_weight(), "device": str(device)},
         "rounds": result.rounds,
         "natural_accuracy": natural,

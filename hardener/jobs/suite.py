@@ -120,8 +120,15 @@ def load_suite(*, presets: tuple[str, ...], budget: str, steps: int | None, rest
     return suite
 
 
+def report_decoys(protect_report: dict | None) -> dict[int, list[int]]:
+    """Per protected class, every decoy a protect report names (its decoy and any extra ones)."""
+    report = protect_report or {}
+    extra = report.get("extra_decoys", {})
+    return {int(c): [int(d), *extra.get(c, [])] for c, d in report.get("decoys", {}).items()}
+
+
 def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *,
-                  decoys: dict[str, dict[int, int]] | None = None, progress: ProgressFn = no_progress) -> list[dict]:
+                  decoys: dict[str, dict[int, list[int]]] | None = None, progress: ProgressFn = no_progress) -> list[dict]:
     """Run every attack of the suite on every model (FaceModels by name), attack by attack at the attack's
     seed. One row per attack: preset, seed, steps, restarts, and per model name its top-1/top-5 (with the
     Wilson interval of top-1), top-1 per protected class, any-restart top-1, KNN distance, time, the lure escape

@@ -60,8 +60,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.files import prepare_out_dir
     from hardener.jobs.checkpoints import check_shadow_resume, shadow_checkpoints
     from hardener.jobs.suite import (attack_models, gate_checks, hardened_files, load_suite, membership,
-                                     natural_accuracy, natural_hits, sample_size_note, worst_attack,
-                                     worst_attack_note)
+                                     natural_accuracy, natural_hits, report_decoys, sample_size_note,
+                                     worst_attack, worst_attack_note)
     from hardener.loading import load_model
     from hardener.report.gate import GateResult, write_gate_reports
     from hardener.report.images import provenance
@@ -104,7 +104,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     models = {"hardened": hardened.model, "baseline": baseline.model}
     hits = natural_hits(suite, {"baseline": baseline.model, "hardened": hardened.model})
     acc = {name: natural_accuracy(h, suite.in_protected) for name, h in hits.items()}
-    decoys = {"hardened": {int(k): v for k, v in (protect_report or {}).get("decoys", {}).items()}}
+    decoys = {"hardened": report_decoys(protect_report)}
     attack_rows = attack_models(suite, models, out / "surrogates", decoys=decoys, progress=progress)
     mia = None
     if members is not None:
