@@ -113,6 +113,49 @@ def test_interrupted_protect_resumes_to_the_same_weights(mi_world: dict, tmp_pat
         assert torch.equal(a, b), name
 
 
+def test_extra_decoys_go_to_uncaptured_classes_and_a_resume_makes_the_same_model(mi_world: dict, tmp_path: Path) -> None:
+    """With a hit target no class reaches, each class gets one extra decoy before round 2 (distinct, none of the
+    given ones) and no more (the cap); 2 rounds, then --resume to 3 == 3 at once, bit for bit, which needs the
+    resumed run to rebuild the extra decoys' samples for round 3."""
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
+    config = DecoyConfig(rounds=3, steps_per_round=3, samples_per_class=2, inversion_steps=4, fisher_samples=16,
+                         decoy_hit_target=2.0, extra_decoys=1, manifold=0)
+
+    def run(rounds: int, folder: Path, resume: bool):
+        return protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
+                             latent_dim=gan.latent_dim, data=data, config=replace(config, rounds=rounds),
+                             checkpoint=Checkpoint(folder / "protect_checkpoint.pt", resume))
+
+    whole = run(3, tmp_path / "whole", False)
+    added = whole.rounds[1]["decoys_added"]
+    assert set(added) == {1, 4} and len(set(added.values())) == 2 and not set(added.values()) & {5, 2}
+    assert "decoys_added" not in whole.rounds[0] and "decoys_added" not in whole.rounds[2]
+    assert whole.all_decoys() == {1: [5, added[1]], 4: [2, added[4]]}
+    run(2, tmp_path / "split", False)
+    resumed = run(3, tmp_path / "split", True)
+    assert resumed.extra_decoys == whole.extra_decoys
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_hit_on_any_of_a_class_decoys_counts_and_reports_name_them_all() -> None:
+    from types import SimpleNamespace
+
+    from hardener.defenses.decoy import decoy_hits
+    from hardener.jobs.suite import report_decoys
+
+    class Names(torch.nn.Module):  # names each image by its first pixel
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(x[:, 0].long(), 10).float()
+
+    named = torch.tensor([5., 7., 3., 5., 9., 9.])
+    inversion = SimpleNamespace(images=torch.stack([named, named], 1), targets=torch.tensor([1, 1, 1, 4, 4, 4]))
+    assert decoy_hits(inversion, Names(), {1: [5, 7], 4: 9}, "cpu") == pytest.approx({1: 2 / 3, 4: 2 / 3})
+    assert decoy_hits(inversion, Names(), {1: 5, 4: [5]}, "cpu") == pytest.approx({1: 1 / 3, 4: 1 / 3})
+    report = {"decoys": {"1": 5, "4": 9}, "extra_decoys": {"1": [7]}}
+    assert report_decoys(report) == {1: [5, 7], 4: [9]} and report_decoys(None) == {}
+
+
 def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, tmp_path: Path) -> None:
     out = tmp_path / "p"
     once = runner.invoke(app, protect_args(mi_world, out, "--rounds", "1", "--steps-per-round", "2",

@@ -225,7 +225,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         start_round, stopped = len(result.rounds), bool(state["stopped"])
         for row in result.rounds:  # the extra decoys' samples again, from the same seeds
             if row.get("decoys_added"):
-                x_pub, y_pub = _add_extra_decoys(result, row, invert, public_model, x_pub, y_pub, config.seed, device)
+                x_pub, y_pub = _add_extra_decoys(result, row["decoys_added"], row["round"] - 1, invert, public_model,
+                                                 x_pub, y_pub, config.seed, device)
     first = invert(model, protect, seed=config.seed + 1000, task="invert protected")
     result.before = first
     # round r inverts the model as round r-1 left it, with seeds of its own (the same after a resume)
@@ -239,6 +240,12 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                     config.margin_gap, config.cap_quantile, device)
               if config.recipe == "margin" else None)
     for round_index in range(start_round, start_round if stopped else config.rounds):
+        added = {}  # --extra-decoys: one more for each class the last round's decoys did not capture
+        if round_index > 0 and config.extra_decoys > 0:
+            added = _weak_class_decoys(result.rounds[-1]["decoy_hit_rate"], ranking, result, config)
+            if added:
+                x_pub, y_pub = _add_extra_decoys(result, added, round_index, invert, public_model, x_pub, y_pub,
+                                                 config.seed, device)
         seen_x.append(private_inv.images)
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
@@ -250,17 +257,13 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, result.all_decoys(), device)
-        row = {"round": round_index + 1, **parts, "decoy_hit_rate": hits,
-               "protected_confidence_after": float(private_inv.confidence.mean())}
+        row = {"round": round_index + 1, **({"decoys_added": added} if added else {}), **parts,
+               "decoy_hit_rate": hits, "protected_confidence_after": float(private_inv.confidence.mean())}
         if data is not None:
             row["natural_accuracy"] = accuracy(hardened, *real, device=device)
         result.rounds.append(row)
         result.after = private_inv
         stopped = min(hits.values()) >= config.decoy_hit_target  # a resume must not train past this either
-        if not stopped and round_index + 1 < config.rounds and config.extra_decoys > 0:
-            row["decoys_added"] = _weak_class_decoys(hits, ranking, result, config)
-            if row["decoys_added"]:
-                x_pub, y_pub = _add_extra_decoys(result, row, invert, public_model, x_pub, y_pub, config.seed, device)
         if checkpoint is not None:
             checkpoint.save(kind="protect", identity=identity, state={
                 **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped})
@@ -339,13 +342,13 @@ def _weak_class_decoys(hits: dict[int, float], ranking: dict[int, list[int]], re
     return added
 
 
-def _add_extra_decoys(result: DefenseResult, row: dict, invert, public_model: FaceModel, x_pub: torch.Tensor,
-                      y_pub: torch.Tensor, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Invert the decoys a round added (seeded by the round, so a resume makes the same samples), record them
-    in `result` and return the decoy samples with theirs appended, labelled with their protected class."""
-    added = {int(c): int(d) for c, d in row["decoys_added"].items()}
-    inv = invert(public_model, list(added.values()), seed=seed + 500 + int(row["round"]),
-                 task=f"invert extra decoys (round {row['round']})", family=False)
+def _add_extra_decoys(result: DefenseResult, added: dict[int, int], round_index: int, invert, public_model: FaceModel,
+                      x_pub: torch.Tensor, y_pub: torch.Tensor, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Invert the decoys added before round `round_index` (0-based; seeded by it, so a resume makes the same
+    samples), record them in `result` and return the decoy samples with theirs appended, labelled with their
+    protected class."""
+    inv = invert(public_model, list(added.values()), seed=seed + 500 + round_index,
+                 task=f"invert extra decoys (round {round_index + 1})", family=False)
     back = {d: c for c, d in added.items()}
     for c, d in added.items():
         result.extra_decoys.setdefault(c, []).append(d)
@@ -610,5 +613,6 @@ def _round_line(row: dict) -> str:
     hits = ", ".join(f"{c}: {h:.0%}" for c, h in row["decoy_hit_rate"].items())
     natural = f", natural acc {row['natural_accuracy']:.1%}" if "natural_accuracy" in row else ""
     added = ", ".join(f"{c}: +{d}" for c, d in row.get("decoys_added", {}).items())
+    added = f"; decoys added before it {added}" if added else ""
     return (f"round {row['round']}: decoy hit rate {hits}; protected confidence after "
-            f"{row['protected_confidence_after']:.2f}{natural}" + (f"; decoys added {added}" if added else ""))
+            f"{row['protected_confidence_after']:.2f}{natural}{added}")

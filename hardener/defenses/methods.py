@@ -133,8 +133,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "photos of each decoy."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space, or nearest."),
-               Opt("--extra-decoys", "extra_decoys", int, 0, "After each round but the last, one more decoy "
-                   "(the next candidate) for every class whose decoy hit rate is under half, up to this many per "
+               Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
+                   "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
                Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "

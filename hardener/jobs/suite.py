@@ -128,7 +128,8 @@ def report_decoys(protect_report: dict | None) -> dict[int, list[int]]:
 
 
 def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *,
-                  decoys: dict[str, dict[int, list[int]]] | None = None, progress: ProgressFn = no_progress) -> list[dict]:
+                  decoys: dict[str, dict[int, list[int]]] | None = None,
+                  progress: ProgressFn = no_progress) -> list[dict]:
     """Run every attack of the suite on every model (FaceModels by name), attack by attack at the attack's
     seed. One row per attack: preset, seed, steps, restarts, and per model name its top-1/top-5 (with the
     Wilson interval of top-1), top-1 per protected class, any-restart top-1, KNN distance, time, the lure escape
