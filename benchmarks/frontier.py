@@ -8,6 +8,12 @@ attack columns every log has (the worst attack is recomputed over them, so logs 
 stay comparable), drops repeated rows (every log repeats the undefended one) and draws worst-attack top-1
 against held-out accuracy with hardener's own plot. Logs must come from the same world, protect classes and
 attack seeds: efficacy.py fixes the seeds, so the undefended rows must agree, and the script checks that.
+
+`hardener verify` runs count too, at the gate's sample size: an argument `LABEL=DIR[,DIR...]` reads the
+report.json in each DIR (or the .json file itself) of one hardened model (several verifies of one model, each
+with some of the attacks, are merged) and adds its baseline as the undefended row:
+
+    python benchmarks/frontier.py "stack, seed 0=V0a,V0b" "patent=VP" --out docs/frontier_lfw_gate.png
 """
 from __future__ import annotations
 
@@ -34,10 +40,30 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
         attacks = header[5:-1]
         label = "undefended" if cells[0] == "undefended" else f"{cells[0]}: {cells[1]}"
         rows.append({"label": label, "accuracy": _percent(cells[3]), "protected": _percent(cells[4]),
-                     "top1": {a: _percent(c.split("/")[0]) for a, c in zip(attacks, cells[5:-1])}})
+                     "top1": {a: _percent(c.split("/")[0]) for a, c in zip(attacks, cells[5:-1])},
+                     "top5": {a: _percent(c.split("/")[1]) if "/" in c else None for a, c in zip(attacks, cells[5:-1])}})
     if header is None:
         sys.exit(f"{path}: no efficacy.py table found")
     return header[5:-1], rows
+
+
+def read_verify(argument: str) -> tuple[list[str], list[dict]]:
+    """(attack names, [undefended row, hardened row]) from `LABEL=DIR[,DIR...]`: verify reports of one model."""
+    import json
+
+    label, _, paths = argument.partition("=")
+    reports = []
+    for part in paths.split(","):
+        path = Path(part)
+        reports.append(json.loads((path / "report.json" if path.is_dir() else path).read_text()))
+    rows = []
+    for model, name in (("baseline", "undefended"), ("hardened", label)):
+        accuracy = reports[0]["natural_accuracy"][model]
+        attacks = {a["preset"]: a[model] for r in reports for a in r["attacks"]}
+        rows.append({"label": name, "accuracy": accuracy["all"], "protected": accuracy["protected"],
+                     "top1": {a: v["top1"] for a, v in attacks.items()},
+                     "top5": {a: v.get("top5") for a, v in attacks.items()}})
+    return list(rows[1]["top1"]), rows
 
 
 def _percent(cell: str) -> float:
@@ -46,7 +72,7 @@ def _percent(cell: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("logs", type=Path, nargs="+")
+    parser.add_argument("logs", nargs="+", help="efficacy.py logs, or LABEL=DIR[,DIR...] for verify reports")
     parser.add_argument("--out", type=Path, default=None, help="write the plot here (PNG)")
     parser.add_argument("--rename", action="append", default=[], metavar="'OLD -> NEW'",
                         help="relabel a row, e.g. when a log predates a change of protect's defaults")
@@ -54,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
 
     renames = dict(tuple(part.strip() for part in item.split("->", 1)) for item in args.rename)
-    read = [read_rows(path) for path in args.logs]
+    read = [read_verify(item) if "=" in item else read_rows(Path(item)) for item in args.logs]
     for _, log_rows in read:
         for row in log_rows:
             row["label"] = renames.get(row["label"], row["label"])
@@ -63,7 +89,9 @@ def main() -> None:
     for (_, log_rows), path in zip(read, args.logs):
         for row in log_rows:
             row["worst"] = max(row["top1"][a] for a in common)
-            key = (row["label"], row["accuracy"], row["worst"])
+            top5 = [row["top5"][a] for a in common if row["top5"].get(a) is not None]
+            row["worst_top5"] = max(top5) if len(top5) == len(common) else None
+            key = (row["label"], round(row["accuracy"], 4), round(row["worst"], 4))
             same_label = [r for r in rows if r["label"] == row["label"]]
             if row["label"] == "undefended" and same_label and key not in seen:
                 sys.exit(f"{path}: its undefended row differs from the first log's: not the same world or seeds")
@@ -71,11 +99,12 @@ def main() -> None:
                 seen.add(key)
                 rows.append(row)
     print(f"worst attack over the attacks every log judged: {', '.join(common)}\n")
-    print("| setting | acc. all | acc. protected | " + " | ".join(common) + " | worst |")
-    print("| --- | --- | --- | " + " | ".join("---" for _ in common) + " | --- |")
+    print("| setting | acc. all | acc. protected | " + " | ".join(common) + " | worst | worst top-5 |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in common) + " | --- | --- |")
     for row in rows:
+        top5 = "-" if row["worst_top5"] is None else f"{row['worst_top5']:.1%}"
         print(f"| {row['label']} | {row['accuracy']:.1%} | {row['protected']:.1%} | "
-              + " | ".join(f"{row['top1'][a]:.0%}" for a in common) + f" | {row['worst']:.0%} |")
+              + " | ".join(f"{row['top1'][a]:.1%}" for a in common) + f" | {row['worst']:.1%} | {top5} |")
     if args.out:
         from hardener.report.plots import privacy_utility_png
 
