@@ -39,7 +39,9 @@ Decisions shared by both recipes, each measured by verify and the efficacy bench
 - an attacker inverts the *updated* model, so after each round of fine-tuning we invert it again (fresh
   seeds) and repeat until those inversions land on the decoy (the public classifier names the decoy)
   or the round limit is reached;
-- several protected classes run in one batched inversion, decoys mapped one to one;
+- several protected classes run in one batched inversion, decoys mapped one to one; with `--extra-decoys K`
+  a class whose re-inversions its decoys did not capture gets one more before the next round (up to K;
+  GAN inversions only, also with decoy photos);
 - with real private data we add a retain term (CE on real photos of every class) so the protected
   person stays recognisable: hiding him, not forgetting him. Fine-tuning runs with BatchNorm
   statistics frozen, since GAN images must not redefine them.
