@@ -39,9 +39,10 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
             continue
         attacks = header[5:-1]
         label = "undefended" if cells[0] == "undefended" else f"{cells[0]}: {cells[1]}"
+        pairs = list(zip(attacks, cells[5:-1]))
         rows.append({"label": label, "accuracy": _percent(cells[3]), "protected": _percent(cells[4]),
-                     "top1": {a: _percent(c.split("/")[0]) for a, c in zip(attacks, cells[5:-1])},
-                     "top5": {a: _percent(c.split("/")[1]) if "/" in c else None for a, c in zip(attacks, cells[5:-1])}})
+                     "top1": {a: _percent(c.split("/")[0]) for a, c in pairs},
+                     "top5": {a: _percent(c.split("/")[1]) if "/" in c else None for a, c in pairs}})
     if header is None:
         sys.exit(f"{path}: no efficacy.py table found")
     return header[5:-1], rows

@@ -113,7 +113,8 @@ def test_interrupted_protect_resumes_to_the_same_weights(mi_world: dict, tmp_pat
         assert torch.equal(a, b), name
 
 
-def test_extra_decoys_go_to_uncaptured_classes_and_a_resume_makes_the_same_model(mi_world: dict, tmp_path: Path) -> None:
+def test_extra_decoys_go_to_uncaptured_classes_and_a_resume_makes_the_same_model(mi_world: dict,
+                                                                                   tmp_path: Path) -> None:
     """With a hit target no class reaches, each class gets one extra decoy before round 2 (distinct, none of the
     given ones) and no more (the cap); 2 rounds, then --resume to 3 == 3 at once, bit for bit, which needs the
     resumed run to rebuild the extra decoys' samples for round 3."""
