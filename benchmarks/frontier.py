@@ -18,6 +18,7 @@ with some of the attacks, are merged) and adds its baseline as the undefended ro
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -50,8 +51,6 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
 
 def read_verify(argument: str) -> tuple[list[str], list[dict]]:
     """(attack names, [undefended row, hardened row]) from `LABEL=DIR[,DIR...]`: verify reports of one model."""
-    import json
-
     label, _, paths = argument.partition("=")
     reports = []
     for part in paths.split(","):

@@ -201,9 +201,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
 
     public_inv = invert(public_model, list(decoy_map.values()), seed=config.seed, task="invert public decoys",
                         family=False)
-    decoy_to_protected = {d: p for p, d in decoy_map.items()}
-    x_pub = public_inv.images.to(device)
-    y_pub = torch.tensor([decoy_to_protected[int(d)] for d in public_inv.targets], device=device)
+    x_pub, y_pub = _as_protected(public_inv, decoy_map, device)
     photo_batch = None
     if decoy_photos is not None:
         photo_batch = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
@@ -351,11 +349,18 @@ def _add_extra_decoys(result: DefenseResult, added: dict[int, int], round_index:
     protected class."""
     inv = invert(public_model, list(added.values()), seed=seed + 500 + round_index,
                  task=f"invert extra decoys (round {round_index + 1})", family=False)
-    back = {d: c for c, d in added.items()}
     for c, d in added.items():
         result.extra_decoys.setdefault(c, []).append(d)
-    y_new = torch.tensor([back[int(d)] for d in inv.targets], device=device)
-    return torch.cat([x_pub, inv.images.to(device)]), torch.cat([y_pub, y_new])
+    x_new, y_new = _as_protected(inv, added, device)
+    return torch.cat([x_pub, x_new]), torch.cat([y_pub, y_new])
+
+
+def _as_protected(inversion: InversionResult, decoys: dict[int, int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A public inversion of decoys as decoy samples: its images, each labelled with the protected class its
+    decoy stands for (`decoys`: protected class -> decoy)."""
+    protected_of = {d: c for c, d in decoys.items()}
+    labels = torch.tensor([protected_of[int(d)] for d in inversion.targets], device=device)
+    return inversion.images.to(device), labels
 
 
 def bounded_push_away(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
