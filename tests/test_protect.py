@@ -247,6 +247,7 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
     (["--protect", "1", "--protect", "4", "--decoy", "5", "--decoy", "5"], "--decoy names class 5 more than once"),
     (["--protect", "1", "--decoy", "5", "--data", "EMPTY"], "no images"),
     (["--protect", "1", "--decoy", "5", "--extra-decoys", "-1"], "extra decoys 0 or more"),
+    (["--protect", "1", "--decoy", "5", "--photos-per-decoy", "4"], "only happens with --decoy-photos"),
 ])
 def test_bad_protect_inputs_exit_2(mi_world: dict, tmp_path: Path, change: list[str], phrase: str) -> None:
     import numpy as np

@@ -75,6 +75,7 @@ TASK = "protect"
 RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
 DECOY_CHOICES = ("farthest", "nearest")  # automatic decoys: DecoyConfig.decoy_choice
+PHOTOS_PER_DECOY = 32  # with decoy photos and no --photos-per-decoy
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class DecoyConfig:
     fisher_samples: int = 256
     manifold: float = 4.0  # margin recipe: weight of KL to the original model, unprotected classes, on GAN images
     manifold_samples: int = 512
-    photos_per_decoy: int = 32  # with decoy photos: at most this many real photos of each decoy join its inversions
+    photos_per_decoy: int | None = None  # with decoy photos: at most this many real photos of each decoy join its
+    # inversions; None: PHOTOS_PER_DECOY (None so that the CLI can tell it was given without decoy photos)
     seed: int = 0
 
     def validate(self) -> None:
@@ -118,7 +120,8 @@ class DecoyConfig:
             raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill and manifold must not be negative",
                              fix="e.g. --alpha 1 --beta 2")
         if (self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2
-                or self.manifold_samples < 1 or self.photos_per_decoy < 1 or self.extra_decoys < 0):
+                or self.manifold_samples < 1 or self.extra_decoys < 0
+                or (self.photos_per_decoy is not None and self.photos_per_decoy < 1)):
             raise InputError("rounds, steps per round, samples per class and photos per decoy must be at least 1, "
                              "batch size 2, extra decoys 0 or more", fix="e.g. --rounds 3 --steps-per-round 60")
         for preset in self.inversion_presets():
@@ -205,7 +208,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     photo_batch = None
     if decoy_photos is not None:
         photo_batch = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
-                                        config.photos_per_decoy, hardened.spec.image_size, config.seed)
+                                        config.photos_per_decoy or PHOTOS_PER_DECOY, hardened.spec.image_size, config.seed)
         x_pub, y_pub = torch.cat([x_pub, photo_batch[0].to(device)]), torch.cat([y_pub, photo_batch[1].to(device)])
 
     fisher = diagonal_fisher(hardened, _fisher_batches(hardened, generator, latent_dim, data, config, device), device)

@@ -129,8 +129,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
-               Opt("--photos-per-decoy", "photos_per_decoy", int, 32, "With --decoy-photos: at most this many "
-                   "photos of each decoy."),
+               Opt("--photos-per-decoy", "photos_per_decoy", int, None, "With --decoy-photos: at most this many "
+                   "photos of each decoy (default 32)."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space, or nearest."),
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "

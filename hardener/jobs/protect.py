@@ -260,6 +260,9 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     if stage_only and not options["pretrained"]:
         raise InputError(f"{stage_only[0]} sets the TL-DMI step, which only runs with --pretrained",
                          fix=f"add --pretrained PUBLIC_MODEL or drop {', '.join(stage_only)}")
+    if options["photos_per_decoy"] is not None and not options["decoy_photos"]:
+        raise InputError("--photos-per-decoy sets how many decoy photos join, which only happens with --decoy-photos",
+                         fix="add --decoy-photos PUBLIC_PHOTOS or drop --photos-per-decoy")
     stage, checked = _transfer_first(job, options, common, progress) if options["pretrained"] else (None, None)
     if stage:
         stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])
