@@ -238,6 +238,13 @@ def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict,
     assert_bad_input(runner.invoke(app, stacked_args(mi_world, out, "--resume", "--seed", "1")), "TL-DMI step", "seed")
     other_model = stacked_args({**mi_world, "target": mi_world["eval"]}, out, "--resume")  # same classes and shape
     assert_bad_input(runner.invoke(app, other_model), "TL-DMI step", "MODEL")
+    moved = tmp_path / "moved"
+    out.rename(moved)  # a resumed OUT that was moved protects its own copy of the step's model, not the old path
+    assert runner.invoke(app, stacked_args(mi_world, moved, "--resume")).exit_code == 0
+    assert json.loads((moved / "report.json").read_text())["stacked_on"]["model"] == str(
+        moved / "tl-dmi" / "hardened.safetensors")
+    (moved / "tl-dmi" / "hardened.onnx").write_bytes(b"changed")
+    assert_bad_input(runner.invoke(app, stacked_args(mi_world, moved, "--resume")), "missing or changed")
 
 
 @pytest.mark.parametrize("extra, phrase", [

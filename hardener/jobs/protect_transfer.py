@@ -185,8 +185,23 @@ def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress
     if common.resume and finished.exists():
         report = json.loads(finished.read_text())
         _require_same_stage(report, job)
-        return report
+        return _files_in(report, out)
     return run_transfer(replace(job, resume=common.resume), progress)  # unfinished: resumes from its checkpoint
+
+
+def _files_in(report: dict, out: Path) -> dict:
+    """A finished step's report with its files where they are now (OUT may have been moved or copied since), each
+    checked against the digest it was written with, so the decoy step protects the very model the step made."""
+    from hardener.files import sha256_file
+
+    files = {}
+    for kind, entry in report["hardened"]["files"].items():
+        here = out / Path(entry["path"]).name
+        if not here.is_file() or sha256_file(here) != entry["sha256"]:
+            raise InputError(f"the finished TL-DMI step's {here.name} is missing or changed since it was written",
+                             where=str(here), fix="drop --resume (the step trains again) or restore the file")
+        files[kind] = {**entry, "path": str(here)}
+    return report | {"hardened": report["hardened"] | {"files": files}}
 
 
 def _require_same_stage(report: dict, job: TransferJob) -> None:
