@@ -11,7 +11,9 @@ attack seeds: efficacy.py fixes the seeds, so the undefended rows must agree, an
 
 `hardener verify` runs count too, at the gate's sample size: an argument `LABEL=DIR[,DIR...]` reads the
 report.json in each DIR (or the .json file itself) of one hardened model (several verifies of one model, each
-with some of the attacks, are merged) and adds its baseline as the undefended row:
+with some of the attacks, are merged) and adds its baseline as the undefended row. Its column "gate" counts
+the checks that pass verify's own rule (the 95 % interval's far end within the limit; every check of the
+reports, all the attacks they judged), and only rows that pass them all are marked as passing on the plot; an efficacy.py row is marked by its point values:
 
     python benchmarks/frontier.py "stack, seed 0=V0a,V0b" "patent=VP" --out docs/frontier_lfw_gate.png
 """
@@ -56,6 +58,7 @@ def read_verify(argument: str) -> tuple[list[str], list[dict]]:
     for part in paths.split(","):
         path = Path(part)
         reports.append(json.loads((path / "report.json" if path.is_dir() else path).read_text()))
+    checks = {c["name"]: c["passed"] for r in reports for c in r["checks"] if not c.get("informational")}
     rows = []
     for model, name in (("baseline", "undefended"), ("hardened", label)):
         accuracy = reports[0]["natural_accuracy"][model]
@@ -63,7 +66,17 @@ def read_verify(argument: str) -> tuple[list[str], list[dict]]:
         rows.append({"label": name, "accuracy": accuracy["all"], "protected": accuracy["protected"],
                      "top1": {a: v["top1"] for a, v in attacks.items()},
                      "top5": {a: v.get("top5") for a, v in attacks.items()}})
+    rows[1]["gate"] = (sum(checks.values()), len(checks))
     return list(rows[1]["top1"]), rows
+
+
+def _passes(row: dict, base_accuracy: float) -> bool | None:
+    """Whether a row is marked as passing: verify's own verdict, else the gate's limits on the point values."""
+    if row["label"] == "undefended":
+        return None
+    if "gate" in row:
+        return row["gate"][0] == row["gate"][1]
+    return row["worst"] <= 0.05 and base_accuracy - row["accuracy"] <= 0.01
 
 
 def _percent(cell: str) -> float:
@@ -99,19 +112,18 @@ def main() -> None:
                 seen.add(key)
                 rows.append(row)
     print(f"worst attack over the attacks every log judged: {', '.join(common)}\n")
-    print("| setting | acc. all | acc. protected | " + " | ".join(common) + " | worst | worst top-5 |")
-    print("| --- | --- | --- | " + " | ".join("---" for _ in common) + " | --- | --- |")
+    print("| setting | acc. all | acc. protected | " + " | ".join(common) + " | worst | worst top-5 | gate |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in common) + " | --- | --- | --- |")
     for row in rows:
         top5 = "-" if row["worst_top5"] is None else f"{row['worst_top5']:.1%}"
+        gate = "{} of {}".format(*row["gate"]) if "gate" in row else "-"
         print(f"| {row['label']} | {row['accuracy']:.1%} | {row['protected']:.1%} | "
-              + " | ".join(f"{row['top1'][a]:.1%}" for a in common) + f" | {row['worst']:.1%} | {top5} |")
+              + " | ".join(f"{row['top1'][a]:.1%}" for a in common) + f" | {row['worst']:.1%} | {top5} | {gate} |")
     if args.out:
         from hardener.report.plots import privacy_utility_png
 
         base = next(r["accuracy"] for r in rows if r["label"] == "undefended")
-        points = [(r["label"], r["accuracy"], r["worst"],  # the gate's limits on the point values, as efficacy.py
-                   None if r["label"] == "undefended" else r["worst"] <= 0.05 and base - r["accuracy"] <= 0.01)
-                  for r in rows]
+        points = [(r["label"], r["accuracy"], r["worst"], _passes(r, base)) for r in rows]
         xs, ys = [100 * r["accuracy"] for r in rows], [100 * r["worst"] for r in rows]
         limits = ((min(xs) - 3, max(xs) + 6), (-2, min(105, max(ys) + 8)))
         print(f"\nplot: {privacy_utility_png(points, args.out, title=args.title, limits=limits, numbered=True)}")
