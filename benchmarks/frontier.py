@@ -13,7 +13,8 @@ attack seeds: efficacy.py fixes the seeds, so the undefended rows must agree, an
 report.json in each DIR (or the .json file itself) of one hardened model (several verifies of one model, each
 with some of the attacks, are merged) and adds its baseline as the undefended row. Its column "gate" counts
 the checks that pass verify's own rule (the 95 % interval's far end within the limit; every check of the
-reports, all the attacks they judged), and only rows that pass them all are marked as passing on the plot; an efficacy.py row is marked by its point values:
+reports, all the attacks they judged), and only rows that pass them all are marked as passing on the plot;
+an efficacy.py row is marked by its point values:
 
     python benchmarks/frontier.py "stack, seed 0=V0a,V0b" "patent=VP" --out docs/frontier_lfw_gate.png
 """
