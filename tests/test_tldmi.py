@@ -247,11 +247,25 @@ def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict,
     assert_bad_input(runner.invoke(app, stacked_args(mi_world, moved, "--resume")), "missing or changed")
 
 
+def test_stacked_tldmi_step_with_negative_label_smoothing(mi_world: dict, tmp_path: Path) -> None:
+    """--transfer-smoothing trains the TL-DMI step with NegLS; a --resume must ask for the same factor."""
+    out = tmp_path / "negls"
+    result = runner.invoke(app, stacked_args(mi_world, out, "--transfer-smoothing", "-0.2"))
+    assert result.exit_code == 0, result.output
+    stage = json.loads((out / "tl-dmi" / "report.json").read_text())["config"]
+    assert (stage["label_smoothing"], stage["smoothing_schedule"]) == (-0.2, "negls")
+    assert json.loads((out / "report.json").read_text())["stacked_on"]["label_smoothing"] == -0.2
+    assert "negative label smoothing -0.2" in (out / "report.md").read_text()
+    assert_bad_input(runner.invoke(app, stacked_args(mi_world, out, "--resume")), "TL-DMI step", "label_smoothing")
+
+
 @pytest.mark.parametrize("extra, phrase", [
+    (["--transfer-smoothing", "0.1"], "not a negative factor"),
     (["--data", ""], "needs --data"),
     (["--protect", "99"], "--protect"),
     (["--resume"], "no checkpoint"),
     (["--pretrained", ""], "only runs with --pretrained"),
+    (["--pretrained", "", "--transfer-smoothing", "-0.05"], "only runs with --pretrained"),
 ])
 def test_bad_stacked_inputs_exit_2_before_any_training(mi_world: dict, tmp_path: Path, extra, phrase) -> None:
     args = stacked_args(mi_world, tmp_path / "o", *extra)

@@ -143,7 +143,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--freeze-until", "freeze_until", str, None, "With --pretrained: freeze every layer group up to "
                    "and including this one (default: all but the last three, layer2 on a ResNet)."),
                Opt("--transfer-epochs", "transfer_epochs", int, None,
-                   "With --pretrained: epochs of the TL-DMI step (default 25)."))),
+                   "With --pretrained: epochs of the TL-DMI step (default 25)."),
+               Opt("--transfer-smoothing", "transfer_smoothing", float, None, "With --pretrained: train the TL-DMI "
+                   "step with negative label smoothing, this factor (e.g. -0.05) after a plain first half."))),
     Method("tl-dmi", "only the last layer groups learn from private data; the first keep a public model's weights",
            FROM_PRETRAINED, "Ho et al., CVPR 2024", "hardener.jobs.protect_transfer:run_transfer_method",
            required=("--pretrained", "--data"),

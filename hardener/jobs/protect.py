@@ -199,10 +199,15 @@ def check_declared_spec(target, data, force: bool, device: torch.device | str = 
     return f"--force-spec: {check.verdict()}"
 
 
+def _smoothing(stacked: dict) -> str:
+    factor = stacked.get("label_smoothing") or 0.0
+    return f", negative label smoothing {factor:g}" if factor else ""
+
+
 def markdown_report(report: dict) -> str:
     stacked = report.get("stacked_on")
     stage = ([f"Stacked on TL-DMI: {stacked['model']} was trained from {stacked['pretrained']} (frozen: "
-              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs) and replaces {stacked['replaces']}: "
+              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs{_smoothing(stacked)}) and replaces {stacked['replaces']}: "
               f"verify against that (`--baseline {stacked['replaces']}`).", ""] if stacked else [])
     lines = ["# hardener protect", "", f"Method: {report['method']}", "", *stage,
              "| protected class | decoy |", "| --- | --- |"]
@@ -255,8 +260,8 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
                      critic=options["critic"], config=config, device=common.device, resume=common.resume,
                      arch=common.arch, spec_changes=common.spec_changes, force_spec=options["force_spec"],
                      allow_pickle=common.allow_pickle)
-    stage_only = [flag for flag, dest in (("--transfer-epochs", "transfer_epochs"),
-                                          ("--freeze-until", "freeze_until")) if options[dest] is not None]
+    stage_only = [flag for flag, dest in (("--transfer-epochs", "transfer_epochs"), ("--freeze-until", "freeze_until"),
+                                          ("--transfer-smoothing", "transfer_smoothing")) if options[dest] is not None]
     if stage_only and not options["pretrained"]:
         raise InputError(f"{stage_only[0]} sets the TL-DMI step, which only runs with --pretrained",
                          fix=f"add --pretrained PUBLIC_MODEL or drop {', '.join(stage_only)}")
@@ -270,7 +275,9 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
                       resume=common.resume and checkpoint_file(common.out, PROTECT_CHECKPOINT).exists(),
                       stacked_on={"method": "tl-dmi", "model": str(stacked), "replaces": str(common.model),
                                   "pretrained": str(options["pretrained"]), "frozen_groups": stage["frozen_groups"],
-                                  "epochs": stage["config"]["epochs"], "report": str(stacked.parent / "report.json")})
+                                  "epochs": stage["config"]["epochs"],
+                                  "label_smoothing": stage["config"]["label_smoothing"],
+                                  "report": str(stacked.parent / "report.json")})
     report = run_protect(job, progress, checked)
     rows = [[str(r["round"]), ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items()),
              f"{r['protected_confidence_after']:.2f}",

@@ -4,6 +4,7 @@ ONNX with parity) and write report.json and report.md, so `hardener verify` gate
 from __future__ import annotations
 
 import json
+import math
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -177,6 +178,9 @@ def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress
     out = Path(common.out) / STAGE_FOLDER
     epochs = options["transfer_epochs"] or STAGE_EPOCHS
     config = TrainConfig(**{**asdict(TLDMI_DEFAULTS), "epochs": epochs, "seed": common.seed})
+    if options["transfer_smoothing"] is not None:  # NegLS in the step: plain CE first, then the factor ramps in
+        config = replace(config, label_smoothing=_negative_factor(options["transfer_smoothing"]),
+                         smoothing_schedule="negls")
     job = TransferJob(pretrained=options["pretrained"], data=options["data"], out=out,
                       freeze_until=options["freeze_until"], trainable_by_default=STAGE_TRAINABLE_GROUPS,
                       model=common.model, config=config, device=common.device, arch=common.arch,
@@ -187,6 +191,13 @@ def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress
         _require_same_stage(report, job)
         return _files_in(report, out)
     return run_transfer(replace(job, resume=common.resume), progress)  # unfinished: resumes from its checkpoint
+
+
+def _negative_factor(smoothing: float) -> float:
+    if not (math.isfinite(smoothing) and -1.0 <= smoothing < 0.0):
+        raise InputError(f"--transfer-smoothing {smoothing} is not a negative factor", where="--transfer-smoothing",
+                         fix="e.g. --transfer-smoothing -0.05 (negative label smoothing, as `--method negls`)")
+    return smoothing
 
 
 def _files_in(report: dict, out: Path) -> dict:
@@ -214,10 +225,10 @@ def _require_same_stage(report: dict, job: TransferJob) -> None:
               else max(len(groups) - (job.trainable_by_default or 0), 0))
     saved = {"pretrained": report["pretrained"]["sha256"], "MODEL": report["baseline"]["sha256"],
              "data": report["data"]["source"],
-             **{key: report["config"][key] for key in ("epochs", "seed", "freeze")}}
+             **{key: report["config"][key] for key in ("epochs", "seed", "freeze", "label_smoothing")}}
     asked = {"pretrained": sha256_file(job.pretrained), "MODEL": sha256_file(job.model),
-             "data": load_dataset(job.data).source,
-             "epochs": job.config.epochs, "seed": job.config.seed, "freeze": freeze}
+             "data": load_dataset(job.data).source, "epochs": job.config.epochs, "seed": job.config.seed,
+             "freeze": freeze, "label_smoothing": job.config.label_smoothing}
     changed = [key for key in saved if saved[key] != asked[key]]
     if changed:
         raise InputError(f"--resume with other options or inputs than the interrupted run's TL-DMI step "
