@@ -208,7 +208,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     photo_batch = None
     if decoy_photos is not None:
         photo_batch = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
-                                        config.photos_per_decoy or PHOTOS_PER_DECOY, hardened.spec.image_size, config.seed)
+                                        config.photos_per_decoy or PHOTOS_PER_DECOY, hardened.spec.image_size,
+                                        config.seed)
         x_pub, y_pub = torch.cat([x_pub, photo_batch[0].to(device)]), torch.cat([y_pub, photo_batch[1].to(device)])
 
     fisher = diagonal_fisher(hardened, _fisher_batches(hardened, generator, latent_dim, data, config, device), device)

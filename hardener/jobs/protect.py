@@ -207,7 +207,8 @@ def _smoothing(stacked: dict) -> str:
 def markdown_report(report: dict) -> str:
     stacked = report.get("stacked_on")
     stage = ([f"Stacked on TL-DMI: {stacked['model']} was trained from {stacked['pretrained']} (frozen: "
-              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs{_smoothing(stacked)}) and replaces {stacked['replaces']}: "
+              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs{_smoothing(stacked)}) and replaces "
+              f"{stacked['replaces']}: "
               f"verify against that (`--baseline {stacked['replaces']}`).", ""] if stacked else [])
     lines = ["# hardener protect", "", f"Method: {report['method']}", "", *stage,
              "| protected class | decoy |", "| --- | --- |"]
