@@ -26,9 +26,15 @@ class NegLSConfig:
     smoothing: float = -0.05  # the factor after the warm-up; the paper's default for face models
 
     def validate(self) -> None:
-        if not (math.isfinite(self.smoothing) and -1.0 <= self.smoothing < 0.0):
-            raise InputError(f"--smoothing {self.smoothing} is not a negative factor", where="--smoothing",
-                             fix="e.g. --smoothing -0.05 (NegLS is negative label smoothing)")
+        negative_factor(self.smoothing, "--smoothing")
+
+
+def negative_factor(smoothing: float, flag: str) -> float:
+    """`smoothing`, checked to be a NegLS factor (negative, at least -1); `flag` is the option that set it."""
+    if not (math.isfinite(smoothing) and -1.0 <= smoothing < 0.0):
+        raise InputError(f"{flag} {smoothing} is not a negative factor", where=flag,
+                         fix=f"e.g. {flag} -0.05 (NegLS is negative label smoothing)")
+    return smoothing
 
 
 def train_negls(model: FaceModel, train: FaceDataset, config: NegLSConfig, train_config: TrainConfig, *,

@@ -207,9 +207,9 @@ def _smoothing(stacked: dict) -> str:
 def markdown_report(report: dict) -> str:
     stacked = report.get("stacked_on")
     stage = ([f"Stacked on TL-DMI: {stacked['model']} was trained from {stacked['pretrained']} (frozen: "
-              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs{_smoothing(stacked)}) and replaces "
-              f"{stacked['replaces']}: "
-              f"verify against that (`--baseline {stacked['replaces']}`).", ""] if stacked else [])
+              f"{', '.join(stacked['frozen_groups'])}; {stacked['epochs']} epochs{_smoothing(stacked)}) and "
+              f"replaces {stacked['replaces']}: verify against that (`--baseline {stacked['replaces']}`).", ""]
+             if stacked else [])
     lines = ["# hardener protect", "", f"Method: {report['method']}", "", *stage,
              "| protected class | decoy |", "| --- | --- |"]
     lines += [f"| {p['class']} | {p['decoy']} |" for p in report["protected"]]

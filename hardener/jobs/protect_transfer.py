@@ -4,7 +4,6 @@ ONNX with parity) and write report.json and report.md, so `hardener verify` gate
 from __future__ import annotations
 
 import json
-import math
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -179,7 +178,9 @@ def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress
     epochs = options["transfer_epochs"] or STAGE_EPOCHS
     config = TrainConfig(**{**asdict(TLDMI_DEFAULTS), "epochs": epochs, "seed": common.seed})
     if options["transfer_smoothing"] is not None:  # NegLS in the step: plain CE first, then the factor ramps in
-        config = replace(config, label_smoothing=_negative_factor(options["transfer_smoothing"]),
+        from hardener.defenses.negls import negative_factor
+
+        config = replace(config, label_smoothing=negative_factor(options["transfer_smoothing"], "--transfer-smoothing"),
                          smoothing_schedule="negls")
     job = TransferJob(pretrained=options["pretrained"], data=options["data"], out=out,
                       freeze_until=options["freeze_until"], trainable_by_default=STAGE_TRAINABLE_GROUPS,
@@ -191,13 +192,6 @@ def run_transfer_stage(options: dict, common, progress: ProgressFn = no_progress
         _require_same_stage(report, job)
         return _files_in(report, out)
     return run_transfer(replace(job, resume=common.resume), progress)  # unfinished: resumes from its checkpoint
-
-
-def _negative_factor(smoothing: float) -> float:
-    if not (math.isfinite(smoothing) and -1.0 <= smoothing < 0.0):
-        raise InputError(f"--transfer-smoothing {smoothing} is not a negative factor", where="--transfer-smoothing",
-                         fix="e.g. --transfer-smoothing -0.05 (negative label smoothing, as `--method negls`)")
-    return smoothing
 
 
 def _files_in(report: dict, out: Path) -> dict:
