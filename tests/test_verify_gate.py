@@ -18,7 +18,7 @@ from hardener.attacks.presets import get_attack
 from hardener.audit.intervals import wilson
 from hardener.cli.app import app
 from hardener.gan import load_gan, save_gan_bundle
-from hardener.jobs.suite import load_suite
+from hardener.jobs.suite import load_suite, worst_attack_note
 from hardener.loading import load_model
 
 runner = CliRunner()
@@ -134,3 +134,17 @@ def test_adaptive_attacker_is_lured_less_than_its_own_protocol(mi_world: dict, p
             log_odds[preset] = float(top_log_odds(gan.classifier.eval()(result.images)).mean())
     assert log_odds["adaptive-decoy"] <= log_odds["plg-margin"] - 1.0, log_odds
     assert rates["adaptive-decoy"] >= rates["plg-margin"], rates
+
+def test_worst_attack_note_says_which_recovered_classes_were_on_their_decoy() -> None:
+    """A class the evaluation model recovers although the public classifier names most of its reconstructions
+    its decoy is called out: protect's own hit rates cannot see that leak."""
+    entry = {"top1": 0.147, "top1_ci95": [0.084, 0.244], "top1_by_class": {"67": 0.533, "27": 0.2, "6": 0.0},
+             "decoy_hit_rate": {"67": 1.0, "27": 0.27, "6": 0.5}}
+    note = worst_attack_note([{"preset": "adaptive-decoy", "hardened": entry, "baseline": {"top1": 0.85}}],
+                             "hardened", "standard", False)
+    assert "Recovered: class 67 53.3% (on its decoy 100%), class 27 20.0% (on its decoy 27%)." in note
+    assert "Recovered although on its decoy: class 67 (" in note  # not 27 (under half), not 6 (not recovered)
+    undefended = {k: v for k, v in entry.items() if k != "decoy_hit_rate"}
+    note = worst_attack_note([{"preset": "gmi", "hardened": undefended, "baseline": {"top1": 0.85}}], "hardened",
+                             "standard", False)
+    assert "Recovered: class 67 53.3%, class 27 20.0%." in note and "although" not in note

@@ -25,6 +25,8 @@ DEFAULT_PRESETS = ("strong",)  # every attack a reviewer expects, lomma-logit an
 DEFAULT_BUDGET = "paper"  # the published lengths unless --budget or --steps/--restarts say otherwise
 VERIFY_SEED_OFFSET = 90_001  # protect's inversions use seeds seed + 1000 * round; verify's are far from them
 DEFAULT_PROTECTED = 5  # DESIGN.md's protocol: the 5 private identities with the most images unless stated
+DECOY_CAPTURED = 0.5  # a class whose reconstructions land on its decoy this often counts as captured (protect's
+# rounds stop at the same share: DecoyConfig.decoy_hit_target)
 
 DECISION_RULE = ("Decision rule: a check passes only when the upper end of its 95% interval is within the limit "
                  "(attack top-1: Wilson interval over the reconstructions, classes x restarts; accuracy drops: "
@@ -294,10 +296,23 @@ def worst_attack_note(rows: list[dict], name: str, budget: str, overridden: bool
 
 
 def _leaking(entry: dict) -> str:
-    """' Recovered: class 18 13.3%, ...' for the protected classes the attack recovered, worst first."""
+    """' Recovered: class 18 13.3%, ...' for the protected classes the attack recovered, worst first, with the
+    share of each class's reconstructions that the public classifier named its decoy (a protect report given).
+    A class recovered although most of its reconstructions landed on its decoy is said apart: there the decoy
+    fools the public classifier, which never saw the person, but not the evaluation model (on LFW most of the
+    stack's leak, README "Where the leak sits"), so protect's own hit rates cannot see that leak."""
     found = sorted(((int(c), v) for c, v in entry.get("top1_by_class", {}).items() if v > 0),
                    key=lambda cv: (-cv[1], cv[0]))
-    return " Recovered: " + ", ".join(f"class {c} {100 * v:.1f}%" for c, v in found) + "." if found else ""
+    if not found:
+        return ""
+    hits = {int(c): h for c, h in entry.get("decoy_hit_rate", {}).items()}
+    on_decoy = [c for c, _ in found if hits.get(c, 0.0) >= DECOY_CAPTURED]
+    said = ", ".join(f"class {c} {100 * v:.1f}%" + (f" (on its decoy {100 * hits[c]:.0f}%)" if c in hits else "")
+                     for c, v in found)
+    classes = f"class{'es' if len(on_decoy) > 1 else ''} {', '.join(map(str, on_decoy))}"
+    return f" Recovered: {said}." + (
+        f" Recovered although on its decoy: {classes} (at least {100 * DECOY_CAPTURED:.0f}% of its reconstructions "
+        "named its decoy by the public classifier, yet the evaluation model named the person)." if on_decoy else "")
 
 
 def sample_size_note(rows: list[dict], name: str, max_attack_acc: float) -> str | None:
