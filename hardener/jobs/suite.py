@@ -299,8 +299,8 @@ def _leaking(entry: dict) -> str:
     """' Recovered: class 18 13.3%, ...' for the protected classes the attack recovered, worst first, with the
     share of each class's reconstructions that the public classifier named its decoy (a protect report given).
     A class recovered although most of its reconstructions landed on its decoy is said apart: there the decoy
-    fools the public classifier, which never saw the person, but not the evaluation model (on LFW most of the
-    stack's leak, README "Where the leak sits"), so protect's own hit rates cannot see that leak."""
+    fools the public classifier, which never saw the person, but not the evaluation model (on LFW, class 67 of
+    the stack: README, "Where the leak sits"), and protect's own hit rates cannot see that leak."""
     found = sorted(((int(c), v) for c, v in entry.get("top1_by_class", {}).items() if v > 0),
                    key=lambda cv: (-cv[1], cv[0]))
     if not found:
