@@ -135,6 +135,7 @@ def test_adaptive_attacker_is_lured_less_than_its_own_protocol(mi_world: dict, p
     assert log_odds["adaptive-decoy"] <= log_odds["plg-margin"] - 1.0, log_odds
     assert rates["adaptive-decoy"] >= rates["plg-margin"], rates
 
+
 def test_worst_attack_note_says_which_recovered_classes_were_on_their_decoy() -> None:
     """A class the evaluation model recovers although the public classifier names most of its reconstructions
     its decoy is called out: protect's own hit rates cannot see that leak."""
