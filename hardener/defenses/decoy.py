@@ -65,6 +65,7 @@ from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batch
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
+from hardener.defenses.leaks import leak_endpoints
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -99,6 +100,7 @@ class DecoyConfig:
     decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
     extra_decoys: int = 0  # per protected class: at most this many more decoys, one a round while its hit rate is low
+    leak_caps: float = 0.0  # margin recipe: weight of the caps on leak endpoints (hardener.defenses.leaks)
     fisher_samples: int = 256
     manifold: float = 4.0  # margin recipe: weight of KL to the original model, unprotected classes, on GAN images
     manifold_samples: int = 512
@@ -115,10 +117,13 @@ class DecoyConfig:
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
         weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill,
-                   self.manifold)
+                   self.manifold, self.leak_caps)
         if min(weights) < 0:
-            raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill and manifold must not be negative",
-                             fix="e.g. --alpha 1 --beta 2")
+            raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill, manifold and leak caps "
+                             "must not be negative", fix="e.g. --alpha 1 --beta 2")
+        if self.leak_caps > 0 and self.recipe != "margin":
+            raise InputError("--leak-caps needs the margin recipe (its caps)", where="--leak-caps",
+                             fix="drop --leak-caps or use --recipe margin")
         if (self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2
                 or self.manifold_samples < 1 or self.extra_decoys < 0
                 or (self.photos_per_decoy is not None and self.photos_per_decoy < 1)):
@@ -157,6 +162,7 @@ class DefenseResult:
     after: InversionResult | None = None  # the last inversion (of the hardened model)
     decoy_samples: torch.Tensor | None = None
     decoy_photos: tuple[torch.Tensor, torch.Tensor] | None = None  # the photos used, labelled with the protected class
+    leaks: tuple[torch.Tensor, torch.Tensor] | None = None  # --leak-caps: every round's leak endpoints and classes
     seconds: float = 0.0
     config: DecoyConfig = field(default_factory=DecoyConfig)
 
@@ -221,11 +227,13 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     optimizer = torch.optim.Adam([p for p in hardened.parameters() if p.requires_grad], lr=config.lr)
     generator_rng = torch.Generator().manual_seed(config.seed)
     seen_x, seen_y = [], []  # the margin recipe keeps every round's endpoints: earlier ones must stay down
+    leak_x, leak_y = [], []  # --leak-caps: every round's leak endpoints, kept the same way
     loop = {"model": hardened, "optimizer": optimizer, "rng": generator_rng}
     start_round, stopped = 0, False
     if state is not None:
         restore(loop, state, checkpoint.path)
         result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
+        leak_x, leak_y = list(state["leak_x"]), list(state["leak_y"])
         start_round, stopped = len(result.rounds), bool(state["stopped"])
         for row in result.rounds:  # the extra decoys' samples again, from the same seeds
             if row.get("decoys_added"):
@@ -254,14 +262,22 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
+        if config.leak_caps > 0:
+            found = leak_endpoints(invert, hardened, model, protect, seed=config.seed + 1000 * (round_index + 1) + 700,
+                                   task=f"seek leaks (round {round_index + 1})", device=device)
+            leak_x.append(found[0])
+            leak_y.append(found[1])
+        leaks = (torch.cat(leak_x).to(device), torch.cat(leak_y).to(device)) if leak_x else None
+        result.leaks = leaks
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
-                               real if margin is not None or config.retain > 0 else None, teacher, anchors)
+                               real if margin is not None or config.retain > 0 else None, teacher, anchors, leaks)
         recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
         parts = _fine_tune(hardened, optimizer, samples, ewc, recipe, config, generator_rng, device, progress, round_index)
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
         hits = decoy_hits(private_inv, public_model, result.all_decoys(), device)
-        row = {"round": round_index + 1, **({"decoys_added": added} if added else {}), **parts,
+        row = {"round": round_index + 1, **({"decoys_added": added} if added else {}),
+               **({"leak_endpoints": len(leak_y[-1])} if config.leak_caps > 0 else {}), **parts,
                "decoy_hit_rate": hits, "protected_confidence_after": float(private_inv.confidence.mean())}
         if data is not None:
             row["natural_accuracy"] = accuracy(hardened, *real, device=device)
@@ -270,7 +286,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         stopped = min(hits.values()) >= config.decoy_hit_target  # a resume must not train past this either
         if checkpoint is not None:
             checkpoint.save(kind="protect", identity=identity, state={
-                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "stopped": stopped})
+                **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "leak_x": leak_x,
+                "leak_y": leak_y, "stopped": stopped})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))
         if stopped:
@@ -445,6 +462,7 @@ class RoundSamples:
     real: tuple[torch.Tensor, torch.Tensor] | None
     teacher: torch.Tensor | None
     anchors: "Anchors | None" = None
+    leaks: tuple[torch.Tensor, torch.Tensor] | None = None  # --leak-caps: the leak endpoints and their classes
 
 
 @dataclass(frozen=True)
@@ -478,49 +496,57 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
     are shared. The model is in eval mode, so one forward pass over the private, public and real rows gives
     each row the logits it would get alone, at about 3/4 of the cost of three passes."""
     model.eval()  # BatchNorm statistics stay those of the real training data
-    sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
-    x_pri, y_pri, x_pub, y_pub, real, teacher, anchors = (samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub,
-                                                          samples.real, samples.teacher, samples.anchors)
+    sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0, "loss_leaks": 0.0}
+    x_pri, y_pri, x_pub, y_pub, real, teacher, anchors, leaks = (
+        samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub, samples.real, samples.teacher, samples.anchors,
+        samples.leaks if samples.leaks is not None and len(samples.leaks[1]) else None)
     held_columns = anchors.columns.to(device) if anchors is not None else None
     alpha = config.private_weight()
     for step in range(config.steps_per_round):
         pri = torch.randint(0, len(x_pri), (min(config.batch_size, len(x_pri)) if alpha > 0 else 0,), generator=rng)
         pub = torch.randint(0, len(x_pub), (min(config.batch_size, len(x_pub)),), generator=rng)
-        batch = [x_pri[pri], recipe.public_view(x_pub[pub], rng)]  # no private rows when alpha is 0
+        batch = {"private": x_pri[pri], "public": recipe.public_view(x_pub[pub], rng)}  # no private rows at alpha 0
         if real is not None:
             x_real, y_real = real
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
-            batch.append(x_real[rows].to(device))
+            batch["real"] = x_real[rows].to(device)
         if anchors is not None:
             anchor_rows = torch.randint(0, len(anchors.images), (min(config.batch_size, len(anchors.images)),),
                                         generator=rng)
-            batch.append(anchors.images[anchor_rows].to(device))
-        logits = model(torch.cat(batch)).split([len(b) for b in batch])
-        loss_private, loss_public = recipe.losses(logits[0], y_pri[pri], logits[1], y_pub[pub])
+            batch["anchors"] = anchors.images[anchor_rows].to(device)
+        if leaks is not None:
+            leak_rows = torch.randint(0, len(leaks[1]), (min(config.batch_size, len(leaks[1])),), generator=rng)
+            batch["leaks"] = leaks[0][leak_rows]
+        logits = dict(zip(batch, model(torch.cat(list(batch.values()))).split([len(b) for b in batch.values()])))
+        loss_private, loss_public = recipe.losses(logits["private"], y_pri[pri], logits["public"], y_pub[pub])
         loss_private = loss_private if alpha > 0 else torch.zeros((), device=device)  # the mean of no rows is NaN
         penalty = ewc.penalty(model)
         loss = alpha * loss_private + config.beta * loss_public + config.omega * penalty
         loss_retain = torch.zeros((), device=device)
         if real is not None:
-            loss_retain = F.cross_entropy(logits[2], y_real[rows].to(device))
+            loss_retain = F.cross_entropy(logits["real"], y_real[rows].to(device))
             kept = config.retain * loss_retain
             if teacher is not None and config.distill > 0:
-                kept = kept + config.distill * distillation(logits[2], teacher[rows].to(device))
+                kept = kept + config.distill * distillation(logits["real"], teacher[rows].to(device))
             loss = loss + kept
         if anchors is not None:
-            held = logits[-1][:, held_columns]
+            held = logits["anchors"][:, held_columns]
             loss = loss + config.manifold * distillation(held, anchors.logits[anchor_rows].to(device))
+        loss_leaks = torch.zeros((), device=device)
+        if leaks is not None:
+            loss_leaks = recipe.capped(logits["leaks"], leaks[1][leak_rows])
+            loss = loss + config.leak_caps * loss_leaks
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         for key, value in (("loss_private", loss_private), ("loss_public", loss_public), ("ewc", penalty),
-                           ("loss_retain", loss_retain)):
+                           ("loss_retain", loss_retain), ("loss_leaks", loss_leaks)):
             sums[key] += float(value.detach())
         progress(ProgressEvent(f"fine-tune (round {round_index + 1})", step + 1, config.steps_per_round,
                                {"loss": float(loss.detach())}))
-    return {k: v / config.steps_per_round for k, v in sums.items()}
+    return {k: v / config.steps_per_round for k, v in sums.items() if k != "loss_leaks" or config.leak_caps > 0}
 
 
 class PatentRecipe:
@@ -543,10 +569,15 @@ class MarginRecipe:
     def public_view(self, x_pub: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return warp(x_pub, torch.rand(len(x_pub), 1, PARAMS, generator=rng))
 
+    def capped(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """How far the rows' margin and logit for their class stand above the caps (0 below them), averaged."""
+        t = self.targets
+        return (F.relu(class_margin(logits, y) - t.per_row(t.cap_margin, y))
+                + F.relu(logits.gather(1, y[:, None]).squeeze(1) - t.per_row(t.cap_logit, y))).mean()
+
     def losses(self, logits_pri, y_pri, logits_pub, y_pub) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.targets
-        loss_private = (F.relu(class_margin(logits_pri, y_pri) - t.per_row(t.cap_margin, y_pri))
-                        + F.relu(logits_pri.gather(1, y_pri[:, None]).squeeze(1) - t.per_row(t.cap_logit, y_pri))).mean()
+        loss_private = self.capped(logits_pri, y_pri)
         loss_public = (F.relu(t.per_row(t.floor_margin, y_pub) - class_margin(logits_pub, y_pub))
                        + F.relu(t.per_row(t.floor_logit, y_pub) - logits_pub.gather(1, y_pub[:, None]).squeeze(1))).mean()
         return loss_private, loss_public
