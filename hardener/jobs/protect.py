@@ -143,7 +143,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
     names = target.class_names
     report = {
         "command": "protect",
-        "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe],
+        "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe]
+                  + (LEAK_CAPS_LINE if job.config.leak_caps > 0 else ""),
         "stacked_on": job.stacked_on,
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
@@ -171,6 +172,7 @@ METHOD_LINES = {
               "and logit of real photos, decoys lifted above every endpoint, re-inverted each round",
     "patent": "decoy, patent recipe (CN115719085A / NetGuard) with bounded L_pri, adaptive re-inversion rounds",
 }
+LEAK_CAPS_LINE = ", and leak endpoints (inversions of hardened + original that the original names the person) capped"
 
 
 def parse_distinct(items: list[str], num_classes: int, names, option: str) -> list[int]:
