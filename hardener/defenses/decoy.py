@@ -497,7 +497,7 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
     are shared. The model is in eval mode, so one forward pass over the private, public and real rows gives
     each row the logits it would get alone, at about 3/4 of the cost of three passes."""
     model.eval()  # BatchNorm statistics stay those of the real training data
-    sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0, "loss_leaks": 0.0}
+    sums = {"loss_private": 0.0, "loss_public": 0.0, "ewc": 0.0, "loss_retain": 0.0}
     x_pri, y_pri, x_pub, y_pub, real, teacher, anchors, leaks = (
         samples.x_pri, samples.y_pri, samples.x_pub, samples.y_pub, samples.real, samples.teacher, samples.anchors,
         samples.leaks if samples.leaks is not None and len(samples.leaks[1]) else None)
@@ -533,21 +533,20 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
         if anchors is not None:
             held = logits["anchors"][:, held_columns]
             loss = loss + config.manifold * distillation(held, anchors.logits[anchor_rows].to(device))
-        loss_leaks = torch.zeros((), device=device)
+        parts = {"loss_private": loss_private, "loss_public": loss_public, "ewc": penalty}
         if leaks is not None:
-            loss_leaks = recipe.capped(logits["leaks"], leaks[1][leak_rows])
-            loss = loss + config.leak_caps * loss_leaks
+            parts["loss_leaks"] = recipe.capped(logits["leaks"], leaks[1][leak_rows])
+            loss = loss + config.leak_caps * parts["loss_leaks"]
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        for key, value in (("loss_private", loss_private), ("loss_public", loss_public), ("ewc", penalty),
-                           ("loss_retain", loss_retain), ("loss_leaks", loss_leaks)):
-            sums[key] += float(value.detach())
+        for key, value in {**parts, "loss_retain": loss_retain}.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
         progress(ProgressEvent(f"fine-tune (round {round_index + 1})", step + 1, config.steps_per_round,
                                {"loss": float(loss.detach())}))
-    return {k: v / config.steps_per_round for k, v in sums.items() if k != "loss_leaks" or config.leak_caps > 0}
+    return {k: v / config.steps_per_round for k, v in sums.items()}
 
 
 class PatentRecipe:

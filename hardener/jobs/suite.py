@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from hardener.checkpoint import CacheFolder, Checkpoint
+from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
@@ -25,8 +26,8 @@ DEFAULT_PRESETS = ("strong",)  # every attack a reviewer expects, lomma-logit an
 DEFAULT_BUDGET = "paper"  # the published lengths unless --budget or --steps/--restarts say otherwise
 VERIFY_SEED_OFFSET = 90_001  # protect's inversions use seeds seed + 1000 * round; verify's are far from them
 DEFAULT_PROTECTED = 5  # DESIGN.md's protocol: the 5 private identities with the most images unless stated
-DECOY_CAPTURED = 0.5  # a class whose reconstructions land on its decoy this often counts as captured (protect's
-# rounds stop at the same share: DecoyConfig.decoy_hit_target)
+DECOY_CAPTURED = DecoyConfig.decoy_hit_target  # a class whose reconstructions land on its decoy this often counts
+# as captured: the share at which protect's rounds stop
 
 DECISION_RULE = ("Decision rule: a check passes only when the upper end of its 95% interval is within the limit "
                  "(attack top-1: Wilson interval over the reconstructions, classes x restarts; accuracy drops: "
