@@ -290,6 +290,10 @@ def test_leak_caps_keep_what_the_original_names_and_lower_the_hardened_margin_th
     capped, plain = run(tmp_path / "capped"), run(tmp_path / "plain", leak_caps=0.0)
     x, y = capped.leaks
     assert plain.leaks is None and "leak_endpoints" not in plain.rounds[0]
+    assert "loss_leaks" in capped.rounds[0] and "loss_leaks" not in plain.rounds[0]
+    for result, phases in ((capped, ["seek_leaks", "fine_tune", "re_invert"]), (plain, ["fine_tune", "re_invert"])):
+        assert all(list(r["seconds"]) == phases for r in result.rounds)  # where each round's time went
+        assert 0 < sum(sum(r["seconds"].values()) for r in result.rounds) <= result.seconds + 0.5
     assert len(y) == sum(r["leak_endpoints"] for r in capped.rounds) > 0
     with torch.no_grad():
         assert bool((target.eval()(x).argmax(1) == y).all())

@@ -263,23 +263,28 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         seen_y.append(private_inv.targets)
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
+        clock = {"started": time.perf_counter()}  # where a round's time goes (report.json's rounds[].seconds)
         if config.leak_caps > 0:
             found = leak_endpoints(invert, hardened, model, protect, seed=config.seed + 1000 * (round_index + 1) + 700,
                                    task=f"seek leaks (round {round_index + 1})", device=device)
             leak_x.append(found[0])
             leak_y.append(found[1])
+            clock["seek_leaks"] = time.perf_counter()
         leaks = (torch.cat(leak_x).to(device), torch.cat(leak_y).to(device)) if leak_x else None
         result.leaks = leaks
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
                                real if margin is not None or config.retain > 0 else None, teacher, anchors, leaks)
         recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
         parts = _fine_tune(hardened, optimizer, samples, ewc, recipe, config, generator_rng, device, progress, round_index)
+        clock["fine_tune"] = time.perf_counter()
         private_inv = invert(hardened, protect, seed=config.seed + 1000 * (round_index + 2),
                              task=f"re-invert (round {round_index + 1})")
+        clock["re_invert"] = time.perf_counter()
         hits = decoy_hits(private_inv, public_model, result.all_decoys(), device)
         row = {"round": round_index + 1, **({"decoys_added": added} if added else {}),
                **({"leak_endpoints": len(leak_y[-1])} if config.leak_caps > 0 else {}), **parts,
-               "decoy_hit_rate": hits, "protected_confidence_after": float(private_inv.confidence.mean())}
+               "decoy_hit_rate": hits, "protected_confidence_after": float(private_inv.confidence.mean()),
+               "seconds": _phase_seconds(clock)}
         if data is not None:
             row["natural_accuracy"] = accuracy(hardened, *real, device=device)
         result.rounds.append(row)
@@ -488,6 +493,12 @@ class Anchors:
         protected = set(protect)
         columns = torch.tensor([c for c in range(logits.shape[1]) if c not in protected])
         return cls(images, logits[:, columns], columns)
+
+
+def _phase_seconds(clock: dict[str, float]) -> dict[str, float]:
+    """Seconds each phase of a round took, from the times its phases ended (in order, after "started")."""
+    ends = list(clock.items())
+    return {name: round(end - previous, 1) for (_, previous), (name, end) in zip(ends, ends[1:])}
 
 
 def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentRecipe | MarginRecipe", config, rng,

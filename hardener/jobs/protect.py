@@ -215,11 +215,13 @@ def markdown_report(report: dict) -> str:
     lines = ["# hardener protect", "", f"Method: {report['method']}", "", *stage,
              "| protected class | decoy |", "| --- | --- |"]
     lines += [f"| {p['class']} | {p['decoy']} |" for p in report["protected"]]
-    lines += ["", "| round | decoy hit rate | protected confidence after | natural accuracy |", "| --- | --- | --- | --- |"]
+    lines += ["", "| round | decoy hit rate | protected confidence after | natural accuracy | time |",
+              "| --- | --- | --- | --- | --- |"]
     for r in report["rounds"]:
         hits = ", ".join(f"{c}: {h:.0%}" for c, h in r["decoy_hit_rate"].items())
         natural = f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"
-        lines.append(f"| {r['round']} | {hits} | {r['protected_confidence_after']:.2f} | {natural} |")
+        spent = ", ".join(f"{phase.replace('_', ' ')} {s:.0f} s" for phase, s in r.get("seconds", {}).items()) or "-"
+        lines.append(f"| {r['round']} | {hits} | {r['protected_confidence_after']:.2f} | {natural} | {spent} |")
     if report["warnings"]:
         lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
     lines += ["", f"Grid: `{report['grid']}` ({report['grid_layout']})", ""]
