@@ -58,6 +58,7 @@ def test_protect_outputs_report_grid_and_onnx(protected: Path) -> None:
     assert report["hardened"]["onnx_parity"]["batches"][1]["relative"] <= 1e-4
     assert (protected / "grid.png").exists() and (protected / "report.md").read_text().startswith("# hardener protect")
     assert any("assumed" in w for w in report["warnings"])
+    assert report["config"]["leak_caps"] == 0  # no --pretrained: no leak caps unless asked
 
 
 def test_ewc_is_zero_at_the_anchor_and_grows_with_distance() -> None:
@@ -182,6 +183,13 @@ def test_alpha_defaults_to_the_recipes_own_and_an_explicit_value_wins() -> None:
     assert DecoyConfig(recipe="patent", alpha=0).private_weight() == 0
     with pytest.raises(Exception, match="must not be negative"):
         DecoyConfig(alpha=-1).validate()
+
+
+def test_leak_caps_default_to_two_on_a_margin_stack_only_and_an_explicit_value_wins() -> None:
+    assert DecoyConfig().leak_cap_weight() == 0 and DecoyConfig().leak_cap_weight(stacked=True) == 2
+    assert DecoyConfig(recipe="patent").leak_cap_weight(stacked=True) == 0  # the patent's recipe as it states it
+    assert DecoyConfig(leak_caps=0).leak_cap_weight(stacked=True) == 0
+    assert DecoyConfig(leak_caps=1.5).leak_cap_weight() == 1.5
 
 
 def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_original(mi_world: dict) -> None:

@@ -136,9 +136,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
                    "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),
-               Opt("--leak-caps", "leak_caps", float, 0.0, "margin: each round, also invert the hardened and the "
+               Opt("--leak-caps", "leak_caps", float, None, "margin: each round, also invert the hardened and the "
                    "original model together and cap the hardened model's margin on the images the original still "
-                   "names the person, with this weight (README, \"Leak caps\"); 0 turns it off."),
+                   "names the person, with this weight (default 2 with --pretrained, 0 without; README, \"Leak "
+                   "caps\"); 0 turns it off."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
                Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "
                    "classifier on --data, its first layer groups frozen (OUT/tl-dmi, replacing MODEL), then protect "

@@ -144,7 +144,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
     report = {
         "command": "protect",
         "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe]
-                  + (LEAK_CAPS_LINE if job.config.leak_caps > 0 else ""),
+                  + (LEAK_CAPS_LINE if job.config.leak_cap_weight() > 0 else ""),
         "stacked_on": job.stacked_on,
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
@@ -259,6 +259,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
 
     known = {f.name for f in fields(DecoyConfig)}
     config = DecoyConfig(**{k: v for k, v in options.items() if k in known and v is not None}, seed=common.seed)
+    config = replace(config, leak_caps=config.leak_cap_weight(stacked=bool(options["pretrained"])))
     job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
                      decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
                      decoy_photos=options["decoy_photos"],
