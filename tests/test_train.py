@@ -124,7 +124,8 @@ def test_train_gan_cli_bundles_gan_and_public_classifier(tmp_path: Path) -> None
     assert gan.image_size == 32 and gan.critic is not None
     assert gan.classifier is not None and gan.classifier.num_classes == 4
     assert gan.class_names == [f"synthetic_{i:04d}" for i in range(4)]
-    images = gan.generator(torch.randn(3, gan.latent_dim))
+    with torch.no_grad():
+        images = gan.generator(torch.randn(3, gan.latent_dim))
     assert images.shape == (3, 3, 32, 32) and float(images.min()) >= 0.0 and float(images.max()) <= 1.0
 
 
