@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import torch
@@ -195,6 +195,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     identities (`hardener.defenses.decoy_photos`), matched to the public classifier by `public_names`; the
     decoys are then chosen among the identities photographed and their photos join the decoy samples."""
     config.validate()
+    config = replace(config, leak_caps=config.leak_cap_weight())  # resolved once: unset means off here
     started = time.perf_counter()
     device = torch.device(device)
     protect = [int(c) for c in protect]
@@ -275,7 +276,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         x_pri = torch.cat(seen_x if margin is not None else seen_x[-1:]).to(device)
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
         clock = {"started": time.perf_counter()}  # where a round's time goes (report.json's rounds[].seconds)
-        if config.leak_cap_weight() > 0:
+        if config.leak_caps > 0:
             found = leak_endpoints(invert, hardened, model, protect, seed=config.seed + 1000 * (round_index + 1) + 700,
                                    task=f"seek leaks (round {round_index + 1})", device=device)
             leak_x.append(found[0])
@@ -293,7 +294,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         clock["re_invert"] = time.perf_counter()
         hits = decoy_hits(private_inv, public_model, result.all_decoys(), device)
         row = {"round": round_index + 1, **({"decoys_added": added} if added else {}),
-               **({"leak_endpoints": len(leak_y[-1])} if config.leak_cap_weight() > 0 else {}), **parts,
+               **({"leak_endpoints": len(leak_y[-1])} if config.leak_caps > 0 else {}), **parts,
                "decoy_hit_rate": hits, "protected_confidence_after": float(private_inv.confidence.mean()),
                "seconds": _phase_seconds(clock)}
         if data is not None:
@@ -558,7 +559,7 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
         parts = {"loss_private": loss_private, "loss_public": loss_public, "ewc": penalty}
         if leaks is not None:
             parts["loss_leaks"] = recipe.capped(logits["leaks"], leaks[1][leak_rows])
-            loss = loss + config.leak_cap_weight() * parts["loss_leaks"]
+            loss = loss + config.leak_caps * parts["loss_leaks"]
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
         optimizer.zero_grad(set_to_none=True)

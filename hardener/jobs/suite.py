@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from hardener.checkpoint import CacheFolder, Checkpoint
-from hardener.defenses.decoy import DecoyConfig
 from hardener.errors import InputError
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 
@@ -26,8 +25,6 @@ DEFAULT_PRESETS = ("strong",)  # every attack a reviewer expects, lomma-logit an
 DEFAULT_BUDGET = "paper"  # the published lengths unless --budget or --steps/--restarts say otherwise
 VERIFY_SEED_OFFSET = 90_001  # protect's inversions use seeds seed + 1000 * round; verify's are far from them
 DEFAULT_PROTECTED = 5  # DESIGN.md's protocol: the 5 private identities with the most images unless stated
-DECOY_CAPTURED = DecoyConfig.decoy_hit_target  # a class whose reconstructions land on its decoy this often counts
-# as captured: the share at which protect's rounds stop
 
 DECISION_RULE = ("Decision rule: a check passes only when the upper end of its 95% interval is within the limit "
                  "(attack top-1: Wilson interval over the reconstructions, classes x restarts; accuracy drops: "
@@ -301,18 +298,22 @@ def _leaking(entry: dict) -> str:
     share of each class's reconstructions that the public classifier named its decoy (a protect report given).
     A class recovered although most of its reconstructions landed on its decoy is said apart: there the decoy
     fools the public classifier, which never saw the person, but not the evaluation model (on LFW, class 67 of
-    the stack: README, "Where the leak sits"), and protect's own hit rates cannot see that leak."""
+    the stack: README, "Where the leak sits"), and protect's own hit rates cannot see that leak. Captured means
+    the share at which protect's rounds stop (DecoyConfig.decoy_hit_target)."""
+    from hardener.defenses.decoy import DecoyConfig
+
+    captured = DecoyConfig.decoy_hit_target
     found = sorted(((int(c), v) for c, v in entry.get("top1_by_class", {}).items() if v > 0),
                    key=lambda cv: (-cv[1], cv[0]))
     if not found:
         return ""
     hits = {int(c): h for c, h in entry.get("decoy_hit_rate", {}).items()}
-    on_decoy = [c for c, _ in found if hits.get(c, 0.0) >= DECOY_CAPTURED]
+    on_decoy = [c for c, _ in found if hits.get(c, 0.0) >= captured]
     said = ", ".join(f"class {c} {100 * v:.1f}%" + (f" (on its decoy {100 * hits[c]:.0f}%)" if c in hits else "")
                      for c, v in found)
     classes = f"class{'es' if len(on_decoy) > 1 else ''} {', '.join(map(str, on_decoy))}"
     return f" Recovered: {said}." + (
-        f" Recovered although on its decoy: {classes} (at least {100 * DECOY_CAPTURED:.0f}% of its reconstructions "
+        f" Recovered although on its decoy: {classes} (at least {100 * captured:.0f}% of its reconstructions "
         "named its decoy by the public classifier, yet the evaluation model named the person)." if on_decoy else "")
 
 
