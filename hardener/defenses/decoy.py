@@ -66,7 +66,7 @@ from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batch
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
-from hardener.defenses.leaks import LEAK_SEEKERS, leak_endpoints
+from hardener.defenses.leaks import LEAK_SEEKERS, LeakSearch, leak_endpoints
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -104,8 +104,8 @@ class DecoyConfig:
     extra_decoys: int = 0  # per protected class: at most this many more decoys, one a round while its hit rate is low
     leak_caps: float | None = None  # margin recipe: weight of the caps on leak endpoints (hardener.defenses.leaks);
     # None: leak_cap_weight's rule
-    leak_seeker: str | None = None  # with leak caps: which inversion finds the leak endpoints (LEAK_SEEKERS); None:
-    # leak_seeker_name's rule
+    leak_seekers: tuple[str, ...] | None = None  # with leak caps: the inversions that find the leak endpoints
+    # (hardener.defenses.leaks.LEAK_SEEKERS); None: leak_seeker_names's rule
     fisher_samples: int = 256
     manifold: float = 4.0  # margin recipe: weight of KL to the original model, unprotected classes, on GAN images
     manifold_samples: int = 512
@@ -126,10 +126,11 @@ class DecoyConfig:
         if min(weights) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill, manifold and leak caps "
                              "must not be negative", fix="e.g. --alpha 1 --beta 2")
-        if self.leak_seeker is not None and self.leak_seeker not in LEAK_SEEKERS:
-            raise InputError(f"unknown leak seeker {self.leak_seeker!r}", where="--leak-seeker",
+        unknown = [s for s in self.leak_seekers or () if s not in LEAK_SEEKERS]
+        if unknown:
+            raise InputError(f"unknown leak seeker {unknown[0]!r}", where="--leak-seeker",
                              fix=f"use one of: {', '.join(LEAK_SEEKERS)}")
-        if self.leak_seeker is not None and self.leak_cap_weight() == 0:
+        if self.leak_seekers is not None and self.leak_cap_weight() == 0:
             raise InputError("--leak-seeker sets how leak caps find their endpoints, and leak caps are off",
                              where="--leak-seeker", fix="add --leak-caps 2 (or --pretrained), or drop --leak-seeker")
         if self.leak_cap_weight() > 0 and self.recipe != "margin":
@@ -152,9 +153,9 @@ class DecoyConfig:
             return self.leak_caps
         return STACKED_LEAK_CAPS if stacked and self.recipe == "margin" else 0.0
 
-    def leak_seeker_name(self) -> str:
-        """leak_seeker, or when unset `ensemble` (the hardened and the original model together)."""
-        return self.leak_seeker or "ensemble"
+    def leak_seeker_names(self) -> tuple[str, ...]:
+        """leak_seekers without repeats, or when unset `ensemble` (the hardened and the original model together)."""
+        return tuple(dict.fromkeys(self.leak_seekers)) if self.leak_seekers else ("ensemble",)
 
     def private_weight(self) -> float:
         """alpha, the weight of the term on inverted private samples. Unset: 1 for the patent recipe (the
@@ -289,9 +290,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         y_pri = torch.cat(seen_y if margin is not None else seen_y[-1:]).to(device)
         clock = {"started": time.perf_counter()}  # where a round's time goes (report.json's rounds[].seconds)
         if config.leak_caps > 0:
-            found = leak_endpoints(invert, hardened, model, protect, seed=config.seed + 1000 * (round_index + 1) + 700,
-                                   task=f"seek leaks (round {round_index + 1})", device=device,
-                                   seeker=config.leak_seeker_name(), public=public_model, decoys=decoy_map)
+            search = LeakSearch(invert, hardened, model, generator, latent_dim, public_model, result.all_decoys(),
+                                device, progress)
+            found = leak_endpoints(search, protect, config.leak_seeker_names(),
+                                   seed=config.seed + 1000 * (round_index + 1) + 700,
+                                   task=f"seek leaks (round {round_index + 1})")
             leak_x.append(found[0])
             leak_y.append(found[1])
             clock["seek_leaks"] = time.perf_counter()
@@ -627,9 +630,10 @@ def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progre
     bases = [with_overrides(get_attack(name).config, steps=config.steps_for_inversion(),
                             restarts=config.samples_per_class) for name in config.inversion_presets()]
 
-    def invert(model, classes, *, seed: int, task: str, restarts: int | None = None,
-               family: bool = True) -> InversionResult:
-        parts = [run(generator, critic, model, classes, config=with_overrides(base, restarts=restarts),
+    def invert(model, classes, *, seed: int, task: str, restarts: int | None = None, family: bool = True,
+               through: nn.Module | None = None) -> InversionResult:
+        """`through`: a generator to invert through instead of protect's GAN (the plg leak seeker's)."""
+        parts = [run(through or generator, critic, model, classes, config=with_overrides(base, restarts=restarts),
                      latent_dim=latent_dim, seed=seed + index, device=device, progress=progress,
                      task=task if len(bases) == 1 else f"{task}: {name}")
                  for index, (name, base) in enumerate(zip(config.inversion_presets(), bases))

@@ -1,19 +1,25 @@
-"""Leak endpoints for the decoy defense's `--leak-caps`: images an attack on the hardened model can reach that the
-original model still names the protected person.
+"""Leak endpoints for the decoy defense's `--leak-caps`: images an attack on the hardened model can reach that
+still show the protected person.
 
 Why: on LFW most of what leaked from the stacked default were reconstructions the public classifier names the
 decoy while the evaluation model names the person (README, "Where the leak sits"): the decoy's features and the
 person's add up in the hardened model's logit, and such mixtures score as high as the decoys. protect's own GAN
 makes them when asked, but its re-inversions of the hardened model alone land on the pure decoys and never show
-them. Two seekers (`--leak-seeker`): `ensemble` inverts the hardened and the original model together, which climbs
-to images both score high for the class; `mix` inverts the public classifier's margin for the class's decoy plus
-the original model's margin for the person, which asks for the mixture itself, whatever the hardened model does;
-`both` pools the two. protect keeps the endpoints the original names the person and caps the hardened model's
-margin on them like any attack endpoint. Only the defender's own models and GAN are used, never the attacker's GAN
-or evaluation model.
+them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
+- `ensemble` inverts the hardened and the original model together, which climbs to images both score high for
+  the class; kept where the original names the person;
+- `mix` inverts the public classifier's margin for the class's decoy plus the original model's margin for the
+  person, which asks for the on-decoy mixture itself, whatever the hardened model does; kept as `ensemble`'s;
+- `plg` runs PLG-MI's two stages (hardener.attacks.plg_gan) on the hardened model through protect's own GAN: a
+  conditional generator started from the GAN images the hardened model is surest of, then the latent search;
+  its endpoints escape the decoys (on LFW it recovered people the decoys held against the other attacks), so it
+  keeps those the public classifier does not name one of the class's decoys.
+protect caps the hardened model's margin on the endpoints like any attack endpoint. Only the defender's own
+models and GAN are used, never the attacker's GAN or evaluation model.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -21,9 +27,11 @@ from torch import nn
 
 from hardener.attacks.losses import max_margin
 from hardener.device import evaluating
+from hardener.progress import ProgressFn, no_progress
 
-LEAK_SEEKERS = ("ensemble", "mix", "both")
-MIX_SEED_OFFSET = 50  # the mix seeker's inversion seeds, apart from the ensemble's (`both` pools the two)
+LEAK_SEEKERS = ("ensemble", "mix", "plg")
+SEED_OFFSETS = {"ensemble": 0, "mix": 50, "plg": 100}  # each seeker's inversion seeds apart from the others'
+PLG_BUDGET = 0.2  # the plg seeker's conditional generator trains at verify's standard budget (100 steps)
 
 
 class Ensemble(nn.Module):
@@ -59,26 +67,68 @@ def _every_row(x: torch.Tensor, label: int) -> torch.Tensor:
     return torch.full((len(x),), label, device=x.device)
 
 
-def leak_endpoints(invert: Callable, hardened: nn.Module, original: nn.Module, protect: Sequence[int], *,
-                   seed: int, task: str, device, seeker: str = "ensemble", public: nn.Module | None = None,
-                   decoys: Mapping[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Invert with `seeker` for the protected classes (`invert` as the decoy defense's, its first preset) and
-    return the images the original model names the class they were inverted for, with those classes. `mix` and
-    `both` need the public classifier and each protected class's decoy."""
-    if seeker not in LEAK_SEEKERS:
-        raise ValueError(f"unknown leak seeker {seeker!r}")
-    models = []
-    if seeker in ("ensemble", "both"):
-        models.append((Ensemble(hardened, original), seed, task))
-    if seeker in ("mix", "both"):
-        mix = DecoyPersonMix(public, original, {c: decoys[c] for c in protect}, int(original.num_classes))
-        models.append((mix, seed + MIX_SEED_OFFSET, f"{task}: decoy-person mix" if seeker == "both" else task))
+@dataclass(frozen=True)
+class LeakSearch:
+    """What the seekers work with: `invert(model, classes, seed=, task=, family=, through=)` as the decoy
+    defense's (its first preset; `through` a conditional generator in place of protect's GAN), the hardened and
+    the original model, protect's GAN, the public classifier and each protected class's decoys."""
+
+    invert: Callable
+    hardened: nn.Module
+    original: nn.Module
+    generator: nn.Module
+    latent_dim: int
+    public: nn.Module
+    decoys: Mapping[int, Sequence[int]]
+    device: torch.device | str = "cpu"
+    progress: ProgressFn = no_progress
+    plg_budget: float = PLG_BUDGET  # the plg seeker's generator training, as a share of the attack's paper length
+
+
+def leak_endpoints(search: LeakSearch, protect: Sequence[int], seekers: Sequence[str], *, seed: int,
+                   task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each seeker's endpoints for the protected classes, filtered as its own rule says (module docstring),
+    pooled in the order given, with the class each was inverted for."""
     images, targets = [], []
-    for model, model_seed, model_task in models:
-        inversion = invert(model, list(protect), seed=model_seed, task=model_task, family=False)
-        with evaluating(original, device):
-            named = original(inversion.images.to(device)).argmax(1).cpu()
-        kept = named == inversion.targets.cpu()
-        images.append(inversion.images[kept].cpu())
-        targets.append(inversion.targets[kept].cpu())
+    for seeker in seekers:
+        if seeker not in LEAK_SEEKERS:
+            raise ValueError(f"unknown leak seeker {seeker!r}")
+        found = _SEEKERS[seeker](search, list(protect), seed + SEED_OFFSETS[seeker],
+                                 f"{task}: {seeker}" if len(seekers) > 1 else task)
+        images.append(found[0].cpu())
+        targets.append(found[1].cpu())
     return torch.cat(images), torch.cat(targets)
+
+
+def _named_by_original(search: LeakSearch, inversion) -> tuple[torch.Tensor, torch.Tensor]:
+    with evaluating(search.original, search.device):
+        named = search.original(inversion.images.to(search.device)).argmax(1).cpu()
+    kept = named == inversion.targets.cpu()
+    return inversion.images[kept], inversion.targets[kept]
+
+
+def _ensemble(search: LeakSearch, protect: list[int], seed: int, task: str):
+    return _named_by_original(search, search.invert(Ensemble(search.hardened, search.original), protect, seed=seed,
+                                                    task=task, family=False))
+
+
+def _mix(search: LeakSearch, protect: list[int], seed: int, task: str):
+    mix = DecoyPersonMix(search.public, search.original, {c: search.decoys[c][0] for c in protect},
+                         int(search.original.num_classes))
+    return _named_by_original(search, search.invert(mix, protect, seed=seed, task=task, family=False))
+
+
+def _plg(search: LeakSearch, protect: list[int], seed: int, task: str):
+    from hardener.attacks.presets import get_attack
+
+    prepared = get_attack("plg-gan").prepare(search.hardened, search.generator, search.latent_dim,
+                                             budget_fraction=search.plg_budget, seed=seed, device=search.device,
+                                             progress=search.progress)
+    inversion = search.invert(search.hardened, protect, seed=seed, task=task, family=False, through=prepared.generator)
+    with evaluating(search.public, search.device):
+        named = search.public(inversion.images.to(search.device)).argmax(1).cpu()
+    on_decoy = torch.tensor([int(n) in search.decoys[int(c)] for n, c in zip(named, inversion.targets)], dtype=torch.bool)
+    return inversion.images[~on_decoy], inversion.targets[~on_decoy]
+
+
+_SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg}

@@ -140,10 +140,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "original model together and cap the hardened model's margin on the images the original still "
                    "names the person, with this weight (default 2 with --pretrained, 0 without; README, \"Leak "
                    "caps\"); 0 turns it off."),
-               Opt("--leak-seeker", "leak_seeker", str, None, "With leak caps: how their endpoints are found: "
-                   "ensemble (invert the hardened and the original model together; the default), mix (the public "
-                   "classifier's decoy margin plus the original's person margin: images that look like the decoy and "
-                   "like the person), or both (README, \"Leak seekers\")."),
+               Opt("--leak-seeker", "leak_seekers", list, None, "With leak caps, repeatable: how their endpoints "
+                   "are found: ensemble (invert the hardened and the original model together; the default), mix (the "
+                   "public classifier's decoy margin plus the original's person margin: images that look like the "
+                   "decoy and like the person), plg (PLG-MI's conditional generator on the hardened model, protect's "
+                   "GAN; README, \"Leak seekers\")."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
                Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "
                    "classifier on --data, its first layer groups frozen (OUT/tl-dmi, replacing MODEL), then protect "

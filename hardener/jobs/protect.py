@@ -144,7 +144,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
     report = {
         "command": "protect",
         "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe]
-                  + (LEAK_CAPS_LINES[job.config.leak_seeker_name()] if job.config.leak_cap_weight() > 0 else ""),
+                  + (_leak_caps_line(job.config) if job.config.leak_cap_weight() > 0 else ""),
         "stacked_on": job.stacked_on,
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
@@ -172,13 +172,15 @@ METHOD_LINES = {
               "and logit of real photos, decoys lifted above every endpoint, re-inverted each round",
     "patent": "decoy, patent recipe (CN115719085A / NetGuard) with bounded L_pri, adaptive re-inversion rounds",
 }
-LEAK_CAPS_LINES = {  # by leak seeker (hardener.defenses.leaks)
-    "ensemble": ", and leak endpoints (inversions of hardened + original that the original names the person) capped",
-    "mix": ", and leak endpoints (inversions of the public decoy's margin + the original's person margin that the "
-           "original names the person) capped",
-    "both": ", and leak endpoints (inversions of hardened + original, and of the public decoy's margin + the "
-            "original's person margin, that the original names the person) capped",
+LEAK_SEEKER_LINES = {  # hardener.defenses.leaks
+    "ensemble": "inversions of hardened + original that the original names the person",
+    "mix": "inversions of the public decoy's margin + the original's person margin that the original names the person",
+    "plg": "PLG-MI inversions of the hardened model, protect's GAN, off the decoys",
 }
+
+
+def _leak_caps_line(config: DecoyConfig) -> str:
+    return f", and leak endpoints ({'; '.join(LEAK_SEEKER_LINES[s] for s in config.leak_seeker_names())}) capped"
 
 
 def parse_distinct(items: list[str], num_classes: int, names, option: str) -> list[int]:
