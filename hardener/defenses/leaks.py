@@ -127,7 +127,8 @@ def _plg(search: LeakSearch, protect: list[int], seed: int, task: str):
     inversion = search.invert(search.hardened, protect, seed=seed, task=task, family=False, through=prepared.generator)
     with evaluating(search.public, search.device):
         named = search.public(inversion.images.to(search.device)).argmax(1).cpu()
-    on_decoy = torch.tensor([int(n) in search.decoys[int(c)] for n, c in zip(named, inversion.targets)], dtype=torch.bool)
+    on_decoy = torch.tensor([int(n) in search.decoys[int(c)] for n, c in zip(named, inversion.targets)],
+                            dtype=torch.bool)
     return inversion.images[~on_decoy], inversion.targets[~on_decoy]
 
 
