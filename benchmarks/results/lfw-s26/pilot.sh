@@ -2,7 +2,7 @@
 # pilot.sh: STACK --seed 0 --leak-seeker ensemble --leak-seeker plg --resume on seed 0's TL-DMI model, then verify
 # with plg-gan and plg-margin only
 set -u
-cd REPO; export OMP_NUM_THREADS=1; PY=/work/main/.venv/bin/python
+cd REPO; export OMP_NUM_THREADS=1; PY=python
 B=.cache/benchmarks; D=.cache/s26/e-plg-s0
 P="--protect 6 --protect 18 --protect 27 --protect 31 --protect 67"
 { echo "start $(date +%T)"; /usr/bin/time -v $PY -m hardener protect $B/target/model.safetensors --gan $B/gan/gan.safetensors $P \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # plggan.sh NAME: verify e-NAME's model with plg-gan only (VERIFY4's options otherwise), baseline generator cached
 set -u
-cd REPO; export OMP_NUM_THREADS=1; PY=/work/main/.venv/bin/python
+cd REPO; export OMP_NUM_THREADS=1; PY=python
 B=.cache/benchmarks; D=.cache/s26/e-$1
 P="--protect 6 --protect 18 --protect 27 --protect 31 --protect 67"
 mkdir -p $D/plggan && cp -r .cache/s26/rest-lc2-s0/surrogates $D/plggan/
