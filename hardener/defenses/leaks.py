@@ -29,8 +29,7 @@ from hardener.attacks.losses import max_margin
 from hardener.device import evaluating
 from hardener.progress import ProgressFn, no_progress
 
-LEAK_SEEKERS = ("ensemble", "mix", "plg")
-SEED_OFFSETS = {"ensemble": 0, "mix": 50, "plg": 100}  # each seeker's inversion seeds apart from the others'
+SEED_STRIDE = 50  # each seeker's inversion seeds apart from the others': its place in LEAK_SEEKERS times this
 PLG_BUDGET = 0.2  # the plg seeker's conditional generator trains at verify's standard budget (100 steps)
 
 
@@ -91,19 +90,21 @@ def leak_endpoints(search: LeakSearch, protect: Sequence[int], seekers: Sequence
     pooled in the order given, with the class each was inverted for."""
     images, targets = [], []
     for seeker in seekers:
-        if seeker not in LEAK_SEEKERS:
-            raise ValueError(f"unknown leak seeker {seeker!r}")
-        found = _SEEKERS[seeker](search, list(protect), seed + SEED_OFFSETS[seeker],
+        found = _SEEKERS[seeker](search, list(protect), seed + SEED_STRIDE * LEAK_SEEKERS.index(seeker),
                                  f"{task}: {seeker}" if len(seekers) > 1 else task)
         images.append(found[0].cpu())
         targets.append(found[1].cpu())
     return torch.cat(images), torch.cat(targets)
 
 
+def _names(model: nn.Module, images: torch.Tensor, device) -> torch.Tensor:
+    """The class `model` names each image, on the CPU."""
+    with evaluating(model, device):
+        return model(images.to(device)).argmax(1).cpu()
+
+
 def _named_by_original(search: LeakSearch, inversion) -> tuple[torch.Tensor, torch.Tensor]:
-    with evaluating(search.original, search.device):
-        named = search.original(inversion.images.to(search.device)).argmax(1).cpu()
-    kept = named == inversion.targets.cpu()
+    kept = _names(search.original, inversion.images, search.device) == inversion.targets.cpu()
     return inversion.images[kept], inversion.targets[kept]
 
 
@@ -125,11 +126,11 @@ def _plg(search: LeakSearch, protect: list[int], seed: int, task: str):
                                              budget_fraction=search.plg_budget, seed=seed, device=search.device,
                                              progress=search.progress)
     inversion = search.invert(search.hardened, protect, seed=seed, task=task, family=False, through=prepared.generator)
-    with evaluating(search.public, search.device):
-        named = search.public(inversion.images.to(search.device)).argmax(1).cpu()
+    named = _names(search.public, inversion.images, search.device)
     on_decoy = torch.tensor([int(n) in search.decoys[int(c)] for n, c in zip(named, inversion.targets)],
                             dtype=torch.bool)
     return inversion.images[~on_decoy], inversion.targets[~on_decoy]
 
 
 _SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg}
+LEAK_SEEKERS = tuple(_SEEKERS)  # in this order their seeds are SEED_STRIDE apart: ensemble +0, mix +50, plg +100
