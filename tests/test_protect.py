@@ -283,8 +283,11 @@ def test_gan_that_does_not_match_the_model_exits_2(mi_world: dict, tmp_path: Pat
 
 def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alone(mi_world: dict) -> None:
     """--leak-seeker: `mix` asks for the on-decoy leak itself: its endpoints are named the person by the original
-    model (all, as `ensemble`'s) and the decoy by the public classifier more often than the ensemble's; `plg`'s are
-    never named one of the class's decoys; several seekers pool their endpoints as each makes them alone."""
+    model (all, as `ensemble`'s) and the decoy by the public classifier more often than the ensemble's; `plg`'s and
+    `pseudo`'s are never named one of the class's decoys, and `pseudo`'s are GAN images the hardened model gives
+    their class far more probability than random ones, the only ones capped below the decision boundary; several
+    seekers pool their endpoints as each makes them alone."""
+    from hardener.attacks.plg_gan import gan_pool
     from hardener.defenses.decoy import _inverter
     from hardener.defenses.leaks import LeakSearch, leak_endpoints
 
@@ -293,20 +296,42 @@ def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alon
     config = DecoyConfig(samples_per_class=4, inversion_steps=30, leak_caps=1.0)
     invert = _inverter(gan.generator, gan.critic, gan.latent_dim, config, "cpu", no_progress)
     search = LeakSearch(invert, target, target, gan.generator, gan.latent_dim, public, decoys, plg_budget=0.02)
-    seekers = (["ensemble"], ["mix"], ["plg"], ["ensemble", "mix", "plg"])
-    found = {"+".join(s): leak_endpoints(search, [1, 4], s, seed=3, task="seek") for s in seekers}
+    names = ("ensemble", "mix", "plg", "pseudo")
+    found = {"+".join(s): leak_endpoints(search, [1, 4], s, seed=3, task="seek") for s in [[n] for n in names] + [names]}
     on_decoy = {}
     with torch.no_grad():
-        for seeker, (x, y) in found.items():
+        for seeker, (x, y, below) in found.items():
             named_decoy = public(x).argmax(1) == torch.tensor([decoys[int(c)][0] for c in y])
             on_decoy[seeker] = float(named_decoy.float().mean())
             if seeker in ("ensemble", "mix"):
                 assert len(y) > 0 and bool((target(x).argmax(1) == y).all()), seeker
+            if "+" not in seeker:
+                assert bool((below == (seeker == "pseudo")).all()), seeker
+        x, y, _ = found["pseudo"]
+        surest = target(x).softmax(1).gather(1, y[:, None]).mean()
+        _, random_faces = gan_pool(gan.generator, gan.latent_dim, 256, 11, "cpu")
+        chance = target(random_faces).softmax(1)[:, [1, 4]].mean()
     assert on_decoy["mix"] > on_decoy["ensemble"] + 0.25, on_decoy  # measured 0.88 against 0.14
     assert len(found["plg"][1]) > 0 and on_decoy["plg"] == 0, on_decoy
-    pooled, parts = found["ensemble+mix+plg"], [found[s] for s in ("ensemble", "mix", "plg")]
-    assert torch.equal(pooled[1], torch.cat([p[1] for p in parts]))
-    assert torch.allclose(pooled[0], torch.cat([p[0] for p in parts]))
+    assert len(found["pseudo"][1]) > 0 and on_decoy["pseudo"] == 0, on_decoy
+    assert surest > 3 * chance, (float(surest), float(chance))
+    pooled, parts = found["+".join(names)], [found[s] for s in names]
+    for column in range(3):
+        assert torch.equal(pooled[column], torch.cat([p[column] for p in parts])), column
+
+
+def test_boundary_caps_hold_the_margin_below_zero_where_photo_caps_let_it_stand() -> None:
+    """A leak endpoint marked `below` is capped at BOUNDARY_CAP instead of the real photos' median margin: a row
+    whose margin sits between the two costs something only when marked."""
+    from hardener.defenses.decoy import MarginRecipe, MarginTargets
+    from hardener.defenses.leaks import BOUNDARY_CAP
+
+    recipe = MarginRecipe(MarginTargets({0: 5.0}, {0: 100.0}, {0: 9.0}, {0: 9.0}))
+    logits = torch.tensor([[3.0, 0.0, 1.0]])  # margin 2: under the photo cap, above the boundary cap
+    y = torch.tensor([0])
+    assert float(recipe.capped(logits, y)) == 0.0
+    assert float(recipe.capped(logits, y, below=torch.tensor([False]))) == 0.0
+    assert float(recipe.capped(logits, y, below=torch.tensor([True]))) == pytest.approx(2.0 - BOUNDARY_CAP)
 
 
 def test_leak_caps_keep_what_the_original_names_and_lower_the_hardened_margin_there(mi_world: dict,

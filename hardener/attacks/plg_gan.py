@@ -140,7 +140,7 @@ class PlgGanAttack(Attack):
         if state is not None:
             conditional.load_state_dict(state)
             return PreparedTarget(target, conditional.eval())
-        z, images = _pool(generator, latent_dim, self.pool_images, seed, device)
+        z, images = gan_pool(generator, latent_dim, self.pool_images, seed, device)
         with evaluating(target, device):
             probs = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
         rows = top_k_per_class(probs, self.top_k)  # (classes, k)
@@ -208,13 +208,14 @@ def _num_classes(target: nn.Module, generator: nn.Module, latent_dim: int, devic
     count = getattr(target, "num_classes", None)
     if isinstance(count, int):
         return count
-    _, images = _pool(generator, latent_dim, 2, 0, device)
+    _, images = gan_pool(generator, latent_dim, 2, 0, device)
     with evaluating(target, device):
         return int(target(images.to(device)).shape[1])
 
 
-def _pool(generator: nn.Module, latent_dim: int, count: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(z, G(z)) for `count` seeded latents clamped to [-1, 1] (the engine's range), on the CPU."""
+def gan_pool(generator: nn.Module, latent_dim: int, count: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, G(z)) for `count` seeded latents clamped to [-1, 1] (the engine's range), on the CPU: the stand-in for
+    PLG-MI's public images (also the decoy defense's `pseudo` leak seeker's)."""
     z = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed)).clamp(-1.0, 1.0)
     with evaluating(generator, device):
         images = torch.cat([generator(chunk.to(device)).float().cpu() for chunk in z.split(256)])

@@ -17,7 +17,8 @@ GAN's manifold. So the objective works on raw margins and logits, against the at
   + omega * EWC + retain * CE(F(x_real), y) + distill * KL(F_0(x_real) || F(x_real))
   + manifold * KL over the unprotected classes (F_0(G(z)) || F(G(z)))      random faces of protect's GAN
   + leak_caps * [the alpha term on leak endpoints]   (2 on a TL-DMI stack, else 0; hardener.defenses.leaks)
-                                                     (found by --leak-seeker: ensemble by default, mix, plg)
+                                                     (found by --leak-seeker: ensemble by default, mix, plg,
+                                                      pseudo: its caps below the decision boundary)
 
 x_pri are re-inversions of the current model with the attack family's losses (max-margin, logit, CE),
 kept from every round (so earlier endpoints stay down); caps are a quantile (default the median) of the margin and logit of
@@ -67,7 +68,7 @@ from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batch
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
-from hardener.defenses.leaks import LEAK_SEEKERS, LeakSearch, leak_endpoints
+from hardener.defenses.leaks import BOUNDARY_CAP, LEAK_SEEKERS, LeakSearch, leak_endpoints
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -254,13 +255,14 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     optimizer = torch.optim.Adam([p for p in hardened.parameters() if p.requires_grad], lr=config.lr)
     generator_rng = torch.Generator().manual_seed(config.seed)
     seen_x, seen_y = [], []  # the margin recipe keeps every round's endpoints: earlier ones must stay down
-    leak_x, leak_y = [], []  # --leak-caps: every round's leak endpoints, kept the same way
+    leak_x, leak_y, leak_below = [], [], []  # --leak-caps: every round's leak endpoints, kept the same way
     loop = {"model": hardened, "optimizer": optimizer, "rng": generator_rng}
     start_round, stopped = 0, False
     if state is not None:
         restore(loop, state, checkpoint.path)
         result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
         leak_x, leak_y = list(state["leak_x"]), list(state["leak_y"])
+        leak_below = list(state.get("leak_below", [torch.zeros(len(y), dtype=torch.bool) for y in leak_y]))
         start_round, stopped = len(result.rounds), bool(state["stopped"])
         for row in result.rounds:  # the extra decoys' samples again, from the same seeds
             if row.get("decoys_added"):
@@ -298,9 +300,11 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                    task=f"seek leaks (round {round_index + 1})")
             leak_x.append(found[0])
             leak_y.append(found[1])
+            leak_below.append(found[2])
             clock["seek_leaks"] = time.perf_counter()
-        leaks = (torch.cat(leak_x).to(device), torch.cat(leak_y).to(device)) if leak_x else None
-        result.leaks = leaks
+        leaks = (torch.cat(leak_x).to(device), torch.cat(leak_y).to(device), torch.cat(leak_below).to(device)
+                 ) if leak_x else None
+        result.leaks = leaks[:2] if leaks is not None else None
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
                                real if margin is not None or config.retain > 0 else None, teacher, anchors, leaks)
         recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
@@ -322,7 +326,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         if checkpoint is not None:
             checkpoint.save(kind="protect", identity=identity, state={
                 **states(loop), "rounds": result.rounds, "seen_x": seen_x, "seen_y": seen_y, "leak_x": leak_x,
-                "leak_y": leak_y, "stopped": stopped})
+                "leak_y": leak_y, "leak_below": leak_below, "stopped": stopped})
         progress(ProgressEvent(TASK, round_index + 1, config.rounds, {"decoy_hit": min(hits.values())},
                                message=_round_line(row)))
         if stopped:
@@ -497,7 +501,8 @@ class RoundSamples:
     real: tuple[torch.Tensor, torch.Tensor] | None
     teacher: torch.Tensor | None
     anchors: "Anchors | None" = None
-    leaks: tuple[torch.Tensor, torch.Tensor] | None = None  # --leak-caps: the leak endpoints and their classes
+    leaks: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # --leak-caps: the leak endpoints, their
+    # classes and which are capped below the decision boundary (hardener.defenses.leaks.BOUNDARY_CAP)
 
 
 @dataclass(frozen=True)
@@ -575,7 +580,7 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             loss = loss + config.manifold * distillation(held, anchors.logits[anchor_rows].to(device))
         parts = {"loss_private": loss_private, "loss_public": loss_public, "ewc": penalty}
         if leaks is not None:
-            parts["loss_leaks"] = recipe.capped(logits["leaks"], leaks[1][leak_rows])
+            parts["loss_leaks"] = recipe.capped(logits["leaks"], leaks[1][leak_rows], below=leaks[2][leak_rows])
             loss = loss + config.leak_caps * parts["loss_leaks"]
         if not torch.isfinite(loss):
             raise InputError("the fine-tuning loss became non-finite", fix="lower --lr or --beta")
@@ -609,10 +614,14 @@ class MarginRecipe:
     def public_view(self, x_pub: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return warp(x_pub, torch.rand(len(x_pub), 1, PARAMS, generator=rng))
 
-    def capped(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """How far the rows' margin and logit for their class stand above the caps (0 below them), averaged."""
+    def capped(self, logits: torch.Tensor, y: torch.Tensor, below: torch.Tensor | None = None) -> torch.Tensor:
+        """How far the rows' margin and logit for their class stand above the caps (0 below them), averaged;
+        `below` marks rows whose margin cap is BOUNDARY_CAP (under the decision boundary) instead."""
         t = self.targets
-        return (F.relu(class_margin(logits, y) - t.per_row(t.cap_margin, y))
+        cap_margin = t.per_row(t.cap_margin, y)
+        if below is not None:
+            cap_margin = torch.where(below, cap_margin.clamp(max=BOUNDARY_CAP), cap_margin)
+        return (F.relu(class_margin(logits, y) - cap_margin)
                 + F.relu(logits.gather(1, y[:, None]).squeeze(1) - t.per_row(t.cap_logit, y))).mean()
 
     def losses(self, logits_pri, y_pri, logits_pub, y_pub) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,9 +13,15 @@ them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
 - `plg` runs PLG-MI's two stages (hardener.attacks.plg_gan) on the hardened model through protect's own GAN: a
   conditional generator started from the GAN images the hardened model is surest of, then the latent search;
   its endpoints escape the decoys (on LFW it recovered people the decoys held against the other attacks), so it
-  keeps those the public classifier does not name one of the class's decoys.
-protect caps the hardened model's margin on the endpoints like any attack endpoint. Only the defender's own
-models and GAN are used, never the attacker's GAN or evaluation model.
+  keeps those the public classifier does not name one of the class's decoys;
+- `pseudo` runs PLG-MI's first stage alone: of random images of protect's GAN, the ones the hardened model is
+  surest are the class (the attack's pool size and top k), kept where the public classifier does not name one of
+  the class's decoys. plg-gan's conditional generator starts from such images, and on LFW its latent search
+  stayed in their basin (README, "The other four attacks"); the decoys should be what that stage picks.
+protect caps the hardened model's margin on the endpoints like any attack endpoint, at the real photos' median;
+`pseudo`'s below the decision boundary (BOUNDARY_CAP): plg-gan needs only the argmax, and capping its endpoints
+at the median left it at 15 of 75 on LFW (README, "Leak seekers"). Only the defender's own models and GAN are
+used, never the attacker's GAN or evaluation model.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from hardener.progress import ProgressFn, no_progress
 
 SEED_STRIDE = 50  # each seeker's inversion seeds apart from the others': its place in LEAK_SEEKERS times this
 PLG_BUDGET = 0.2  # the plg seeker's conditional generator trains at verify's standard budget (100 steps)
+BOUNDARY_CAP = -1.0  # the margin `pseudo`'s endpoints are capped at: another class leads them by a logit
 
 
 class Ensemble(nn.Module):
@@ -85,16 +92,17 @@ class LeakSearch:
 
 
 def leak_endpoints(search: LeakSearch, protect: Sequence[int], seekers: Sequence[str], *, seed: int,
-                   task: str) -> tuple[torch.Tensor, torch.Tensor]:
+                   task: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each seeker's endpoints for the protected classes, filtered as its own rule says (module docstring),
-    pooled in the order given, with the class each was inverted for."""
-    images, targets = [], []
+    pooled in the order given: images, the class each was found for, and whether its cap is BOUNDARY_CAP."""
+    images, targets, below = [], [], []
     for seeker in seekers:
         found = _SEEKERS[seeker](search, list(protect), seed + SEED_STRIDE * LEAK_SEEKERS.index(seeker),
                                  f"{task}: {seeker}" if len(seekers) > 1 else task)
         images.append(found[0].cpu())
         targets.append(found[1].cpu())
-    return torch.cat(images), torch.cat(targets)
+        below.append(torch.full((len(found[1]),), seeker in BELOW_BOUNDARY, dtype=torch.bool))
+    return torch.cat(images), torch.cat(targets), torch.cat(below)
 
 
 def _names(model: nn.Module, images: torch.Tensor, device) -> torch.Tensor:
@@ -119,6 +127,13 @@ def _mix(search: LeakSearch, protect: list[int], seed: int, task: str):
     return _named_by_original(search, search.invert(mix, protect, seed=seed, task=task, family=False))
 
 
+def _off_decoy(search: LeakSearch, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows the public classifier does not name one of their class's decoys."""
+    named = _names(search.public, images, search.device)
+    kept = torch.tensor([int(n) not in search.decoys[int(c)] for n, c in zip(named, targets)], dtype=torch.bool)
+    return images[kept], targets[kept]
+
+
 def _plg(search: LeakSearch, protect: list[int], seed: int, task: str):
     from hardener.attacks.presets import get_attack
 
@@ -126,11 +141,23 @@ def _plg(search: LeakSearch, protect: list[int], seed: int, task: str):
                                              budget_fraction=search.plg_budget, seed=seed, device=search.device,
                                              progress=search.progress)
     inversion = search.invert(search.hardened, protect, seed=seed, task=task, family=False, through=prepared.generator)
-    named = _names(search.public, inversion.images, search.device)
-    on_decoy = torch.tensor([int(n) in search.decoys[int(c)] for n, c in zip(named, inversion.targets)],
-                            dtype=torch.bool)
-    return inversion.images[~on_decoy], inversion.targets[~on_decoy]
+    return _off_decoy(search, inversion.images, inversion.targets.cpu())
 
 
-_SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg}
-LEAK_SEEKERS = tuple(_SEEKERS)  # in this order their seeds are SEED_STRIDE apart: ensemble +0, mix +50, plg +100
+def _pseudo(search: LeakSearch, protect: list[int], seed: int, task: str):
+    from hardener.attacks.plg_gan import gan_pool, top_k_per_class
+    from hardener.attacks.presets import get_attack
+
+    attack = get_attack("plg-gan")
+    _, images = gan_pool(search.generator, search.latent_dim, attack.pool_images, seed, search.device)
+    with evaluating(search.hardened, search.device):
+        probs = torch.cat([search.hardened(chunk.to(search.device)).float().softmax(1).cpu()
+                           for chunk in images.split(256)])
+    rows = top_k_per_class(probs[:, protect], attack.top_k)  # (protected classes, k)
+    targets = torch.tensor(protect).repeat_interleave(rows.shape[1])
+    return _off_decoy(search, images[rows.reshape(-1)], targets)
+
+
+_SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg, "pseudo": _pseudo}
+BELOW_BOUNDARY = {"pseudo"}  # seekers whose endpoints are capped at BOUNDARY_CAP, not the real photos' median
+LEAK_SEEKERS = tuple(_SEEKERS)  # seeds SEED_STRIDE apart in this order: ensemble +0, mix +50, plg +100, pseudo +150
