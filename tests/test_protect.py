@@ -314,7 +314,7 @@ def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alon
     assert on_decoy["mix"] > on_decoy["ensemble"] + 0.25, on_decoy  # measured 0.88 against 0.14
     assert len(found["plg"][1]) > 0 and on_decoy["plg"] == 0, on_decoy
     assert len(found["pseudo"][1]) > 0 and on_decoy["pseudo"] == 0, on_decoy
-    assert surest > 3 * chance, (float(surest), float(chance))
+    assert surest > 3 * chance, (float(surest), float(chance))  # measured 0.54 against 0.06
     pooled, parts = found["+".join(names)], [found[s] for s in names]
     for column in range(3):
         assert torch.equal(pooled[column], torch.cat([p[column] for p in parts])), column
