@@ -18,7 +18,7 @@ GAN's manifold. So the objective works on raw margins and logits, against the at
   + manifold * KL over the unprotected classes (F_0(G(z)) || F(G(z)))      random faces of protect's GAN
   + leak_caps * [the alpha term on leak endpoints]   (2 on a TL-DMI stack, else 0; hardener.defenses.leaks)
                                                      (found by --leak-seeker: ensemble by default, mix, plg,
-                                                      pseudo: its caps below the decision boundary)
+                                                      pseudo: these two capped below the decision boundary)
 
 x_pri are re-inversions of the current model with the attack family's losses (max-margin, logit, CE),
 kept from every round (so earlier endpoints stay down); caps are a quantile (default the median) of the margin and logit of

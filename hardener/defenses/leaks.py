@@ -19,9 +19,9 @@ them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
   the class's decoys. plg-gan's conditional generator starts from such images, and on LFW its latent search
   stayed in their basin (README, "The other four attacks"); the decoys should be what that stage picks.
 protect caps the hardened model's margin on the endpoints like any attack endpoint, at the real photos' median;
-`pseudo`'s below the decision boundary (BOUNDARY_CAP): plg-gan needs only the argmax, and capping its endpoints
-at the median left it at 15 of 75 on LFW (README, "Leak seekers"). Only the defender's own models and GAN are
-used, never the attacker's GAN or evaluation model.
+`plg`'s and `pseudo`'s below the decision boundary (BOUNDARY_CAP): plg-gan needs only the argmax, and capping
+`plg`'s endpoints at the median left it at 15 of 75 on LFW (session 26; README, "Leak seekers"). Only the
+defender's own models and GAN are used, never the attacker's GAN or evaluation model.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from hardener.progress import ProgressFn, no_progress
 
 SEED_STRIDE = 50  # each seeker's inversion seeds apart from the others': its place in LEAK_SEEKERS times this
 PLG_BUDGET = 0.2  # the plg seeker's conditional generator trains at verify's standard budget (100 steps)
-BOUNDARY_CAP = -1.0  # the margin `pseudo`'s endpoints are capped at: another class leads them by a logit
+BOUNDARY_CAP = -1.0  # the margin `plg`'s and `pseudo`'s endpoints are capped at: another class leads by a logit
 
 
 class Ensemble(nn.Module):
@@ -159,5 +159,5 @@ def _pseudo(search: LeakSearch, protect: list[int], seed: int, task: str):
 
 
 _SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg, "pseudo": _pseudo}
-BELOW_BOUNDARY = {"pseudo"}  # seekers whose endpoints are capped at BOUNDARY_CAP, not the real photos' median
+BELOW_BOUNDARY = {"plg", "pseudo"}  # seekers whose endpoints are capped at BOUNDARY_CAP, not the real photos' median
 LEAK_SEEKERS = tuple(_SEEKERS)  # seeds SEED_STRIDE apart in this order: ensemble +0, mix +50, plg +100, pseudo +150

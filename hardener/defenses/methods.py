@@ -144,8 +144,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "are found: ensemble (invert the hardened and the original model together; the default), mix (the "
                    "public classifier's decoy margin plus the original's person margin: images that look like the "
                    "decoy and like the person), plg (PLG-MI's conditional generator on the hardened model, protect's "
-                   "GAN), pseudo (protect's GAN images the hardened model is surest of, PLG-MI's pseudo-labels; capped "
-                   "below the decision boundary; README, \"Leak seekers\")."),
+                   "GAN), pseudo (protect's GAN images the hardened model is surest of, PLG-MI's pseudo-labels); plg "
+                   "and pseudo are capped below the decision boundary (README, \"Leak seekers\")."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
                Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "
                    "classifier on --data, its first layer groups frozen (OUT/tl-dmi, replacing MODEL), then protect "

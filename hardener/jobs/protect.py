@@ -175,7 +175,8 @@ METHOD_LINES = {
 LEAK_SEEKER_LINES = {  # hardener.defenses.leaks
     "ensemble": "inversions of hardened + original that the original names the person",
     "mix": "inversions of the public decoy's margin + the original's person margin that the original names the person",
-    "plg": "PLG-MI inversions of the hardened model, protect's GAN, off the decoys",
+    "plg": "PLG-MI inversions of the hardened model, protect's GAN, off the decoys, capped below the decision "
+           "boundary",
     "pseudo": "protect's GAN images the hardened model is surest of (PLG-MI's pseudo-labels), off the decoys, "
               "capped below the decision boundary",
 }
