@@ -317,7 +317,8 @@ def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alon
     assert len(found["pseudo"][1]) > 0 and on_decoy["pseudo"] == 0, on_decoy
     assert surest > 3 * chance, (float(surest), float(chance))  # measured 0.54 against 0.06
     pooled, parts = found["+".join(names)], [found[s] for s in names]
-    for column in range(3):
+    assert torch.allclose(pooled[0], torch.cat([p[0] for p in parts]))
+    for column in (1, 2):
         assert torch.equal(pooled[column], torch.cat([p[column] for p in parts])), column
 
 
@@ -340,7 +341,7 @@ def test_leak_caps_keep_what_the_original_names_and_lower_the_hardened_margin_th
     """--leak-caps: each round inverts the hardened and the original model together and keeps the images the
     original names the class; fine-tuning then lowers the hardened model's margin on them below what the same
     run without the term leaves (round 1's endpoints are the same in both: same seeds, same model); a resume
-    makes the same model."""
+    makes the same model, also where endpoints are capped below the decision boundary."""
     from hardener.defenses.decoy import class_margin
 
     target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
@@ -368,4 +369,10 @@ def test_leak_caps_keep_what_the_original_names_and_lower_the_hardened_margin_th
     run(tmp_path / "split", rounds=1)
     resumed = run(tmp_path / "split", True)
     for (name, a), b in zip(capped.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    # which endpoints are capped below the decision boundary survives a resume (pseudo's are)
+    below = run(tmp_path / "below", leak_seekers=("pseudo",))
+    run(tmp_path / "below-split", rounds=1, leak_seekers=("pseudo",))
+    resumed = run(tmp_path / "below-split", True, leak_seekers=("pseudo",))
+    for (name, a), b in zip(below.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name

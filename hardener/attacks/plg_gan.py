@@ -140,10 +140,7 @@ class PlgGanAttack(Attack):
         if state is not None:
             conditional.load_state_dict(state)
             return PreparedTarget(target, conditional.eval())
-        z, images = gan_pool(generator, latent_dim, self.pool_images, seed, device)
-        with evaluating(target, device):
-            probs = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
-        rows = top_k_per_class(probs, self.top_k)  # (classes, k)
+        z, images, rows = pseudo_labels(target, generator, latent_dim, self.pool_images, self.top_k, seed, device)
         with torch.no_grad():
             conditional.embedding.weight.copy_(z[rows].mean(1))
         labels = torch.arange(num_classes).repeat_interleave(rows.shape[1])
@@ -194,6 +191,16 @@ class PlgGanAttack(Attack):
                                                                "margin": float(inversion.detach())}))
         conditional.eval().requires_grad_(False).cpu()
         critic.cpu()
+
+
+def pseudo_labels(target: nn.Module, generator: nn.Module, latent_dim: int, count: int, k: int, seed: int,
+                  device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PLG-MI's first stage: `count` seeded GAN images (z and images, on the CPU) and, per class of the target,
+    the rows of the k it gives that class the highest softmax probability, (classes, k)."""
+    z, images = gan_pool(generator, latent_dim, count, seed, device)
+    with evaluating(target, device):
+        probs = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
+    return z, images, top_k_per_class(probs, k)
 
 
 def top_k_per_class(probs: torch.Tensor, k: int) -> torch.Tensor:

@@ -68,7 +68,7 @@ from hardener.data import FaceDataset, to_model_input
 from hardener.data.datasets import fingerprint
 from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batch
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
-from hardener.defenses.leaks import BOUNDARY_CAP, LEAK_SEEKERS, LeakSearch, leak_endpoints
+from hardener.defenses.leaks import BELOW_BOUNDARY, BOUNDARY_CAP, LEAK_SEEKERS, LeakSearch, leak_endpoints
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -262,6 +262,9 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         restore(loop, state, checkpoint.path)
         result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
         leak_x, leak_y = list(state["leak_x"]), list(state["leak_y"])
+        if "leak_below" not in state and BELOW_BOUNDARY.intersection(config.leak_seeker_names()):
+            raise InputError("this checkpoint predates the boundary caps of the plg and pseudo leak seekers",
+                             where=str(checkpoint.path), fix="run again without --resume")
         leak_below = list(state.get("leak_below", [torch.zeros(len(y), dtype=torch.bool) for y in leak_y]))
         start_round, stopped = len(result.rounds), bool(state["stopped"])
         for row in result.rounds:  # the extra decoys' samples again, from the same seeds
@@ -616,7 +619,7 @@ class MarginRecipe:
 
     def capped(self, logits: torch.Tensor, y: torch.Tensor, below: torch.Tensor | None = None) -> torch.Tensor:
         """How far the rows' margin and logit for their class stand above the caps (0 below them), averaged;
-        `below` marks rows whose margin cap is BOUNDARY_CAP (under the decision boundary) instead."""
+        `below` marks rows whose margin cap is at most BOUNDARY_CAP (under the decision boundary)."""
         t = self.targets
         cap_margin = t.per_row(t.cap_margin, y)
         if below is not None:

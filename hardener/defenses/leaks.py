@@ -18,8 +18,8 @@ them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
   surest are the class (the attack's pool size and top k), kept where the public classifier does not name one of
   the class's decoys. plg-gan's conditional generator starts from such images, and on LFW its latent search
   stayed in their basin (README, "The other four attacks"); the decoys should be what that stage picks.
-protect caps the hardened model's margin on the endpoints like any attack endpoint, at the real photos' median;
-`plg`'s and `pseudo`'s below the decision boundary (BOUNDARY_CAP): plg-gan needs only the argmax, and capping
+protect caps the hardened model's margin on the endpoints like any attack endpoint, at the recipe's margin cap
+(by default the real photos' median); `plg`'s and `pseudo`'s at most at BOUNDARY_CAP, below the decision boundary: plg-gan needs only the argmax, and capping
 `plg`'s endpoints at the median left it at 15 of 75 on LFW (session 26; README, "Leak seekers"). Only the
 defender's own models and GAN are used, never the attacker's GAN or evaluation model.
 """
@@ -145,19 +145,17 @@ def _plg(search: LeakSearch, protect: list[int], seed: int, task: str):
 
 
 def _pseudo(search: LeakSearch, protect: list[int], seed: int, task: str):
-    from hardener.attacks.plg_gan import gan_pool, top_k_per_class
+    from hardener.attacks.plg_gan import pseudo_labels
     from hardener.attacks.presets import get_attack
 
     attack = get_attack("plg-gan")
-    _, images = gan_pool(search.generator, search.latent_dim, attack.pool_images, seed, search.device)
-    with evaluating(search.hardened, search.device):
-        probs = torch.cat([search.hardened(chunk.to(search.device)).float().softmax(1).cpu()
-                           for chunk in images.split(256)])
-    rows = top_k_per_class(probs[:, protect], attack.top_k)  # (protected classes, k)
+    _, images, rows = pseudo_labels(search.hardened, search.generator, search.latent_dim, attack.pool_images,
+                                    attack.top_k, seed, search.device)
+    rows = rows[protect]  # (protected classes, k)
     targets = torch.tensor(protect).repeat_interleave(rows.shape[1])
     return _off_decoy(search, images[rows.reshape(-1)], targets)
 
 
 _SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg, "pseudo": _pseudo}
-BELOW_BOUNDARY = {"plg", "pseudo"}  # seekers whose endpoints are capped at BOUNDARY_CAP, not the real photos' median
+BELOW_BOUNDARY = {"plg", "pseudo"}  # seekers whose endpoints' margin cap is at most BOUNDARY_CAP
 LEAK_SEEKERS = tuple(_SEEKERS)  # seeds SEED_STRIDE apart in this order: ensemble +0, mix +50, plg +100, pseudo +150

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from hardener.defenses.decoy import DecoyConfig
+from hardener.defenses.leaks import BELOW_BOUNDARY
 from hardener.errors import InputError
 from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint, checkpoint_file
 from hardener.progress import ProgressFn, no_progress
@@ -175,15 +176,16 @@ METHOD_LINES = {
 LEAK_SEEKER_LINES = {  # hardener.defenses.leaks
     "ensemble": "inversions of hardened + original that the original names the person",
     "mix": "inversions of the public decoy's margin + the original's person margin that the original names the person",
-    "plg": "PLG-MI inversions of the hardened model, protect's GAN, off the decoys, capped below the decision "
-           "boundary",
-    "pseudo": "protect's GAN images the hardened model is surest of (PLG-MI's pseudo-labels), off the decoys, "
-              "capped below the decision boundary",
+    "plg": "PLG-MI inversions of the hardened model, protect's GAN, off the decoys",
+    "pseudo": "protect's GAN images the hardened model is surest of (PLG-MI's pseudo-labels), off the decoys",
 }
 
 
 def _leak_caps_line(config: DecoyConfig) -> str:
-    return f", and leak endpoints ({'; '.join(LEAK_SEEKER_LINES[s] for s in config.leak_seeker_names())}) capped"
+    seekers = config.leak_seeker_names()
+    below = [s for s in seekers if s in BELOW_BOUNDARY]
+    where = f", {' and '.join(below)} below the decision boundary" if below else ""
+    return f", and leak endpoints ({'; '.join(LEAK_SEEKER_LINES[s] for s in seekers)}) capped{where}"
 
 
 def parse_distinct(items: list[str], num_classes: int, names, option: str) -> list[int]:

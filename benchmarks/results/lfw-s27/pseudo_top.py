@@ -5,7 +5,7 @@ TL-DMI model name the person, how many the public classifier names one of the cl
 model's mean probability and margin for the class on them."""
 import json, sys
 import torch
-from hardener.attacks.plg_gan import gan_pool, top_k_per_class
+from hardener.attacks.plg_gan import pseudo_labels
 from hardener.defenses.decoy import class_margin
 from hardener.gan.bundle import load_gan
 from hardener.jobs.suite import report_decoys
@@ -20,16 +20,15 @@ evaluation = load_model(f"{B}/eval/model.safetensors").model.eval()
 public = load_model(f"{B}/public/model.safetensors").model.eval()
 decoys = report_decoys(json.loads(open(f"{out}/report.json").read()))
 gan = load_gan(f"{B}/{stage}/gan.safetensors")
-_, images = gan_pool(gan.generator, gan.latent_dim, 2048, seed, "cpu")
+_, images, rows = pseudo_labels(hardened, gan.generator, gan.latent_dim, 2048, 32, seed, "cpu")
 with torch.no_grad():
-    logits = torch.cat([hardened(chunk) for chunk in images.split(256)])
-    rows = top_k_per_class(logits.softmax(1)[:, PROTECT], 32)
     print(f"# {out} {stage} pool seed {seed}: top 32 of 2048 per class by the hardened model's probability")
-    for c, picked in zip(PROTECT, rows):
-        x, y = images[picked], torch.full((32,), c)
+    for c in PROTECT:
+        x, y = images[rows[c]], torch.full((32,), c)
+        logits = hardened(x)
         named = {name: int((m(x).argmax(1) == c).sum()) for name, m in (("eval", evaluation), ("tl-dmi", tldmi))}
         on_decoy = int(torch.isin(public(x).argmax(1), torch.tensor(decoys[c])).sum())
-        p = float(logits[picked].softmax(1)[:, c].mean())
-        m = float(class_margin(logits[picked], y).mean())
+        p = float(logits.softmax(1)[:, c].mean())
+        m = float(class_margin(logits, y).mean())
         print(f"class {c}: eval {named['eval']}/32 tl-dmi {named['tl-dmi']}/32 public-decoy {on_decoy}/32 "
               f"p {p:.2f} margin {m:.2f}")
