@@ -17,7 +17,8 @@ them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
 - `pseudo` runs PLG-MI's first stage alone: of random images of protect's GAN, the ones the hardened model is
   surest are the class (the attack's pool size and top k), kept where the public classifier does not name one of
   the class's decoys. plg-gan's conditional generator starts from such images; the decoys should be what that
-  stage picks (on LFW it moved part of plg-gan onto the decoys: README, "Against plg-gan's two stages").
+  stage picks (on LFW it moved part of plg-gan onto the decoys, but not at every seed: README, "Against
+  plg-gan's two stages").
 protect caps the hardened model's margin on the endpoints like any attack endpoint, at the recipe's margin cap
 (by default the real photos' median); `plg`'s and `pseudo`'s at most at BOUNDARY_CAP, below the decision
 boundary: plg-gan needs only the argmax, and capping `plg`'s endpoints at the median left it at 15 of 75 on LFW
