@@ -17,6 +17,10 @@ reports, all the attacks they judged), and only rows that pass them all are mark
 an efficacy.py row is marked by its point values:
 
     python benchmarks/frontier.py "stack, seed 0=V0a,V0b" "patent=VP" --out docs/frontier_lfw_gate.png
+
+`--attacks a,b,...` judges the worst over those attacks instead of over the ones every log has, and leaves
+out (and names) the logs that lack one: so an attack only some models were judged by (plg-gan on LFW) can
+be on a plot of its own rather than dropped from every plot.
 """
 from __future__ import annotations
 
@@ -90,6 +94,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the plot here (PNG)")
     parser.add_argument("--rename", action="append", default=[], metavar="'OLD -> NEW'",
                         help="relabel a row, e.g. when a log predates a change of protect's defaults")
+    parser.add_argument("--attacks", default=None, metavar="A,B,...",
+                        help="worst over these attacks; logs without one of them are left out")
     parser.add_argument("--title", default="protect on LFW: worst attack vs accuracy")
     args = parser.parse_args()
 
@@ -98,9 +104,20 @@ def main() -> None:
     for _, log_rows in read:
         for row in log_rows:
             row["label"] = renames.get(row["label"], row["label"])
-    common = [a for a in read[0][0] if all(a in attacks for attacks, _ in read)]
+    if args.attacks:
+        common = args.attacks.split(",")
+        kept = [all(a in attacks for a in common) for attacks, _ in read]
+        left_out = [item.partition("=")[0] for item, keep in zip(args.logs, kept) if not keep]
+        if left_out:
+            print(f"left out, not judged by every attack of --attacks: {'; '.join(left_out)}\n")
+        read, logs = [r for r, keep in zip(read, kept) if keep], [g for g, keep in zip(args.logs, kept) if keep]
+        if not read:
+            sys.exit(f"no log was judged by all of {args.attacks}")
+    else:
+        common = [a for a in read[0][0] if all(a in attacks for attacks, _ in read)]
+        logs = args.logs
     rows, seen = [], set()
-    for (_, log_rows), path in zip(read, args.logs):
+    for (_, log_rows), path in zip(read, logs):
         for row in log_rows:
             row["worst"] = max(row["top1"][a] for a in common)
             top5 = [row["top5"][a] for a in common if row["top5"].get(a) is not None]
