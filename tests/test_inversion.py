@@ -224,22 +224,27 @@ def test_adaptive_attack_needs_the_public_classifier_and_escape_rate_counts_unsu
     assert float(top_log_odds(torch.tensor([[0.0, 0.0]]))) == 0.0  # p = 0.5 is the border
 
 
-def test_adaptive_penalty_lowers_the_public_classifiers_confidence() -> None:
+@pytest.mark.parametrize("preset, small", [("adaptive-decoy", {}),
+                                           ("plg-gan-adaptive", dict(pool_images=256, top_k=8, train_steps=10))])
+def test_adaptive_penalty_lowers_the_public_classifiers_confidence(preset: str, small: dict) -> None:
+    """The same search with the penalty off (mu 0) and on; plg-gan-adaptive through one conditional generator."""
     generator, critic, classifier = tiny_nets()
     public = tiny_nets(seed=3)[2]
     with torch.no_grad():
         public[3].weight.mul_(4.0)
-    gmi_like = replace(get_attack("adaptive-decoy"), mu=0.0)
-    plain = gmi_like.run(generator, critic, classifier, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40, restarts=3,
-                         public_classifier=public)
-    adaptive = get_attack("adaptive-decoy").run(generator, critic, classifier, [0, 1, 2], latent_dim=LATENT, seed=5,
-                                                steps=40, restarts=3, public_classifier=public)
+    attack = replace(get_attack(preset), **small)
+    with pytest.raises(InputError, match="public classifier"):
+        attack.run(generator, critic, classifier, [0], latent_dim=LATENT, steps=1, restarts=1)
+    target = attack.prepare(classifier, generator, LATENT, seed=1)
+    plain = replace(attack, mu=0.0).run(generator, critic, target, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40,
+                                        restarts=3, public_classifier=public)
+    adaptive = attack.run(generator, critic, target, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40, restarts=3,
+                          public_classifier=public)
     with torch.no_grad():
         log_odds = [float(top_log_odds(public(r.images)).mean()) for r in (plain, adaptive)]
     assert log_odds[1] < log_odds[0] - 0.5, log_odds
     public.train()  # given back in its own mode, gradients on
-    get_attack("adaptive-decoy").run(generator, critic, classifier, [0], latent_dim=LATENT, steps=1, restarts=1,
-                                     public_classifier=public)
+    attack.run(generator, critic, target, [0], latent_dim=LATENT, steps=1, restarts=1, public_classifier=public)
     assert public.training and all(p.requires_grad for p in public.parameters())
 
 

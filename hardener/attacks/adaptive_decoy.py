@@ -13,7 +13,7 @@ confidence above 0.5 (a reconstruction that escaped the lure). It applies to any
 reports it for every attack when the GAN bundle has a public classifier.
 
 Adaptive variants for the defenses added later: `adaptive-trapdoor` (attacks/adaptive_trapdoor.py) for trap-mid,
-which plants triggers. The regularisers (negls, mid, bido, random-erasing, dp-sgd, tl-dmi) plant nothing for an
+which plants triggers; `plg-gan-adaptive` (attacks/plg_gan_adaptive.py): this penalty in plg-gan's search. The regularisers (negls, mid, bido, random-erasing, dp-sgd, tl-dmi) plant nothing for an
 attacker to avoid, so the strongest plain attacks of the suite are their adaptive ones.
 """
 from __future__ import annotations
@@ -35,16 +35,20 @@ class AdaptiveDecoyAttack(Attack):
     mu: float = 30.0  # weight of the penalty (lambda = 100 on the margin); 30 kept more top-1 than 100 in tests
 
     def penalty(self, public_classifier: nn.Module | None) -> Penalty:
-        if public_classifier is None:
-            raise InputError(f"the {self.name} attack needs the public classifier that the GAN bundle stores",
-                             where="--gan", fix="pass a GAN bundle trained by `hardener train gan` on labelled "
-                                                "public data, or choose another --preset")
-        mu = self.mu
+        return lure_penalty(public_classifier, self.mu, self.name)
 
-        def looks_public(images: torch.Tensor) -> torch.Tensor:
-            return mu * torch.relu(top_log_odds(public_classifier(images).float()))
 
-        return looks_public
+def lure_penalty(public_classifier: nn.Module | None, mu: float, attack_name: str) -> Penalty:
+    """mu * relu(top-class log-odds of the public classifier) per row: the decoy-aware attackers' penalty."""
+    if public_classifier is None:
+        raise InputError(f"the {attack_name} attack needs the public classifier that the GAN bundle stores",
+                         where="--gan", fix="pass a GAN bundle trained by `hardener train gan` on labelled "
+                                            "public data, or choose another --preset")
+
+    def looks_public(images: torch.Tensor) -> torch.Tensor:
+        return mu * torch.relu(top_log_odds(public_classifier(images).float()))
+
+    return looks_public
 
 
 def top_log_odds(logits: torch.Tensor) -> torch.Tensor:

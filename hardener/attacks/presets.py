@@ -13,6 +13,7 @@ from hardener.attacks.lomma_aug import attack as lomma_aug
 from hardener.attacks.lomma_logit import attack as lomma_logit
 from hardener.attacks.patent import attack as patent
 from hardener.attacks.plg_gan import attack as plg_gan
+from hardener.attacks.plg_gan_adaptive import attack as plg_gan_adaptive
 from hardener.attacks.plg_margin import attack as plg_margin
 from hardener.attacks.ppa import attack as ppa
 from hardener.errors import InputError
@@ -20,7 +21,7 @@ from hardener.errors import InputError
 # Appended, never inserted: verify seeds each preset by its place here (jobs/suite.py), so a new preset must not
 # move the others' seeds.
 PRESETS: dict[str, Attack] = {a.name: a for a in (gmi, plg_margin, lomma_logit, patent, ppa, adaptive_decoy,
-                                                   lomma_aug, plg_gan, adaptive_trapdoor)}
+                                                   lomma_aug, plg_gan, adaptive_trapdoor, plg_gan_adaptive)}
 
 # `strong` is verify's default: every attack a reviewer expects, including the one that breaks the decoy
 # defense (lomma-logit), an adaptive attacker for each defense that plants something to escape (the decoy
