@@ -129,7 +129,7 @@ def main() -> None:
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
-    print(f"worst attack over the attacks every log judged: {', '.join(common)}\n")
+    print(f"worst attack over {'--attacks' if args.attacks else 'the attacks every log judged'}: {', '.join(common)}\n")
     print("| setting | acc. all | acc. protected | " + " | ".join(common) + " | worst | worst top-5 | gate |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in common) + " | --- | --- | --- |")
     for row in rows:
