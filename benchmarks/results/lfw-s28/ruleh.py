@@ -1,23 +1,24 @@
 """Rule H's table: plg-gan's recoveries (of 75) per model and attack seed, and the rule's two conditions.
 
-    python benchmarks/results/lfw-s28/ruleh.py   # from the repository root; attack seeds 1-2 are read under .cache
+    python benchmarks/results/lfw-s28/ruleh.py   # from the repository root
+
+Attack seed 0's reports are in lfw-gate; seeds 1 and 2's in lfw-s28/reports (seed 4's seed-1 pair from session 27).
 """
 import json
 from pathlib import Path
 
-C = Path(".cache")
+HERE = Path("benchmarks/results/lfw-s28/reports")
 SEEDS = (0, 3, 4, 5)
 GATE = Path("benchmarks/results/lfw-gate")
 DEFAULT = {0: "stack-lc2-s0-rest", 3: "stack-lc2-s3-plggan", 4: "stack-lc2-s4-plggan", 5: "stack-def-s5-rest"}
 REPORTS = {  # (arm, model seed, attack seed) -> report.json; attack seed 0's are committed in lfw-gate
     **{("default", s, 0): GATE / f"{DEFAULT[s]}.json" for s in SEEDS},
     **{("pseudo", s, 0): GATE / f"stack-ps-s{s}-plggan.json" for s in SEEDS},
-    ("default", 4, 1): C / "s27/seed1-def-s4/report.json", ("pseudo", 4, 1): C / "s27/seed1-ps-s4/report.json",
 }
 for arm, tag in (("default", "def"), ("pseudo", "ps")):
     for s in SEEDS:
         for a in (1, 2):
-            REPORTS.setdefault((arm, s, a), C / f"s28/h-{tag}-s{s}-a{a}/report.json")
+            REPORTS[(arm, s, a)] = HERE / f"h-{tag}-s{s}-a{a}.json"
 
 
 def recovered(path: Path) -> int | None:
