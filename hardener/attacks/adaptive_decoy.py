@@ -13,8 +13,9 @@ confidence above 0.5 (a reconstruction that escaped the lure). It applies to any
 reports it for every attack when the GAN bundle has a public classifier.
 
 Adaptive variants for the defenses added later: `adaptive-trapdoor` (attacks/adaptive_trapdoor.py) for trap-mid,
-which plants triggers; `plg-gan-adaptive` (attacks/plg_gan_adaptive.py): this penalty in plg-gan's search. The regularisers (negls, mid, bido, random-erasing, dp-sgd, tl-dmi) plant nothing for an
-attacker to avoid, so the strongest plain attacks of the suite are their adaptive ones.
+which plants triggers; `plg-gan-adaptive` (attacks/plg_gan_adaptive.py) puts this penalty in plg-gan's search. The
+regularisers (negls, mid, bido, random-erasing, dp-sgd, tl-dmi) plant nothing for an attacker to avoid, so the
+strongest plain attacks of the suite are their adaptive ones.
 """
 from __future__ import annotations
 
