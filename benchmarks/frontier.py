@@ -104,20 +104,20 @@ def main() -> None:
     for _, log_rows in read:
         for row in log_rows:
             row["label"] = renames.get(row["label"], row["label"])
+    logs = list(zip(args.logs, read))  # (argument, (attack names, rows))
     if args.attacks:
         common = args.attacks.split(",")
-        kept = [all(a in attacks for a in common) for attacks, _ in read]
-        left_out = [item.partition("=")[0] for item, keep in zip(args.logs, kept) if not keep]
+        judged = [(item, log) for item, log in logs if set(common) <= set(log[0])]
+        left_out = [item.partition("=")[0] for item, log in logs if (item, log) not in judged]
         if left_out:
             print(f"left out, not judged by every attack of --attacks: {'; '.join(left_out)}\n")
-        read, logs = [r for r, keep in zip(read, kept) if keep], [g for g, keep in zip(args.logs, kept) if keep]
-        if not read:
+        if not judged:
             sys.exit(f"no log was judged by all of {args.attacks}")
+        logs = judged
     else:
         common = [a for a in read[0][0] if all(a in attacks for attacks, _ in read)]
-        logs = args.logs
     rows, seen = [], set()
-    for (_, log_rows), path in zip(read, logs):
+    for path, (_, log_rows) in logs:
         for row in log_rows:
             row["worst"] = max(row["top1"][a] for a in common)
             top5 = [row["top5"][a] for a in common if row["top5"].get(a) is not None]

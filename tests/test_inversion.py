@@ -233,9 +233,9 @@ def test_adaptive_penalty_lowers_the_public_classifiers_confidence(preset: str, 
     with torch.no_grad():
         public[3].weight.mul_(4.0)
     attack = replace(get_attack(preset), **small)
+    target = attack.prepare(classifier, generator, LATENT, seed=1)  # plg-gan-adaptive's generator, trained once
     with pytest.raises(InputError, match="public classifier"):
-        attack.run(generator, critic, classifier, [0], latent_dim=LATENT, steps=1, restarts=1)
-    target = attack.prepare(classifier, generator, LATENT, seed=1)
+        attack.run(generator, critic, target, [0], latent_dim=LATENT, steps=1, restarts=1)
     plain = replace(attack, mu=0.0).run(generator, critic, target, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40,
                                         restarts=3, public_classifier=public)
     adaptive = attack.run(generator, critic, target, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40, restarts=3,

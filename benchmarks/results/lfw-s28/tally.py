@@ -11,7 +11,8 @@ from pathlib import Path
 HERE = Path("benchmarks/results/lfw-s28/reports")
 GATE = Path("benchmarks/results/lfw-gate")
 SEEDS = (0, 3, 4, 5)
-DEFAULT = {0: "stack-lc2-s0-rest", 3: "stack-lc2-s3-plggan", 4: "stack-lc2-s4-plggan", 5: "stack-def-s5-rest"}
+ATTACK_SEED_0 = {"def-s0": "stack-lc2-s0-rest", "def-s3": "stack-lc2-s3-plggan", "def-s4": "stack-lc2-s4-plggan",
+                 "def-s5": "stack-def-s5-rest", **{f"ps-s{s}": f"stack-ps-s{s}-plggan" for s in SEEDS}}  # in lfw-gate
 
 
 def recovered(path: Path, preset: str = "plg-gan") -> int | None:
@@ -22,18 +23,11 @@ def recovered(path: Path, preset: str = "plg-gan") -> int | None:
     return round(attack["hardened"]["top1"] * attack["hardened"].get("rows", 75))  # session 18's reports lack rows
 
 
-def plg(tag: str, seed: int, attack_seed: int) -> int | None:
-    """plg-gan's count on model `tag` (def, ps, xd1-s0, lc0-s0, ...) at model seed `seed` (-1: in the tag)."""
-    if attack_seed == 0 and tag in ("def", "ps"):
-        return recovered(GATE / (f"{DEFAULT[seed]}.json" if tag == "def" else f"stack-ps-s{seed}-plggan.json"))
-    name = tag if seed < 0 else f"{tag}-s{seed}"
-    return recovered(HERE / f"h-{name}-a{attack_seed}.json")
-
-
-def row(label: str, counts: list) -> str:
-    done = [c for c in counts if c is not None]
-    mean = f"{sum(done) / len(done):.1f}" if done else "-"
-    return f"| {label} | " + " | ".join("-" if c is None else str(c) for c in counts) + f" | {mean} |"
+def plg(model: str, attack_seed: int) -> int | None:
+    """plg-gan's count on `model` (def-s0, ps-s3, xd1-s0, lc0-s4, ...) at `attack_seed`."""
+    if attack_seed == 0 and model in ATTACK_SEED_0:
+        return recovered(GATE / f"{ATTACK_SEED_0[model]}.json")
+    return recovered(HERE / f"h-{model}-a{attack_seed}.json")
 
 
 def mean_of(counts: list) -> float | None:
@@ -41,10 +35,16 @@ def mean_of(counts: list) -> float | None:
     return sum(done) / len(done) if done else None
 
 
+def row(label: str, counts: list) -> str:
+    mean = mean_of(counts)
+    return (f"| {label} | " + " | ".join("-" if c is None else str(c) for c in counts)
+            + f" | {'-' if mean is None else f'{mean:.1f}'} |")
+
+
 HEAD = "| model | attack seed 0 | 1 | 2 | mean |\n| --- | --- | --- | --- | --- |"
 
 print("## Rule H: plg-gan, default vs ensemble + pseudo\n\n" + HEAD)
-h = {(tag, s): [plg(tag, s, a) for a in (0, 1, 2)] for s in SEEDS for tag in ("def", "ps")}
+h = {(tag, s): [plg(f"{tag}-s{s}", a) for a in (0, 1, 2)] for s in SEEDS for tag in ("def", "ps")}
 for s in SEEDS:
     for tag in ("def", "ps"):
         print(row(f"seed {s} {'default' if tag == 'def' else 'pseudo'}", h[(tag, s)]))
@@ -58,7 +58,7 @@ leak_caps_runs = [c for cs in (h[("def", s)] for s in SEEDS) for c in cs] + [
 print("\n## Rule I: plg-gan on stacks without leak caps (session 23's extra-decoy stacks; session 18's two)\n\n" + HEAD)
 i_runs = []
 for tag in ("xd1-s0", "xd1-s2", "xd2-s4"):
-    counts = [plg(tag, -1, a) for a in (0, 1)] + [None]
+    counts = [plg(tag, a) for a in (0, 1)] + [None]
     i_runs += [c for c in counts if c is not None]
     print(row(tag, counts))
 session18 = [recovered(GATE / "stack-seed0-b.json"), recovered(GATE / "stack-seed1-b.json")]
@@ -69,7 +69,7 @@ print(f"\nmean a run: without leak caps {sum(i_all) / len(i_all):.2f} ({len(i_al
       f"{sum(lc) / len(lc):.2f} ({len(lc)} runs): at most half? {sum(i_all) / len(i_all) <= 0.5 * sum(lc) / len(lc)}")
 
 print("\n## Rule J: --leak-caps 0 on the default's TL-DMI models, same seeds\n\n" + HEAD)
-j = {s: [plg(f"lc0-s{s}", -1, a) for a in (0, 1, 2)] for s in (0, 4)}
+j = {s: [plg(f"lc0-s{s}", a) for a in (0, 1, 2)] for s in (0, 4)}
 for s in (0, 4):
     print(row(f"seed {s} default", h[("def", s)]))
     print(row(f"seed {s} --leak-caps 0", j[s]))
