@@ -261,6 +261,8 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
     (["--protect", "1", "--decoy", "5", "--leak-seeker", "mix"], "leak caps are off"),
     (["--protect", "1", "--decoy", "5", "--leak-caps", "1", "--leak-seeker", "mix", "--leak-seeker", "blend"],
      "unknown leak seeker"),
+    (["--protect", "1", "--decoy", "5", "--leak-boundary", "ensemble"], "leak caps are off"),
+    (["--protect", "1", "--decoy", "5", "--leak-caps", "1", "--leak-boundary", "blend"], "unknown leak seeker"),
 ])
 def test_bad_protect_inputs_exit_2(mi_world: dict, tmp_path: Path, change: list[str], phrase: str) -> None:
     import numpy as np
@@ -285,8 +287,8 @@ def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alon
     """--leak-seeker: `mix` asks for the on-decoy leak itself: its endpoints are named the person by the original
     model (all, as `ensemble`'s) and the decoy by the public classifier more often than the ensemble's; `plg`'s and
     `pseudo`'s are never named one of the class's decoys, and `pseudo`'s are GAN images the hardened model gives
-    their class far more probability than random ones; only those two are capped below the decision boundary; several
-    seekers pool their endpoints as each makes them alone."""
+    their class far more probability than random ones; only those two are capped below the decision boundary unless
+    told otherwise (--leak-boundary); several seekers pool their endpoints as each makes them alone."""
     from hardener.attacks.plg_gan import gan_pool
     from hardener.defenses.decoy import _inverter
     from hardener.defenses.leaks import LeakSearch, leak_endpoints
@@ -297,8 +299,8 @@ def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alon
     invert = _inverter(gan.generator, gan.critic, gan.latent_dim, config, "cpu", no_progress)
     search = LeakSearch(invert, target, target, gan.generator, gan.latent_dim, public, decoys, plg_budget=0.02)
     names = ("ensemble", "mix", "plg", "pseudo")
-    found = {"+".join(s): leak_endpoints(search, [1, 4], s, seed=3, task="seek")
-             for s in [[n] for n in names] + [names]}
+    found = {"+".join(s): leak_endpoints(search, [1, 4], s, seed=3, task="seek") for s in [[n] for n in names]}
+    found["+".join(names)] = leak_endpoints(search, [1, 4], names, seed=3, task="seek", below_boundary={"ensemble"})
     on_decoy = {}
     with torch.no_grad():
         for seeker, (x, y, below) in found.items():
@@ -318,8 +320,8 @@ def test_leak_seekers_keep_what_their_rules_say_and_pool_as_each_makes_them_alon
     assert surest > 3 * chance, (float(surest), float(chance))  # measured 0.54 against 0.06
     pooled, parts = found["+".join(names)], [found[s] for s in names]
     assert torch.allclose(pooled[0], torch.cat([p[0] for p in parts]))
-    for column in (1, 2):
-        assert torch.equal(pooled[column], torch.cat([p[column] for p in parts])), column
+    assert torch.equal(pooled[1], torch.cat([p[1] for p in parts]))
+    assert torch.equal(pooled[2], torch.cat([torch.full_like(p[2], n == "ensemble") for n, p in zip(names, parts)]))
 
 
 def test_boundary_caps_hold_the_margin_below_zero_where_photo_caps_let_it_stand() -> None:

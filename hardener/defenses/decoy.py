@@ -108,6 +108,8 @@ class DecoyConfig:
     # None: leak_cap_weight's rule
     leak_seekers: tuple[str, ...] | None = None  # with leak caps: the inversions that find the leak endpoints
     # (hardener.defenses.leaks.LEAK_SEEKERS); None: leak_seeker_names's rule
+    leak_boundary: tuple[str, ...] | None = None  # with leak caps: the seekers whose endpoints are capped below the
+    # decision boundary; None: hardener.defenses.leaks.BELOW_BOUNDARY
     fisher_samples: int = 256
     manifold: float = 4.0  # margin recipe: weight of KL to the original model, unprotected classes, on GAN images
     manifold_samples: int = 512
@@ -128,13 +130,14 @@ class DecoyConfig:
         if min(weights) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill, manifold and leak caps "
                              "must not be negative", fix="e.g. --alpha 1 --beta 2")
-        unknown = [s for s in self.leak_seekers or () if s not in LEAK_SEEKERS]
-        if unknown:
-            raise InputError(f"unknown leak seeker {unknown[0]!r}", where="--leak-seeker",
-                             fix=f"use one of: {', '.join(LEAK_SEEKERS)}")
-        if self.leak_seekers is not None and self.leak_cap_weight() == 0:
-            raise InputError("--leak-seeker sets how leak caps find their endpoints, and leak caps are off",
-                             where="--leak-seeker", fix="add --leak-caps 2 (or --pretrained), or drop --leak-seeker")
+        for option, names in (("--leak-seeker", self.leak_seekers), ("--leak-boundary", self.leak_boundary)):
+            unknown = [s for s in names or () if s not in LEAK_SEEKERS]
+            if unknown:
+                raise InputError(f"unknown leak seeker {unknown[0]!r}", where=option,
+                                 fix=f"use one of: {', '.join(LEAK_SEEKERS)}")
+            if names is not None and self.leak_cap_weight() == 0:
+                raise InputError(f"{option} sets how leak caps treat their endpoints, and leak caps are off",
+                                 where=option, fix=f"add --leak-caps 2 (or --pretrained), or drop {option}")
         if self.leak_cap_weight() > 0 and self.recipe != "margin":
             raise InputError("--leak-caps needs the margin recipe (its caps)", where="--leak-caps",
                              fix="drop --leak-caps or use --recipe margin")
@@ -158,6 +161,11 @@ class DecoyConfig:
     def leak_seeker_names(self) -> tuple[str, ...]:
         """leak_seekers without repeats, or when unset `ensemble` (the hardened and the original model together)."""
         return tuple(dict.fromkeys(self.leak_seekers)) if self.leak_seekers else ("ensemble",)
+
+    def below_boundary(self) -> frozenset[str]:
+        """The seekers whose endpoints are capped below the decision boundary: leak_boundary, or when unset
+        BELOW_BOUNDARY (plg and pseudo)."""
+        return frozenset(self.leak_boundary) if self.leak_boundary is not None else BELOW_BOUNDARY
 
     def private_weight(self) -> float:
         """alpha, the weight of the term on inverted private samples. Unset: 1 for the patent recipe (the
@@ -262,8 +270,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         restore(loop, state, checkpoint.path)
         result.rounds, seen_x, seen_y = list(state["rounds"]), list(state["seen_x"]), list(state["seen_y"])
         leak_x, leak_y = list(state["leak_x"]), list(state["leak_y"])
-        if "leak_below" not in state and BELOW_BOUNDARY.intersection(config.leak_seeker_names()):
-            raise InputError("this checkpoint predates the boundary caps of the plg and pseudo leak seekers",
+        if "leak_below" not in state and config.below_boundary().intersection(config.leak_seeker_names()):
+            raise InputError("this checkpoint predates leak endpoints capped below the decision boundary",
                              where=str(checkpoint.path), fix="run again without --resume")
         leak_below = list(state.get("leak_below", [torch.zeros(len(y), dtype=torch.bool) for y in leak_y]))
         start_round, stopped = len(result.rounds), bool(state["stopped"])
@@ -298,7 +306,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         if config.leak_caps > 0:
             search = LeakSearch(invert, hardened, model, generator, latent_dim, public_model, result.all_decoys(),
                                 device, progress)
-            found = leak_endpoints(search, protect, config.leak_seeker_names(),
+            found = leak_endpoints(search, protect, config.leak_seeker_names(), below_boundary=config.below_boundary(),
                                    seed=config.seed + 1000 * (round_index + 1) + 700,
                                    task=f"seek leaks (round {round_index + 1})")
             leak_x.append(found[0])

@@ -28,7 +28,7 @@ or evaluation model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -40,6 +40,8 @@ from hardener.progress import ProgressFn, no_progress
 SEED_STRIDE = 50  # each seeker's inversion seeds apart from the others': its place in LEAK_SEEKERS times this
 PLG_BUDGET = 0.2  # the plg seeker's conditional generator trains at verify's standard budget (100 steps)
 BOUNDARY_CAP = -1.0  # the margin `plg`'s and `pseudo`'s endpoints are capped at: another class leads by a logit
+BELOW_BOUNDARY = frozenset({"plg", "pseudo"})  # seekers whose endpoints' margin cap is at most BOUNDARY_CAP
+# (by default; --leak-boundary names others)
 
 
 class Ensemble(nn.Module):
@@ -93,17 +95,18 @@ class LeakSearch:
     plg_budget: float = PLG_BUDGET  # the plg seeker's generator training, as a share of the attack's paper length
 
 
-def leak_endpoints(search: LeakSearch, protect: Sequence[int], seekers: Sequence[str], *, seed: int,
-                   task: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def leak_endpoints(search: LeakSearch, protect: Sequence[int], seekers: Sequence[str], *, seed: int, task: str,
+                   below_boundary: Collection[str] = BELOW_BOUNDARY) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each seeker's endpoints for the protected classes, filtered as its own rule says (module docstring),
-    pooled in the order given: images, the class each was found for, and whether its cap is BOUNDARY_CAP."""
+    pooled in the order given: images, the class each was found for, and whether its cap is BOUNDARY_CAP (the
+    seekers in `below_boundary`)."""
     images, targets, below = [], [], []
     for seeker in seekers:
         found = _SEEKERS[seeker](search, list(protect), seed + SEED_STRIDE * LEAK_SEEKERS.index(seeker),
                                  f"{task}: {seeker}" if len(seekers) > 1 else task)
         images.append(found[0].cpu())
         targets.append(found[1].cpu())
-        below.append(torch.full((len(found[1]),), seeker in BELOW_BOUNDARY, dtype=torch.bool))
+        below.append(torch.full((len(found[1]),), seeker in below_boundary, dtype=torch.bool))
     return torch.cat(images), torch.cat(targets), torch.cat(below)
 
 
@@ -159,5 +162,4 @@ def _pseudo(search: LeakSearch, protect: list[int], seed: int, task: str):
 
 
 _SEEKERS = {"ensemble": _ensemble, "mix": _mix, "plg": _plg, "pseudo": _pseudo}
-BELOW_BOUNDARY = {"plg", "pseudo"}  # seekers whose endpoints' margin cap is at most BOUNDARY_CAP
 LEAK_SEEKERS = tuple(_SEEKERS)  # seeds SEED_STRIDE apart in this order: ensemble +0, mix +50, plg +100, pseudo +150

@@ -146,6 +146,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "decoy and like the person), plg (PLG-MI's conditional generator on the hardened model, protect's "
                    "GAN), pseudo (protect's GAN images the hardened model is surest of, PLG-MI's pseudo-labels); plg "
                    "and pseudo are capped below the decision boundary (README, \"Leak seekers\")."),
+               Opt("--leak-boundary", "leak_boundary", list, None, "With leak caps, repeatable: the seekers whose "
+                   "endpoints are capped below the decision boundary (another class leads by a logit) instead of at "
+                   "the real photos' median margin (default: plg and pseudo)."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
                Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "
                    "classifier on --data, its first layer groups frozen (OUT/tl-dmi, replacing MODEL), then protect "

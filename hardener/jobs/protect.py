@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from hardener.defenses.decoy import DecoyConfig
-from hardener.defenses.leaks import BELOW_BOUNDARY
 from hardener.errors import InputError
 from hardener.jobs.checkpoints import PROTECT_CHECKPOINT, checkpoint, checkpoint_file
 from hardener.progress import ProgressFn, no_progress
@@ -183,7 +182,7 @@ LEAK_SEEKER_LINES = {  # hardener.defenses.leaks
 
 def _leak_caps_line(config: DecoyConfig) -> str:
     seekers = config.leak_seeker_names()
-    below = [s for s in seekers if s in BELOW_BOUNDARY]
+    below = [s for s in seekers if s in config.below_boundary()]
     where = f", {' and '.join(below)} below the decision boundary" if below else ""
     return f", and leak endpoints ({'; '.join(LEAK_SEEKER_LINES[s] for s in seekers)}) capped{where}"
 
