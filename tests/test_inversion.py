@@ -77,7 +77,8 @@ def test_batched_run_equals_each_class_alone(preset: str) -> None:
     generator, critic, classifier = tiny_nets()
     public = tiny_nets(seed=1)[2]
     attack = get_attack(preset)
-    inverted = attack.prepare(classifier, generator, LATENT, budget_fraction=BUDGETS["quick"].steps_fraction, seed=11)
+    inverted = attack.prepare(classifier, generator, LATENT, budget_fraction=BUDGETS["quick"].steps_fraction, seed=11,
+                              public_classifier=public)
     together = attack.run(generator, critic, inverted, [0, 2, 4], latent_dim=LATENT, seed=11, steps=25, restarts=2,
                           public_classifier=public)
     for c in (0, 2, 4):
@@ -233,7 +234,7 @@ def test_adaptive_penalty_lowers_the_public_classifiers_confidence(preset: str, 
     with torch.no_grad():
         public[3].weight.mul_(4.0)
     attack = replace(get_attack(preset), **small)
-    target = attack.prepare(classifier, generator, LATENT, seed=1)  # plg-gan-adaptive's generator, trained once
+    target = attack.prepare(classifier, generator, LATENT, seed=1, public_classifier=public)  # trained once
     with pytest.raises(InputError, match="public classifier"):
         attack.run(generator, critic, target, [0], latent_dim=LATENT, steps=1, restarts=1)
     plain = replace(attack, mu=0.0).run(generator, critic, target, [0, 1, 2], latent_dim=LATENT, seed=5, steps=40,
@@ -372,6 +373,41 @@ def test_plg_generator_is_cached_per_target_and_reused(tmp_path) -> None:
     assert len(list(tmp_path.glob("plg_generator_*.safetensors"))) == 3  # the budget is part of the key too
     assert cached.stat().st_mtime_ns == stamp
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temporary left behind
+
+
+class BrighterThan(nn.Module):
+    """A public classifier sure of class 0 on images brighter than `level`, unsure (under 1/2) of any other."""
+
+    def __init__(self, level: float) -> None:
+        super().__init__()
+        self.level = level
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = (x.mean((1, 2, 3)) - self.level) * 1e4
+        return torch.stack([lead, torch.zeros_like(lead), torch.zeros_like(lead)], 1)
+
+
+def test_decoy_aware_first_stage_leaves_the_lures_out(tmp_path) -> None:
+    """plg-gan-adaptive's pseudo-labels hold no image the public classifier is over LURE_CONFIDENCE sure of, where
+    plg-gan's hold some; its generator is cached apart from plg-gan's, and it needs the public classifier."""
+    from hardener.attacks.adaptive_decoy import LURE_CONFIDENCE
+    from hardener.attacks.plg_gan import pseudo_labels
+
+    generator, _, classifier = tiny_nets()
+    _, images, plain = pseudo_labels(classifier, generator, LATENT, 256, 8, 1, "cpu")
+    public = BrighterThan(float(images.mean((1, 2, 3)).median()))  # sure of the brighter half of the pool
+    _, _, aware = pseudo_labels(classifier, generator, LATENT, 256, 8, 1, "cpu", lures=public)
+    with torch.no_grad():
+        lured = public(images).softmax(1).max(1).values > LURE_CONFIDENCE
+    assert 100 <= int(lured.sum()) <= 156, int(lured.sum())
+    assert bool(lured[plain.reshape(-1)].any()) and not bool(lured[aware.reshape(-1)].any())
+    small = dict(pool_images=256, top_k=8, train_steps=5)
+    adaptive, plg = (replace(get_attack(name), **small) for name in ("plg-gan-adaptive", "plg-gan"))
+    with pytest.raises(InputError, match="public classifier"):
+        adaptive.prepare(classifier, generator, LATENT, seed=1)
+    for attack in (adaptive, plg):
+        attack.prepare(classifier, generator, LATENT, caches=CacheFolder(tmp_path), seed=1, public_classifier=public)
+    assert len(list(tmp_path.glob("plg_generator_*.safetensors"))) == 2
 
 
 def test_preset_groups_expand_once_and_remember_what_was_named() -> None:

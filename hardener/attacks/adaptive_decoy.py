@@ -41,15 +41,21 @@ class AdaptiveDecoyAttack(Attack):
 
 def lure_penalty(public_classifier: nn.Module | None, mu: float, attack_name: str) -> Penalty:
     """mu * relu(top-class log-odds of the public classifier) per row: the decoy-aware attackers' penalty."""
-    if public_classifier is None:
-        raise InputError(f"the {attack_name} attack needs the public classifier that the GAN bundle stores",
-                         where="--gan", fix="pass a GAN bundle trained by `hardener train gan` on labelled "
-                                            "public data, or choose another --preset")
+    public_classifier = required_public_classifier(public_classifier, attack_name)
 
     def looks_public(images: torch.Tensor) -> torch.Tensor:
         return mu * torch.relu(top_log_odds(public_classifier(images).float()))
 
     return looks_public
+
+
+def required_public_classifier(public_classifier: nn.Module | None, attack_name: str) -> nn.Module:
+    """The GAN bundle's public classifier, which the decoy-aware attacks cannot run without."""
+    if public_classifier is None:
+        raise InputError(f"the {attack_name} attack needs the public classifier that the GAN bundle stores",
+                         where="--gan", fix="pass a GAN bundle trained by `hardener train gan` on labelled "
+                                            "public data, or choose another --preset")
+    return public_classifier
 
 
 def top_log_odds(logits: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,7 @@ class AdaptiveTrapdoorAttack(Attack):
 
     def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
-                progress: ProgressFn = no_progress) -> nn.Module:
+                progress: ProgressFn = no_progress, public_classifier: nn.Module | None = None) -> nn.Module:
         return LowPass(target, self.sigma_per_32_pixels)
 
 

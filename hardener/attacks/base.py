@@ -38,9 +38,10 @@ class Attack:
 
     def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
-                progress: ProgressFn = no_progress) -> nn.Module:
+                progress: ProgressFn = no_progress, public_classifier: nn.Module | None = None) -> nn.Module:
         """The network `run` inverts in place of `target`: the target itself, except for attacks that build
-        something from it first (LOMMA's distilled surrogates, kept in `caches` for a later run)."""
+        something from it first (LOMMA's distilled surrogates, kept in `caches` for a later run). The GAN bundle's
+        public classifier is there for attacks that build around the decoy defense's lures (plg-gan-adaptive)."""
         return target
 
     def penalty(self, public_classifier: nn.Module | None) -> Penalty | None:

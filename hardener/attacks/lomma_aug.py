@@ -61,7 +61,7 @@ class LommaAugAttack(Attack):
 
     def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
-                progress: ProgressFn = no_progress) -> nn.Module:
+                progress: ProgressFn = no_progress, public_classifier: nn.Module | None = None) -> nn.Module:
         epochs = max(1, round(self.distill_epochs * budget_fraction))
         key = f"{weights_hash(target)[:16]}-g{weights_hash(generator)[:8]}-e{epochs}-n{self.distill_images}-s{seed}"
         cache = caches.entry(f"lomma_surrogates_{key}") if caches is not None else None

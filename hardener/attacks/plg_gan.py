@@ -35,8 +35,8 @@ without `prepare` trains one at the `paper` length, uncached.
 The adaptive variant against the decoy defense (a hardened target names a public "decoy" face as the
 protected class, so pseudo-labelling would hand the decoy's images to the protected class): drop from
 each class's top k the images the GAN bundle's public classifier confidently names (adaptive-decoy's lure
-test), and add adaptive-decoy's penalty to both the generator's training loss and the latent search. Not
-implemented yet.
+test; `drops_lures`), and add adaptive-decoy's penalty to the latent search: plg-gan-adaptive
+(attacks/plg_gan_adaptive.py). The generator's training loss does not take the penalty.
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from hardener.attacks.adaptive_decoy import LURE_CONFIDENCE, required_public_classifier
 from hardener.attacks.augment import PARAMS, warp
 from hardener.attacks.base import Attack, borrowed, weights_hash
 from hardener.attacks.engine import InversionConfig, InversionResult
@@ -113,23 +114,26 @@ class PlgGanAttack(Attack):
     train_steps: int = 500  # generator steps at the paper budget; scaled like the steps by other budgets
     batch_size: int = 32
     inversion_weight: float = 0.2  # the max-margin loss on the target, against the hinge adversarial loss
+    drops_lures: bool = False  # the first stage leaves out images the public classifier is sure of (lures)
 
     def run(self, generator: nn.Module, critic: nn.Module | None, target: nn.Module, classes: Sequence[int], *,
             latent_dim: int = 100, seed: int = 0, steps: int | None = None, restarts: int | None = None,
             device: torch.device | str = "cpu", progress: ProgressFn = no_progress,
             public_classifier: nn.Module | None = None) -> InversionResult:
         if not isinstance(target, PreparedTarget):
-            target = self.prepare(target, generator, latent_dim, seed=seed, device=device, progress=progress)
+            target = self.prepare(target, generator, latent_dim, seed=seed, device=device, progress=progress,
+                                  public_classifier=public_classifier)
         return super().run(target.generator, critic, target.target, classes, latent_dim=latent_dim, seed=seed,
                            steps=steps, restarts=restarts, device=device, progress=progress,
                            public_classifier=public_classifier)
 
     def prepare(self, target: nn.Module, generator: nn.Module, latent_dim: int, *, caches: CacheFolder | None = None,
                 budget_fraction: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
-                progress: ProgressFn = no_progress) -> PreparedTarget:
+                progress: ProgressFn = no_progress, public_classifier: nn.Module | None = None) -> PreparedTarget:
         steps = max(1, round(self.train_steps * budget_fraction))
+        lures = self.lure_judge(public_classifier)
         key = (f"{weights_hash(target)[:16]}-g{weights_hash(generator)[:8]}-t{steps}-k{self.top_k}"
-               f"-n{self.pool_images}-s{seed}")
+               f"-n{self.pool_images}-s{seed}" + (f"-p{weights_hash(lures)[:8]}" if lures is not None else ""))
         cache = caches.entry(f"plg_generator_{key}") if caches is not None else None
         num_classes = _num_classes(target, generator, latent_dim, device)
         with torch.random.fork_rng(devices=[]):  # seeded new weights without touching the caller's RNG
@@ -140,7 +144,8 @@ class PlgGanAttack(Attack):
         if state is not None:
             conditional.load_state_dict(state)
             return PreparedTarget(target, conditional.eval())
-        z, images, rows = pseudo_labels(target, generator, latent_dim, self.pool_images, self.top_k, seed, device)
+        z, images, rows = pseudo_labels(target, generator, latent_dim, self.pool_images, self.top_k, seed, device,
+                                        lures=lures)
         with torch.no_grad():
             conditional.embedding.weight.copy_(z[rows].mean(1))
         labels = torch.arange(num_classes).repeat_interleave(rows.shape[1])
@@ -148,6 +153,10 @@ class PlgGanAttack(Attack):
         if cache is not None:
             cache.save(conditional.state_dict())
         return PreparedTarget(target, conditional.eval())
+
+    def lure_judge(self, public_classifier: nn.Module | None) -> nn.Module | None:
+        """The public classifier that names lures for the first stage, or None where it keeps every image."""
+        return required_public_classifier(public_classifier, self.name) if self.drops_lures else None
 
     def _train(self, conditional: ConditionalGenerator, critic: ProjectionCritic, target: nn.Module,
                real: torch.Tensor, labels: torch.Tensor, steps: int, seed: int, device, progress: ProgressFn) -> None:
@@ -194,13 +203,23 @@ class PlgGanAttack(Attack):
 
 
 def pseudo_labels(target: nn.Module, generator: nn.Module, latent_dim: int, count: int, k: int, seed: int,
-                  device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  device, lures: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PLG-MI's first stage: `count` seeded GAN images (z and images, on the CPU) and, per class of the target,
-    the rows of the k it gives that class the highest softmax probability, (classes, k)."""
+    the rows of the k it gives that class the highest softmax probability, (classes, k). With `lures` (a public
+    classifier): the images it names one public class with more than LURE_CONFIDENCE are never picked while
+    others are left (the decoy defense's lures are such images)."""
     z, images = gan_pool(generator, latent_dim, count, seed, device)
-    with evaluating(target, device):
-        probs = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
+    probs = _softmax(target, images, device)
+    if lures is not None:
+        lured = _softmax(lures, images, device).max(1).values > LURE_CONFIDENCE
+        k = min(k, max(1, int((~lured).sum())))
+        probs[lured] = -1.0  # below every probability: picked only when no other image is left
     return z, images, top_k_per_class(probs, k)
+
+
+def _softmax(model: nn.Module, images: torch.Tensor, device) -> torch.Tensor:
+    with evaluating(model, device):
+        return torch.cat([model(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
 
 
 def top_k_per_class(probs: torch.Tensor, k: int) -> torch.Tensor:

@@ -89,7 +89,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
 
     inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, caches=CacheFolder(out / "surrogates"),
                               budget_fraction=budget.steps_fraction, seed=job.seed, device=device,
-                              progress=progress)
+                              progress=progress, public_classifier=gan.classifier)
     result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,
                         steps=steps, restarts=restarts, device=device, progress=progress,
                         public_classifier=gan.classifier)

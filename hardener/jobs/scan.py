@@ -63,7 +63,8 @@ def run_scan(job: ScanJob, progress: ProgressFn = no_progress) -> dict:
     out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.eval_model, job.critic) if p))
 
     inverted = attack.prepare(target.model, gan.generator, gan.latent_dim, caches=CacheFolder(out / "surrogates"),
-                              budget_fraction=budget.steps_fraction, seed=job.seed, device=device, progress=progress)
+                              budget_fraction=budget.steps_fraction, seed=job.seed, device=device, progress=progress,
+                              public_classifier=gan.classifier)
     result = attack.run(gan.generator, gan.critic, inverted, classes, latent_dim=gan.latent_dim, seed=job.seed,
                         steps=steps, restarts=restarts, device=device, progress=progress,
                         public_classifier=gan.classifier)

@@ -149,7 +149,7 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
             started = time.perf_counter()
             inverted = attack.prepare(model, gan.generator, gan.latent_dim, caches=CacheFolder(cache_dir),
                                       budget_fraction=suite.budget.steps_fraction, seed=seed, device=device,
-                                      progress=progress)
+                                      progress=progress, public_classifier=gan.classifier)
             result = attack.run(gan.generator, gan.critic, inverted, suite.protect, latent_dim=gan.latent_dim,
                                 seed=seed, steps=steps, restarts=restarts, device=device, progress=progress,
                                 public_classifier=gan.classifier)
