@@ -413,11 +413,11 @@ def test_decoy_aware_first_stage_leaves_the_lures_out(tmp_path) -> None:
 def test_preset_groups_expand_once_and_remember_what_was_named() -> None:
     strong = [a.name for a, _ in expand_presets(["strong"])]
     assert {"gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "adaptive-trapdoor", "lomma-aug",
-            "plg-gan"} == set(strong)
+            "plg-gan", "plg-gan-adaptive"} == set(strong)
     assert "patent" not in strong
     assert [a.name for a, _ in expand_presets(["all"])] == list(PRESETS)
     chosen = dict((a.name, explicit) for a, explicit in expand_presets(["adaptive-decoy", "strong"]))
-    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 8
+    assert chosen["adaptive-decoy"] is True and chosen["gmi"] is False and len(chosen) == 9
     with pytest.raises(InputError, match="unknown attack preset"):
         expand_presets(["strong", "nope"])
 

@@ -101,7 +101,8 @@ def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_nam
                        protect=["1", "4"], device="cpu")
     assert [a.name for a in suite.attacks] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-trapdoor",
                                                "lomma-aug", "plg-gan"]
-    assert suite.skipped == [{"preset": "adaptive-decoy", "reason": "the GAN bundle has no public classifier"}]
+    assert suite.skipped == [{"preset": name, "reason": "the GAN bundle has no public classifier"}
+                             for name in ("adaptive-decoy", "plg-gan-adaptive")]
     assert any("adaptive-decoy skipped" in w for w in suite.warnings)
     named = runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
                                 str(mi_world["test"]), "--gan", str(bare), "--eval-model", str(mi_world["eval"]),

@@ -25,12 +25,13 @@ PRESETS: dict[str, Attack] = {a.name: a for a in (gmi, plg_margin, lomma_logit, 
 
 # `strong` is verify's default: every attack a reviewer expects, including the one that breaks the decoy
 # defense (lomma-logit), an adaptive attacker for each defense that plants something to escape (the decoy
-# defense, trap-mid) and the GAN that knows the target (plg-gan: at the standard budget it costs less than
-# lomma-aug on the synthetic test world, 43 s against 107 s for all 8 classes, README). `all` adds the patent's
-# own inversion, which is weak as an attack.
+# defense, trap-mid), the GAN that knows the target (plg-gan: at the standard budget it costs less than
+# lomma-aug on the synthetic test world, 43 s against 107 s for all 8 classes, README) and that GAN made
+# decoy-aware (plg-gan-adaptive, since session 29's rule M). `all` adds the patent's own inversion, which is weak
+# as an attack.
 GROUPS: dict[str, tuple[str, ...]] = {
     "strong": ("gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy", "adaptive-trapdoor", "lomma-aug",
-               "plg-gan"),
+               "plg-gan", "plg-gan-adaptive"),
     "all": tuple(PRESETS),
 }
 

@@ -39,7 +39,7 @@ from hardener.progress import ProgressFn, no_progress
 
 SEED_STRIDE = 50  # each seeker's inversion seeds apart from the others': its place in LEAK_SEEKERS times this
 PLG_BUDGET = 0.2  # the plg seeker's conditional generator trains at verify's standard budget (100 steps)
-BOUNDARY_CAP = -1.0  # the margin `plg`'s and `pseudo`'s endpoints are capped at: another class leads by a logit
+BOUNDARY_CAP = -1.0  # the margin BELOW_BOUNDARY's seekers' endpoints are capped at: another class leads by a logit
 BELOW_BOUNDARY = frozenset({"plg", "pseudo"})  # seekers whose endpoints' margin cap is at most BOUNDARY_CAP
 # (by default; --leak-boundary names others)
 
