@@ -126,7 +126,7 @@ ChannelOrderOption = typer.Option(None, "--channel-order", help="rgb, or bgr for
 InputRangeOption = typer.Option(None, "--input-range", help="Pixel range the model expects before mean/std: 0-1 or 0-255.")
 
 # The attack suite and gate options verify and compare share (compare: the same suite over several models).
-SuitePresetOption = typer.Option(None, "--preset", help="Attack presets or groups to run (repeat): strong (default: gmi, plg-margin, lomma-logit, ppa, adaptive-decoy, adaptive-trapdoor, lomma-aug, plg-gan), all (strong + patent + plg-gan-adaptive), or one name.")
+SuitePresetOption = typer.Option(None, "--preset", help="Attack presets or groups to run (repeat): strong (default: gmi, plg-margin, lomma-logit, ppa, adaptive-decoy, adaptive-trapdoor, lomma-aug, plg-gan, plg-gan-adaptive), all (strong + patent), or one name.")
 SuiteBudgetOption = typer.Option("paper", "--budget", help="quick | standard | fast | paper: paper = published steps and restarts; standard = 20% of the steps, 2 restarts (a 2-core CPU); quick = 2%, 1 restart (wiring only); fast = 20% of the steps with the preset's own restarts (1/5 of paper's work); also scales lomma-aug's distillation and plg-gan's generator training.")
 SuiteStepsOption = typer.Option(None, "--steps", help="Run every preset for this many steps (overrides --budget).")
 SuiteRestartsOption = typer.Option(None, "--restarts", help="Restarts per class for every preset (overrides --budget).")
