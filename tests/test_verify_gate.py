@@ -55,13 +55,13 @@ def verify_report(world: dict, hardened: Path, out: Path, *extra: str) -> dict:
 
 def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_the_worst(
         mi_world: dict, tmp_path: Path) -> None:
-    """Eight attacks at 5 steps: the gate's arithmetic is under test, not the attacks nor the hardening, so the
-    target stands in for the hardened model too. What lomma-aug (3 surrogates) and plg-gan (a generator)
-    build from a target is cached by its weights, so they build once for both sides."""
+    """Nine attacks at 5 steps: the gate's arithmetic is under test, not the attacks nor the hardening, so the
+    target stands in for the hardened model too. What lomma-aug (3 surrogates) and the plg-gan presets (a generator
+    each) build from a target is cached by its weights, so they build once for both sides."""
     report = verify_report(mi_world, mi_world["target"], tmp_path / "v", "--budget", "quick", "--steps", "5",
                            "--max-attack-acc", "70", "--max-acc-drop", "10", "--max-protected-acc-drop", "30")
     assert [r["preset"] for r in report["attacks"]] == ["gmi", "plg-margin", "lomma-logit", "ppa", "adaptive-decoy",
-                                                        "adaptive-trapdoor", "lomma-aug", "plg-gan"]
+                                                        "adaptive-trapdoor", "lomma-aug", "plg-gan", "plg-gan-adaptive"]
     assert report["budget"] == "quick" and all(r["restarts"] == 1 for r in report["attacks"])
     checks = {c["name"]: c for c in report["checks"]}
     for row in report["attacks"]:
