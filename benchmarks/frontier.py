@@ -107,8 +107,10 @@ def main() -> None:
     logs = list(zip(args.logs, read))  # (argument, (attack names, rows))
     if args.attacks:
         common = args.attacks.split(",")
-        judged = [(item, log) for item, log in logs if set(common) <= set(log[0])]
-        left_out = [item.partition("=")[0] for item, log in logs if (item, log) not in judged]
+        judged, left_out = [], []
+        for item, log in logs:  # each log to one of the two lists, by whether every asked attack judged it
+            (judged if set(common) <= set(log[0]) else left_out).append((item, log))
+        left_out = [item.partition("=")[0] for item, _ in left_out]
         if left_out:
             print(f"left out, not judged by every attack of --attacks: {'; '.join(left_out)}\n")
         if not judged:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from hardener.attacks.base import Attack
+from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionConfig, InversionResult, Penalty
 
@@ -65,16 +66,18 @@ def top_log_odds(logits: torch.Tensor) -> torch.Tensor:
     return top.values.squeeze(1) - others.logsumexp(1)
 
 
+def lured(public_classifier: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Per image (on the CPU): the public classifier names one public class with confidence above LURE_CONFIDENCE,
+    as it does the decoy defense's lures."""
+    with evaluating(public_classifier, device):
+        return torch.cat([public_classifier(chunk.to(device)).float().softmax(1).max(1).values.cpu()
+                          for chunk in images.split(256)]) > LURE_CONFIDENCE
+
+
 def escape_rate(result: InversionResult, public_classifier: nn.Module, device: torch.device | str = "cpu") -> float:
     """Fraction of reconstructions the public classifier assigns to no public class with confidence above
     LURE_CONFIDENCE: how often the attack escaped the decoy defense's lure."""
-    was_training = public_classifier.training
-    public_classifier.eval()
-    with torch.no_grad():
-        confidence = torch.cat([public_classifier(chunk.to(device)).float().softmax(1).max(1).values.cpu()
-                                for chunk in result.images.split(256)])
-    public_classifier.train(was_training)
-    return float((confidence <= LURE_CONFIDENCE).float().mean())
+    return float((~lured(public_classifier, result.images, device)).float().mean())
 
 
 attack = AdaptiveDecoyAttack(

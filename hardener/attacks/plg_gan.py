@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from hardener.attacks.adaptive_decoy import LURE_CONFIDENCE, required_public_classifier
+from hardener.attacks.adaptive_decoy import lured, required_public_classifier
 from hardener.attacks.augment import PARAMS, warp
 from hardener.attacks.base import Attack, borrowed, weights_hash
 from hardener.attacks.engine import InversionConfig, InversionResult
@@ -209,17 +209,13 @@ def pseudo_labels(target: nn.Module, generator: nn.Module, latent_dim: int, coun
     classifier): the images it names one public class with more than LURE_CONFIDENCE are never picked while
     others are left (the decoy defense's lures are such images)."""
     z, images = gan_pool(generator, latent_dim, count, seed, device)
-    probs = _softmax(target, images, device)
+    with evaluating(target, device):
+        probs = torch.cat([target(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
     if lures is not None:
-        lured = _softmax(lures, images, device).max(1).values > LURE_CONFIDENCE
-        k = min(k, max(1, int((~lured).sum())))
-        probs[lured] = -1.0  # below every probability: picked only when no other image is left
+        out = lured(lures, images, device)
+        k = min(k, max(1, int((~out).sum())))
+        probs[out] = -1.0  # below every probability: picked only when no other image is left
     return z, images, top_k_per_class(probs, k)
-
-
-def _softmax(model: nn.Module, images: torch.Tensor, device) -> torch.Tensor:
-    with evaluating(model, device):
-        return torch.cat([model(chunk.to(device)).float().softmax(1).cpu() for chunk in images.split(256)])
 
 
 def top_k_per_class(probs: torch.Tensor, k: int) -> torch.Tensor:
