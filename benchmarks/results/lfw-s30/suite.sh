@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# suite.sh NAME SEED [protect options]: STACK --seed SEED [options] into .cache/s30/e-NAME, then every `strong`
+# attack at attack seed 0 (plg-gan, VERIFY4, plg-gan-adaptive, then gmi, ppa, adaptive-trapdoor): the whole gate
+# on one model, one lane (a core). Run from the repository root, or REPO=it; PY=the venv's python.
+# With PROTECTED=DIR (a finished protect output), the protect run is skipped and DIR is judged.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd); S27=$HERE/../lfw-s27
+cd "${REPO:-.}"; export OMP_NUM_THREADS=1; PY=${PY:-python}
+NAME=$1; SEED=$2; shift 2
+B=.cache/benchmarks; D=.cache/s30/e-$NAME
+P="--protect 6 --protect 18 --protect 27 --protect 31 --protect 67"
+mkdir -p $D
+if [ -z "${PROTECTED:-}" ]; then
+  { echo "start $(date +%T)"; /usr/bin/time -v $PY -m hardener protect $B/target/model.safetensors --gan $B/gan/gan.safetensors $P \
+    --data $B/splits/private/train.npz --pretrained $B/public/model.safetensors --seed $SEED "$@" --out $D/out; echo "protect end $(date +%T)"; } > $D/protect.log 2>&1
+  MODEL=$D/out
+else
+  MODEL=$PROTECTED
+fi
+bash "$S27/verify.sh" $MODEL $D/plggan-a0 --preset plg-gan --seed 0
+bash "$S27/verify4.sh" $MODEL $D/verify4
+bash "$S27/verify.sh" $MODEL $D/plgad-a0 --preset plg-gan-adaptive --seed 0
+bash "$S27/verify.sh" $MODEL $D/rest --preset gmi --preset ppa --preset adaptive-trapdoor
