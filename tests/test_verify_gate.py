@@ -114,6 +114,44 @@ def test_verify_skips_the_adaptive_attack_without_a_public_classifier_unless_nam
                                          "--out", str(tmp_path / "b")]), "unknown budget")
 
 
+def test_verify_takes_the_baseline_rows_of_an_earlier_report_with_the_same_inputs(
+        mi_world: dict, tmp_path: Path) -> None:
+    """--baseline-report: the earlier run's baseline entries are taken as written (a marker planted in the file
+    comes through), rows it lacks are attacked, and a report of other inputs, another command or the run's own
+    --out is bad input. The target stands in for the hardened model; 3 steps: the bookkeeping is under test."""
+    fast = ("--steps", "3", "--restarts", "1", "--max-attack-acc", "100", "--max-acc-drop", "100",
+            "--max-protected-acc-drop", "100")
+    first = verify_report(mi_world, mi_world["target"], tmp_path / "first", "--preset", "gmi", *fast)
+    assert first["baseline_rows_from"] is None and set(first["measurement_keys"]) == {"baseline", "hardened"}
+    earlier = tmp_path / "earlier.json"
+    first["attacks"][0]["baseline"]["top1"] = 0.4321  # a value no 3-step attack on 2 classes x 1 restart gives
+    earlier.write_text(json.dumps(first))
+    second = verify_report(mi_world, mi_world["target"], tmp_path / "second", "--preset", "gmi", "--preset",
+                           "plg-margin", "--baseline-report", str(earlier), *fast)
+    gmi, margin = second["attacks"]
+    assert gmi["baseline"] == first["attacks"][0]["baseline"] and gmi["hardened"]["top1"] != 0.4321
+    assert margin["baseline"]["top1"] in (0.0, 0.5, 1.0)  # attacked: 2 reconstructions
+    assert second["baseline_rows_from"] == {"report": str(earlier), "presets": ["gmi"]}
+    assert "Baseline rows of gmi taken from" in (tmp_path / "second" / "summary.md").read_text()
+    assert second["measurement_keys"] == first["measurement_keys"]
+
+    def bad(report: Path, *extra: str):
+        return runner.invoke(app, ["verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data",
+                                   str(mi_world["test"]), "--gan", str(mi_world["gan"]), "--eval-model",
+                                   str(mi_world["eval"]), "--preset", "gmi", *fast, "--baseline-report", str(report),
+                                   *extra])
+    other = ["--protect", "1", "--out", str(tmp_path / "other")]
+    assert_bad_input(bad(earlier, *other), "with other inputs", "--baseline-report")
+    assert_bad_input(bad(earlier, "--protect", "1", "--protect", "4", "--budget", "quick", "--out",
+                         str(tmp_path / "quick")), "with other inputs")
+    protect_like = tmp_path / "protect.json"
+    protect_like.write_text(json.dumps({"command": "protect"}))
+    assert_bad_input(bad(protect_like, *other), "not a report of `hardener verify`")
+    assert_bad_input(bad(tmp_path / "missing.json", *other), "cannot be read")
+    assert_bad_input(bad(tmp_path / "second" / "report.json", "--protect", "1", "--protect", "4", "--out",
+                         str(tmp_path / "second")), "would overwrite")
+
+
 @pytest.mark.slow
 def test_adaptive_attacker_is_lured_less_than_its_own_protocol(mi_world: dict, protected: Path) -> None:
     """On the hardened model, same seed, steps and restarts (16 reconstructions of classes 1 and 4 each):

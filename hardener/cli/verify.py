@@ -37,6 +37,7 @@ def verify(
     mia_shadow_epochs: int = typer.Option(10, "--mia-shadow-epochs", help="Epochs per shadow (batch 64, lr 1e-3, augmentation, from scratch: an approximation for fine-tuned models; `hardener audit-mia` sets all of it)."),
     seed: int = typer.Option(0, "--seed", help="Selects the fresh attack seeds (never those protect used)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the LiRA shadow models an interrupted verify finished (checkpoints in --out) and train the rest."),
+    baseline_report: Path = typer.Option(None, "--baseline-report", help="report.json of an earlier verify of the same --baseline with the same GAN, evaluation model, --data, --protect, budget, device type and torch: its baseline attack rows are taken as they are instead of attacking the baseline again; rows it lacks (other presets, seeds, steps or restarts) are attacked. Another baseline or inputs: exit 2."),
     device: str = DeviceOption,
     force_spec: bool = ForceSpecOption,
     mean: str = MeanOption,
@@ -59,7 +60,8 @@ def verify(
                     max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, members=members,
                     max_mia_auc=max_mia_auc, mia_shadows=mia_shadows, mia_shadow_epochs=mia_shadow_epochs, device=device,
                     spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
-                    arch=arch, allow_pickle=allow_pickle, resume=resume)
+                    arch=arch, allow_pickle=allow_pickle, resume=resume,
+                    baseline_report=baseline_report)
     with progress_bar(enabled=not as_json) as progress:
         gate, report = run_verify(job, progress)
     print_warnings(report["warnings"])

@@ -128,12 +128,14 @@ def report_decoys(protect_report: dict | None) -> dict[int, list[int]]:
 
 
 def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *,
-                  decoys: dict[str, dict[int, list[int]]] | None = None,
+                  decoys: dict[str, dict[int, list[int]]] | None = None, known: dict[tuple, dict] | None = None,
                   progress: ProgressFn = no_progress) -> list[dict]:
     """Run every attack of the suite on every model (FaceModels by name), attack by attack at the attack's
     seed. One row per attack: preset, seed, steps, restarts, and per model name its top-1/top-5 (with the
     Wilson interval of top-1), top-1 per protected class, any-restart top-1, KNN distance, time, the lure escape
-    rate (with a public classifier) and, where `decoys` gives that model's decoy classes, the decoy hit rate."""
+    rate (with a public classifier) and, where `decoys` gives that model's decoy classes, the decoy hit rate.
+    `known` (from `earlier_rows`) holds entries measured before, by `row_key` and model name: those are taken
+    as they are, not attacked again."""
     from hardener.attacks.adaptive_decoy import escape_rate
     from hardener.audit.intervals import wilson
     from hardener.audit.metrics import attack_metrics
@@ -145,7 +147,12 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
         seed = suite.seed_for(attack)
         steps, restarts = suite.budget.scale(attack, suite.steps, suite.restarts)
         row: dict[str, Any] = {"preset": attack.name, "seed": seed, "steps": steps, "restarts": restarts}
+        earlier = (known or {}).get(row_key(row), {})
         for name, model in models.items():
+            if name in earlier:
+                row[name] = earlier[name]
+                done += 1
+                continue
             started = time.perf_counter()
             inverted = attack.prepare(model, gan.generator, gan.latent_dim, caches=CacheFolder(cache_dir),
                                       budget_fraction=suite.budget.steps_fraction, seed=seed, device=device,
@@ -171,6 +178,59 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
             progress(ProgressEvent("attack suite", done, total, {f"{attack.name} top1 ({name})": entry["top1"]}))
         rows.append(row)
     return rows
+
+
+def row_key(row: dict) -> tuple:
+    """What makes two attack rows of one suite the same measurement: preset, seed, steps and restarts."""
+    return row["preset"], row["seed"], row["steps"], row["restarts"]
+
+
+def measurement_key(suite: AttackSuite, model) -> str:
+    """sha256 of what a model's attack rows depend on besides the attack itself: the model's weights and input
+    spec, the GAN's generator, critic and public classifier, the evaluation model, the held-out images and
+    labels, the protected classes, the budget's share of preparation, the device type and the torch version.
+    Two verify runs whose baseline keys match measure the baseline alike, so one can lend its rows to the other
+    (`earlier_rows`); the numbers are those the earlier run measured, on its machine."""
+    import hashlib
+
+    from hardener.attacks.base import weights_hash
+
+    parts = [weights_hash(model), model.spec.describe(), suite.evaluator.model.spec.describe(),
+             *(weights_hash(m) if m is not None else "-" for m in (suite.gan.generator, suite.gan.critic,
+                                                                     suite.gan.classifier, suite.evaluator.model)),
+             hashlib.sha256(np.ascontiguousarray(suite.data.images).tobytes()).hexdigest(),
+             hashlib.sha256(np.ascontiguousarray(suite.data.labels, dtype=np.int64).tobytes()).hexdigest(),
+             ",".join(map(str, suite.protect)), repr(suite.budget.steps_fraction), suite.device.type,
+             torch.__version__]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def earlier_rows(report_path: Path, name: str, key: str, where: str) -> dict[tuple, dict]:
+    """Model `name`'s attack entries in an earlier verify report whose `measurement_keys[name]` is `key`, by
+    `row_key`. A report that is not verify's, or was made with other inputs, is bad input."""
+    try:
+        report = json.loads(Path(report_path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the earlier report cannot be read ({exc})", where=str(report_path),
+                         fix="pass the report.json an earlier `hardener verify` wrote") from None
+    if not isinstance(report, dict) or report.get("command") != "verify":
+        raise InputError("not a report of `hardener verify`", where=str(report_path),
+                         fix="pass the report.json an earlier `hardener verify` wrote")
+    keys = report.get("measurement_keys")
+    if not isinstance(keys, dict) or keys.get(name) != key:
+        raise InputError(f"the earlier report measured the {name} with other inputs (its weights or input spec, the "
+                         "GAN, the evaluation model, the held-out data, the protected classes, the budget, the device "
+                         "type or the torch version), or predates measurement keys", where=str(report_path),
+                         fix=f"leave out {where}, or pass a report made with this command's inputs")
+    rows = report.get("attacks")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get(name), dict) for r in rows):
+        raise InputError("the earlier report's attack rows are malformed", where=str(report_path),
+                         fix=f"leave out {where}, or rerun the earlier verify")
+    try:
+        return {row_key(r): {name: r[name]} for r in rows}
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"an attack row of the earlier report is malformed ({exc})", where=str(report_path),
+                         fix=f"leave out {where}, or rerun the earlier verify") from None
 
 
 def worst_attack(rows: list[dict], name: str) -> dict | None:

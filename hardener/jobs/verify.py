@@ -49,6 +49,7 @@ class VerifyJob:
     arch: str | None = None
     allow_pickle: bool = False
     resume: bool = False  # keep the LiRA shadows an interrupted verify finished (--out/checkpoints)
+    baseline_report: Path | None = None  # an earlier verify's report.json: its baseline rows, not attacked again
 
 
 def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
@@ -59,9 +60,9 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.data import load_dataset
     from hardener.files import prepare_out_dir
     from hardener.jobs.checkpoints import check_shadow_resume, shadow_checkpoints
-    from hardener.jobs.suite import (attack_models, gate_checks, hardened_files, load_suite, membership,
-                                     natural_accuracy, natural_hits, report_decoys, sample_size_note,
-                                     worst_attack, worst_attack_note)
+    from hardener.jobs.suite import (attack_models, earlier_rows, gate_checks, hardened_files, load_suite,
+                                     measurement_key, membership, natural_accuracy, natural_hits, report_decoys,
+                                     row_key, sample_size_note, worst_attack, worst_attack_note)
     from hardener.loading import load_model
     from hardener.report.gate import GateResult, write_gate_reports
     from hardener.report.images import provenance
@@ -98,14 +99,19 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                          fix="choose another --out")
     if job.resume:
         check_shadow_resume(job.out, job.mia_shadows, VERIFY_OPTIONS)
-    out = prepare_out_dir(job.out, inputs=(bundle, job.baseline, job.gan, job.eval_model),
+    keys = {"baseline": measurement_key(suite, baseline.model), "hardened": measurement_key(suite, hardened.model)}
+    known = (earlier_rows(job.baseline_report, "baseline", keys["baseline"], "--baseline-report")
+             if job.baseline_report is not None else None)
+    inputs = (bundle, job.baseline, job.gan, job.eval_model) + ((job.baseline_report,) if known is not None else ())
+    out = prepare_out_dir(job.out, inputs=inputs,
                           outputs=("report.json", "junit.xml", "summary.md", "surrogates", "checkpoints"))
 
     models = {"hardened": hardened.model, "baseline": baseline.model}
     hits = natural_hits(suite, {"baseline": baseline.model, "hardened": hardened.model})
     acc = {name: natural_accuracy(h, suite.in_protected) for name, h in hits.items()}
     decoys = {"hardened": report_decoys(protect_report)}
-    attack_rows = attack_models(suite, models, out / "surrogates", decoys=decoys, progress=progress)
+    attack_rows = attack_models(suite, models, out / "surrogates", decoys=decoys, known=known, progress=progress)
+    reused = [r["preset"] for r in attack_rows if known and "baseline" in known.get(row_key(r), {})]
     mia = None
     if members is not None:
         mia = membership(models, members, suite.data, suite.device,
@@ -120,6 +126,9 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     size_note = sample_size_note(attack_rows, "hardened", limits.max_attack_acc)
     notes += [size_note] if size_note else []
     notes += [f"Attack {s['preset']} not run: {s['reason']}." for s in suite.skipped]
+    if reused:
+        notes.append(f"Baseline rows of {', '.join(reused)} taken from {job.baseline_report} (same measurement key), "
+                     "not attacked again.")
     gate = GateResult(checks, title=f"hardener verify {job.hardened}", notes=notes)
     report = {
         "command": "verify",
@@ -131,6 +140,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         "attacks": attack_rows,
         "worst_attack": None if worst is None else worst["preset"],
         "skipped_attacks": suite.skipped,
+        "measurement_keys": keys,  # an earlier report whose key matches can lend its rows (--baseline-report)
+        "baseline_rows_from": None if known is None else {"report": str(job.baseline_report), "presets": reused},
         "sample_size_note": size_note,  # also among the gate's notes; the demo prints it under its verdict
         "membership_inference": mia,
         "data": {"source": suite.data.source, "images": len(suite.data)},
