@@ -175,7 +175,7 @@ def train_classifier(model: FaceModel, train: FaceDataset, *, val: FaceDataset |
                     continue
                 x = x_train[rows]
                 if config.augment:
-                    x = _augment(x, generator)
+                    x = flip_and_shift(x, generator)
                 if config.random_erasing > 0:
                     x = random_erase(x, config.random_erasing, generator, area=config.erasing_area)
                 if ddp is not None:  # the whole global batch was augmented (same draws on every rank); take my share
@@ -280,7 +280,8 @@ def random_erase(x: torch.Tensor, probability: float, generator: torch.Generator
     return x
 
 
-def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def flip_and_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Training's augmentation: each image flipped with probability 1/2, the batch shifted by up to 1/16 of a side."""
     flip = torch.rand(len(x), generator=generator) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     pad = max(1, x.shape[-1] // 16)

@@ -114,6 +114,32 @@ def test_interrupted_protect_resumes_to_the_same_weights(mi_world: dict, tmp_pat
         assert torch.equal(a, b), name
 
 
+def test_retain_augment_shows_the_retain_terms_flipped_and_shifted_photos(mi_world: dict) -> None:
+    """flip_and_shift moves each image by one shift (at most 1/16 of a side) and flips about half of them; with
+    retain_augment protect's fine-tuning ends elsewhere than without (the option reaches the loop), and the same."""
+    from hardener.train import flip_and_shift
+
+    x = torch.rand(64, 3, 32, 32)
+    moved = flip_and_shift(x, torch.Generator().manual_seed(3))
+    shifts = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+              if all(torch.equal(m, torch.roll(o, (dy, dx), (1, 2))) or torch.equal(m, torch.roll(o.flip(2), (dy, dx), (1, 2)))
+                     for m, o in zip(moved, x))]
+    assert len(shifts) == 1
+    flipped = sum(not torch.equal(m, torch.roll(o, shifts[0], (1, 2))) for m, o in zip(moved, x))
+    assert 16 <= flipped <= 48
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
+    config = DecoyConfig(rounds=1, steps_per_round=3, samples_per_class=2, inversion_steps=4, fisher_samples=16)
+
+    def weights(augment: bool) -> list[torch.Tensor]:
+        result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
+                               latent_dim=gan.latent_dim, data=data, config=replace(config, retain_augment=augment))
+        return [t.clone() for t in result.model.state_dict().values()]
+
+    plain, augmented, again = weights(False), weights(True), weights(True)
+    assert any(not torch.equal(a, b) for a, b in zip(plain, augmented))
+    assert all(torch.equal(a, b) for a, b in zip(augmented, again))
+
+
 def test_extra_decoys_go_to_uncaptured_classes_and_a_resume_makes_the_same_model(mi_world: dict,
                                                                                    tmp_path: Path) -> None:
     """With a hit target no class reaches, each class gets one extra decoy before round 2 (distinct, none of the
@@ -256,6 +282,7 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
     (["--protect", "1", "--decoy", "5", "--data", "EMPTY"], "no images"),
     (["--protect", "1", "--decoy", "5", "--extra-decoys", "-1"], "extra decoys 0 or more"),
     (["--protect", "1", "--decoy", "5", "--photos-per-decoy", "4"], "only happens with --decoy-photos"),
+    (["--protect", "1", "--decoy", "5", "--retain-augment"], "none without --data"),
     (["--protect", "1", "--decoy", "5", "--leak-caps", "-1"], "must not be negative"),
     (["--protect", "1", "--decoy", "5", "--recipe", "patent", "--leak-caps", "1"], "needs the margin recipe"),
     (["--protect", "1", "--decoy", "5", "--leak-seeker", "mix"], "leak caps are off"),

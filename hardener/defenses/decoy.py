@@ -73,6 +73,7 @@ from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
+from hardener.train import flip_and_shift
 from hardener.evaluate import accuracy
 
 TASK = "protect"
@@ -100,6 +101,8 @@ class DecoyConfig:
     inversion_steps: int | None = None  # None: the preset's own for patent, MARGIN_STEPS for margin
     margin_gap: float = 2.0  # margin recipe: how far (in logits) the decoys' floor sits above every endpoint
     distill: float = 1.0  # margin recipe: weight of KL to the original model on real images (with data)
+    retain_augment: bool = False  # the retain CE and distillation see the real photos flipped and shifted, as
+    # training does (hardener.train.flip_and_shift), not as stored
     cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
     decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
@@ -566,7 +569,7 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
         if real is not None:
             x_real, y_real = real
             rows = torch.randint(0, len(y_real), (min(config.batch_size, len(y_real)),), generator=rng)
-            batch["real"] = x_real[rows].to(device)
+            batch["real"] = (flip_and_shift(x_real[rows], rng) if config.retain_augment else x_real[rows]).to(device)
         if anchors is not None:
             anchor_rows = torch.randint(0, len(anchors.images), (min(config.batch_size, len(anchors.images)),),
                                         generator=rng)

@@ -111,6 +111,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--beta", "beta", float, 2.0, "Weight of pulling inverted decoy samples into the protected class."),
                Opt("--omega", "omega", float, 5.0, "Weight of the EWC term."),
                Opt("--retain", "retain", float, 1.0, "Weight of CE on real private images, with --data."),
+               Opt("--retain-augment", "retain_augment", bool, False, "With --data: the retain CE and the "
+                   "distillation see the real photos flipped and shifted as training does, not as stored."),
                Opt("--rounds", "rounds", int, 3, "Maximum adaptive rounds, fine-tune then re-invert."),
                Opt("--steps-per-round", "steps_per_round", int, 60, "Fine-tuning steps per round."),
                Opt("--lr", "lr", float, 1e-4, "Learning rate."),

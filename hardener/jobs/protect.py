@@ -286,6 +286,9 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     if options["photos_per_decoy"] is not None and not options["decoy_photos"]:
         raise InputError("--photos-per-decoy sets how many decoy photos join, which only happens with --decoy-photos",
                          fix="add --decoy-photos PUBLIC_PHOTOS or drop --photos-per-decoy")
+    if options["retain_augment"] and not options["data"]:
+        raise InputError("--retain-augment sets how the real photos of the retain terms are seen, and there are none "
+                         "without --data", fix="add --data PRIVATE_TRAIN or drop --retain-augment")
     stage, checked = _transfer_first(job, options, common, progress) if options["pretrained"] else (None, None)
     if stage:
         stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])
