@@ -59,6 +59,18 @@ def test_protect_outputs_report_grid_and_onnx(protected: Path) -> None:
     assert (protected / "grid.png").exists() and (protected / "report.md").read_text().startswith("# hardener protect")
     assert any("assumed" in w for w in report["warnings"])
     assert report["config"]["leak_caps"] == 0  # no --pretrained: no leak caps unless asked
+    uncaptured = {re.search(r"capture class (\d)", w).group(1) for w in report["warnings"] if "did not capture" in w}
+    assert uncaptured == {c for c, rate in report["rounds"][-1]["decoy_hit_rate"].items() if rate < 0.5}
+
+
+def test_protect_warns_of_each_class_its_decoys_did_not_capture() -> None:
+    from hardener.jobs.protect import uncaptured_warnings
+
+    rounds = [{"decoy_hit_rate": {6: 0.1, 27: 0.9}}, {"decoy_hit_rate": {6: 0.75, 27: 0.21}}]  # the last round counts
+    (warning,) = uncaptured_warnings(rounds, 0.5, [f"person_{i}" for i in range(30)])
+    assert warning.startswith("the decoys did not capture class 27 (person_27): 21% of protect's last")
+    assert "--extra-decoys" in warning and uncaptured_warnings(rounds, 0.2, None) == []
+    assert uncaptured_warnings([], 0.5, None) == []
 
 
 def test_ewc_is_zero_at_the_anchor_and_grows_with_distance() -> None:
