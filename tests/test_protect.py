@@ -69,7 +69,9 @@ def test_protect_warns_of_each_class_its_decoys_did_not_capture() -> None:
     rounds = [{"decoy_hit_rate": {6: 0.1, 27: 0.9}}, {"decoy_hit_rate": {6: 0.75, 27: 0.21}}]  # the last round counts
     (warning,) = uncaptured_warnings(rounds, 0.5, [f"person_{i}" for i in range(30)])
     assert warning.startswith("the decoys did not capture class 27 (person_27): 21% of protect's last")
-    assert "--extra-decoys" in warning and uncaptured_warnings(rounds, 0.2, None) == []
+    assert "--extra-decoys 2 (README" in warning and uncaptured_warnings(rounds, 0.2, None) == []
+    (tried,) = uncaptured_warnings(rounds, 0.5, None, extra_decoys=2)
+    assert tried.startswith("the decoys did not capture class 27: 21%") and "--extra-decoys 2 did not capture it" in tried
     assert uncaptured_warnings([], 0.5, None) == []
 
 

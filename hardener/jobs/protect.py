@@ -141,7 +141,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
                    "protected_after": accuracy(result.model, x, y, device=device, classes=protect), "data": data.source,
                    "note": "measured on --data (the data protect used); verify measures held-out data"}
     names = target.class_names
-    warnings = warnings + uncaptured_warnings(result.rounds, job.config.decoy_hit_target, names)
+    warnings = warnings + uncaptured_warnings(result.rounds, job.config.decoy_hit_target, names,
+                                              job.config.extra_decoys)
     report = {
         "command": "protect",
         "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe]
@@ -168,17 +169,19 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
     return report
 
 
-def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | None) -> list[str]:
+def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | None, extra_decoys: int = 0) -> list[str]:
     """One warning per protected class whose decoys caught under `target` of protect's last re-inversions: there
     the decoys did not capture what an attacker finds, the cue on LFW that preceded some recoveries (session 30:
-    Jacques Chirac at 21 %, recovered by plg-gan 11 times in 15), though not every one."""
+    Jacques Chirac at 21 %, recovered by plg-gan 11 times in 15), though not every one. The advice points to
+    --extra-decoys only where the run had none."""
     from hardener.classes import label
 
     last = rounds[-1]["decoy_hit_rate"] if rounds else {}
+    advice = ("`hardener verify`, or add decoys for such classes with --extra-decoys 2 (README, \"Extra decoys\")"
+              if extra_decoys == 0 else f"`hardener verify` (--extra-decoys {extra_decoys} did not capture it)")
     return [f"the decoys did not capture class {label(int(c), names)}: {rate:.0%} of protect's last re-inversions "
             f"landed on them (the rounds aim for {target:.0%}); attacks may recover the person there: check with "
-            "`hardener verify`, or add decoys for such classes with --extra-decoys 2 (README, \"Extra decoys\")"
-            for c, rate in last.items() if rate < target]
+            + advice for c, rate in last.items() if rate < target]
 
 
 METHOD_LINES = {
