@@ -71,7 +71,8 @@ def test_protect_warns_of_each_class_its_decoys_did_not_capture() -> None:
     assert warning.startswith("the decoys did not capture class 27 (person_27): 21% of protect's last")
     assert "--extra-decoys 2 (README" in warning and uncaptured_warnings(rounds, 0.2, None) == []
     (tried,) = uncaptured_warnings(rounds, 0.5, None, extra_decoys=2)
-    assert tried.startswith("the decoys did not capture class 27: 21%") and "--extra-decoys 2 did not capture it" in tried
+    assert tried.startswith("the decoys did not capture class 27: 21%")
+    assert "--extra-decoys 2 did not capture it" in tried
     assert uncaptured_warnings([], 0.5, None) == []
 
 
@@ -136,8 +137,8 @@ def test_retain_augment_shows_the_retain_terms_flipped_and_shifted_photos(mi_wor
     x = torch.rand(64, 3, 32, 32)
     moved = flip_and_shift(x, torch.Generator().manual_seed(3))
     shifts = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-              if all(torch.equal(m, torch.roll(o, (dy, dx), (1, 2))) or torch.equal(m, torch.roll(o.flip(2), (dy, dx), (1, 2)))
-                     for m, o in zip(moved, x))]
+              if all(torch.equal(m, torch.roll(o, (dy, dx), (1, 2)))
+                     or torch.equal(m, torch.roll(o.flip(2), (dy, dx), (1, 2))) for m, o in zip(moved, x))]
     assert len(shifts) == 1
     flipped = sum(not torch.equal(m, torch.roll(o, shifts[0], (1, 2))) for m, o in zip(moved, x))
     assert 16 <= flipped <= 48
