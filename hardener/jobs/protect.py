@@ -171,9 +171,9 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
 
 def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | None, extra_decoys: int = 0) -> list[str]:
     """One warning per protected class whose decoys caught under `target` of protect's last re-inversions: there
-    the decoys did not capture what an attacker finds, the cue on LFW that preceded some recoveries (session 30:
-    Jacques Chirac at 21 %, recovered by plg-gan 11 times in 15), though not every one. The advice points to
-    --extra-decoys only where the run had none."""
+    the decoys did not capture what protect's own inversions find. A weak cue on LFW (session 30): the class it
+    flagged at seed 1 (Chirac, 21 %) was plg-gan's (11 of 15), but with --extra-decoys 2 plg-gan took an unflagged
+    one (67 %) 8 times in 15. The advice points to --extra-decoys only where the run had none."""
     from hardener.classes import label
 
     last = rounds[-1]["decoy_hit_rate"] if rounds else {}
