@@ -222,14 +222,10 @@ def earlier_rows(report_path: Path, name: str, key: str, where: str) -> dict[tup
                          "GAN, the evaluation model, the held-out data, the protected classes, the budget, the device "
                          "type or the torch version), or predates measurement keys", where=str(report_path),
                          fix=f"leave out {where}, or pass a report made with this command's inputs")
-    rows = report.get("attacks")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get(name), dict) for r in rows):
-        raise InputError("the earlier report's attack rows are malformed", where=str(report_path),
-                         fix=f"leave out {where}, or rerun the earlier verify")
-    try:
-        return {row_key(r): {name: r[name]} for r in rows}
-    except (KeyError, TypeError) as exc:
-        raise InputError(f"an attack row of the earlier report is malformed ({exc})", where=str(report_path),
+    try:  # every row a mapping with the row key's fields and this model's entry, itself a mapping
+        return {row_key(r): {name: dict(r[name])} for r in report["attacks"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"the earlier report's attack rows are malformed ({exc!r})", where=str(report_path),
                          fix=f"leave out {where}, or rerun the earlier verify") from None
 
 

@@ -6,11 +6,9 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd); S27=$HERE/../lfw-s27
 cd "${REPO:-.}"; export OMP_NUM_THREADS=1; PY=${PY:-python}
 NAME=$1; SEED=$2; shift 2
-B=.cache/benchmarks; D=.cache/s29/e-$NAME
-P="--protect 6 --protect 18 --protect 27 --protect 31 --protect 67"
+D=.cache/s29/e-$NAME
 mkdir -p $D
-{ echo "start $(date +%T)"; /usr/bin/time -v $PY -m hardener protect $B/target/model.safetensors --gan $B/gan/gan.safetensors $P \
-  --data $B/splits/private/train.npz --pretrained $B/public/model.safetensors --seed $SEED "$@" --out $D/out; echo "protect end $(date +%T)"; } > $D/protect.log 2>&1
+REPO=. PY=$PY bash "$S27/protect.sh" $D/out $D/protect.log $SEED "$@"
 bash "$S27/verify.sh" $D/out $D/plggan-a0 --preset plg-gan --seed 0
 bash "$S27/verify4.sh" $D/out $D/verify4
 bash "$S27/verify.sh" $D/out $D/plggan-a1 --preset plg-gan --seed 1

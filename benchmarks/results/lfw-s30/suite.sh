@@ -7,12 +7,10 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd); S27=$HERE/../lfw-s27
 cd "${REPO:-.}"; export OMP_NUM_THREADS=1; PY=${PY:-python}
 NAME=$1; SEED=$2; shift 2
-B=.cache/benchmarks; D=.cache/s30/e-$NAME
-P="--protect 6 --protect 18 --protect 27 --protect 31 --protect 67"
+D=.cache/s30/e-$NAME
 mkdir -p $D
 if [ -z "${PROTECTED:-}" ]; then
-  { echo "start $(date +%T)"; /usr/bin/time -v $PY -m hardener protect $B/target/model.safetensors --gan $B/gan/gan.safetensors $P \
-    --data $B/splits/private/train.npz --pretrained $B/public/model.safetensors --seed $SEED "$@" --out $D/out; echo "protect end $(date +%T)"; } > $D/protect.log 2>&1
+  REPO=. PY=$PY bash "$S27/protect.sh" $D/out $D/protect.log $SEED "$@"
   MODEL=$D/out
 else
   MODEL=$PROTECTED
