@@ -155,6 +155,31 @@ def test_retain_augment_shows_the_retain_terms_flipped_and_shifted_photos(mi_wor
     assert all(torch.equal(a, b) for a, b in zip(augmented, again))
 
 
+def test_retain_protected_weighs_the_protected_peoples_photos(mi_world: dict) -> None:
+    """The weights: W for the protected classes' photos, 1 for the rest; weighted distillation with weights of 1
+    is the plain one and scales with them; with retain_protected protect's fine-tuning ends elsewhere than without
+    (the weights reach the loop), and the same twice."""
+    from hardener.defenses.decoy import distillation, protected_photo_weights
+
+    weights = protected_photo_weights(torch.tensor([0, 1, 4, 2, 4]), [1, 4], 3.0)
+    assert weights.tolist() == [1.0, 3.0, 3.0, 1.0, 3.0]
+    student, teacher = torch.randn(5, 8, generator=torch.Generator().manual_seed(0)), torch.randn(5, 8)
+    plain = distillation(student, teacher)
+    assert torch.allclose(distillation(student, teacher, weights=torch.ones(5)), plain)
+    assert torch.allclose(distillation(student, teacher, weights=torch.full((5,), 2.0)), 2 * plain)
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
+    config = DecoyConfig(rounds=1, steps_per_round=3, samples_per_class=2, inversion_steps=4, fisher_samples=16)
+
+    def fine_tuned(weight: float) -> list[torch.Tensor]:
+        result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
+                               latent_dim=gan.latent_dim, data=data, config=replace(config, retain_protected=weight))
+        return [t.clone() for t in result.model.state_dict().values()]
+
+    plain_model, weighted, again = fine_tuned(1.0), fine_tuned(4.0), fine_tuned(4.0)
+    assert any(not torch.equal(a, b) for a, b in zip(plain_model, weighted))
+    assert all(torch.equal(a, b) for a, b in zip(weighted, again))
+
+
 def test_extra_decoys_go_to_uncaptured_classes_and_a_resume_makes_the_same_model(mi_world: dict,
                                                                                    tmp_path: Path) -> None:
     """With a hit target no class reaches, each class gets one extra decoy before round 2 (distinct, none of the
@@ -298,6 +323,8 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
     (["--protect", "1", "--decoy", "5", "--extra-decoys", "-1"], "extra decoys 0 or more"),
     (["--protect", "1", "--decoy", "5", "--photos-per-decoy", "4"], "only happens with --decoy-photos"),
     (["--protect", "1", "--decoy", "5", "--retain-augment"], "none without --data"),
+    (["--protect", "1", "--decoy", "5", "--retain-protected", "4"], "none without --data"),
+    (["--protect", "1", "--decoy", "5", "--data", "TRAIN", "--retain-protected", "-1"], "must not be negative"),
     (["--protect", "1", "--decoy", "5", "--leak-caps", "-1"], "must not be negative"),
     (["--protect", "1", "--decoy", "5", "--recipe", "patent", "--leak-caps", "1"], "needs the margin recipe"),
     (["--protect", "1", "--decoy", "5", "--leak-seeker", "mix"], "leak caps are off"),
@@ -311,7 +338,7 @@ def test_bad_protect_inputs_exit_2(mi_world: dict, tmp_path: Path, change: list[
 
     empty = tmp_path / "empty.npz"
     np.savez(empty, images=np.zeros((0, 32, 32, 3), np.uint8), labels=np.zeros(0, np.int64))
-    change = [str(empty) if c == "EMPTY" else c for c in change]
+    change = [{"EMPTY": str(empty), "TRAIN": str(mi_world["train"])}.get(c, c) for c in change]
     args = ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), *change, "--rounds", "1",
             "--steps-per-round", "2", "--out", str(tmp_path / "o")]
     assert_bad_input(runner.invoke(app, args), phrase)

@@ -103,6 +103,8 @@ class DecoyConfig:
     distill: float = 1.0  # margin recipe: weight of KL to the original model on real images (with data)
     retain_augment: bool = False  # the retain CE and distillation see the real photos flipped and shifted, as
     # training does (hardener.train.flip_and_shift), not as stored
+    retain_protected: float = 1.0  # weight of the protected people's own photos in the retain CE and distillation,
+    # against 1 for everyone else's: the decoy step's accuracy cost falls on them (README, "Session 31")
     cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
     decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
@@ -128,11 +130,11 @@ class DecoyConfig:
                              fix=f"use one of: {', '.join(DECOY_CHOICES)}")
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
-        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.margin_gap, self.distill,
-                   self.manifold, self.leak_cap_weight())
+        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.retain_protected,
+                   self.margin_gap, self.distill, self.manifold, self.leak_cap_weight())
         if min(weights) < 0:
-            raise InputError("alpha, beta, omega, lambda2, retain, margin_gap, distill, manifold and leak caps "
-                             "must not be negative", fix="e.g. --alpha 1 --beta 2")
+            raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold and "
+                             "leak caps must not be negative", fix="e.g. --alpha 1 --beta 2")
         for option, names in (("--leak-seeker", self.leak_seekers), ("--leak-boundary", self.leak_boundary)):
             unknown = [s for s in names or () if s not in LEAK_SEEKERS]
             if unknown:
@@ -289,6 +291,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                                         task="re-invert (resumed)")
     # the original model's logits on the real photos: the margin recipe's caps and its distillation target
     teacher = _logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
+    real_weights = (protected_photo_weights(real[1], protect, config.retain_protected)
+                    if real is not None and config.retain_protected != 1 else None)
     anchors = (Anchors.sample(model, generator, latent_dim, protect, config, device)
                if config.recipe == "margin" and config.manifold > 0 else None)
     margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
@@ -320,7 +324,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                  ) if leak_x else None
         result.leaks = leaks[:2] if leaks is not None else None
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
-                               real if margin is not None or config.retain > 0 else None, teacher, anchors, leaks)
+                               real if margin is not None or config.retain > 0 else None, teacher, anchors, leaks,
+                               real_weights)
         recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
         parts = _fine_tune(hardened, optimizer, samples, ewc, recipe, config, generator_rng, device, progress, round_index)
         clock["fine_tune"] = time.perf_counter()
@@ -488,12 +493,15 @@ class MarginTargets:
         return torch.tensor([table[int(t)] for t in targets], device=targets.device)
 
 
-def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0,
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
     """KL(teacher || student) at a temperature (Hinton et al.): keeps the whole logit vector of real photos,
-    not just their argmax, so the model's behaviour away from the protected class stays the original's."""
+    not just their argmax, so the model's behaviour away from the protected class stays the original's.
+    `weights`: one per row, the mean of the rows' KL weighted by them (None: the plain batch mean)."""
     t = temperature
-    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
-                    reduction="batchmean") * t * t
+    kl = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
+                  reduction="batchmean" if weights is None else "none")
+    return (kl if weights is None else (kl.sum(1) * weights).mean()) * t * t
 
 
 def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
@@ -517,6 +525,14 @@ class RoundSamples:
     anchors: "Anchors | None" = None
     leaks: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # --leak-caps: the leak endpoints, their
     # classes and which are capped below the decision boundary (hardener.defenses.leaks.BOUNDARY_CAP)
+    real_weights: torch.Tensor | None = None  # --retain-protected: each real photo's weight in the retain terms;
+    # None: all alike (the plain batch means)
+
+
+def protected_photo_weights(labels: torch.Tensor, protect: list[int], weight: float) -> torch.Tensor:
+    """Each real photo's weight in the retain terms: `weight` for the protected people's, 1 for the rest."""
+    ones = torch.ones(len(labels))
+    return torch.where(torch.isin(labels.cpu(), torch.tensor(protect)), ones * weight, ones)
 
 
 @dataclass(frozen=True)
@@ -584,10 +600,13 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
         loss = alpha * loss_private + config.beta * loss_public + config.omega * penalty
         loss_retain = torch.zeros((), device=device)
         if real is not None:
-            loss_retain = F.cross_entropy(logits["real"], y_real[rows].to(device))
+            weights = samples.real_weights[rows].to(device) if samples.real_weights is not None else None
+            loss_retain = F.cross_entropy(logits["real"], y_real[rows].to(device),
+                                          reduction="mean" if weights is None else "none")
+            loss_retain = loss_retain if weights is None else (loss_retain * weights).mean()
             kept = config.retain * loss_retain
             if teacher is not None and config.distill > 0:
-                kept = kept + config.distill * distillation(logits["real"], teacher[rows].to(device))
+                kept = kept + config.distill * distillation(logits["real"], teacher[rows].to(device), weights=weights)
             loss = loss + kept
         if anchors is not None:
             held = logits["anchors"][:, held_columns]

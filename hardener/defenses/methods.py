@@ -113,6 +113,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--retain", "retain", float, 1.0, "Weight of CE on real private images, with --data."),
                Opt("--retain-augment", "retain_augment", bool, False, "With --data: the retain CE and the "
                    "distillation see the real photos flipped and shifted as training does, not as stored."),
+               Opt("--retain-protected", "retain_protected", float, 1.0, "With --data: weight of the protected "
+                   "people's own photos in the retain CE and the distillation, against 1 for the others'."),
                Opt("--rounds", "rounds", int, 3, "Maximum adaptive rounds, fine-tune then re-invert."),
                Opt("--steps-per-round", "steps_per_round", int, 60, "Fine-tuning steps per round."),
                Opt("--lr", "lr", float, 1e-4, "Learning rate."),

@@ -306,6 +306,9 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     if options["retain_augment"] and not options["data"]:
         raise InputError("--retain-augment sets how the real photos of the retain terms are seen, and there are none "
                          "without --data", fix="add --data PRIVATE_TRAIN or drop --retain-augment")
+    if options["retain_protected"] != 1 and not options["data"]:
+        raise InputError("--retain-protected weights the protected people's photos in the retain terms, and there are "
+                         "none without --data", fix="add --data PRIVATE_TRAIN or drop --retain-protected")
     stage, checked = _transfer_first(job, options, common, progress) if options["pretrained"] else (None, None)
     if stage:
         stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])
