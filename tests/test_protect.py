@@ -142,17 +142,23 @@ def test_retain_augment_shows_the_retain_terms_flipped_and_shifted_photos(mi_wor
     assert len(shifts) == 1
     flipped = sum(not torch.equal(m, torch.roll(o, shifts[0], (1, 2))) for m, o in zip(moved, x))
     assert 16 <= flipped <= 48
+    _assert_the_option_reaches_the_fine_tuning(mi_world, retain_augment=True)
+
+
+def _assert_the_option_reaches_the_fine_tuning(mi_world: dict, **change) -> None:
+    """One short round of protect on classes 1 and 4 with `change` ends with other weights than without it, and
+    with the same weights twice."""
     target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
     config = DecoyConfig(rounds=1, steps_per_round=3, samples_per_class=2, inversion_steps=4, fisher_samples=16)
 
-    def weights(augment: bool) -> list[torch.Tensor]:
+    def weights(config: DecoyConfig) -> list[torch.Tensor]:
         result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
-                               latent_dim=gan.latent_dim, data=data, config=replace(config, retain_augment=augment))
+                               latent_dim=gan.latent_dim, data=data, config=config)
         return [t.clone() for t in result.model.state_dict().values()]
 
-    plain, augmented, again = weights(False), weights(True), weights(True)
-    assert any(not torch.equal(a, b) for a, b in zip(plain, augmented))
-    assert all(torch.equal(a, b) for a, b in zip(augmented, again))
+    plain, changed, again = weights(config), weights(replace(config, **change)), weights(replace(config, **change))
+    assert any(not torch.equal(a, b) for a, b in zip(plain, changed))
+    assert all(torch.equal(a, b) for a, b in zip(changed, again))
 
 
 def test_retain_protected_weighs_the_protected_peoples_photos(mi_world: dict) -> None:
@@ -167,17 +173,7 @@ def test_retain_protected_weighs_the_protected_peoples_photos(mi_world: dict) ->
     plain = distillation(student, teacher)
     assert torch.allclose(distillation(student, teacher, weights=torch.ones(5)), plain)
     assert torch.allclose(distillation(student, teacher, weights=torch.full((5,), 2.0)), 2 * plain)
-    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
-    config = DecoyConfig(rounds=1, steps_per_round=3, samples_per_class=2, inversion_steps=4, fisher_samples=16)
-
-    def fine_tuned(weight: float) -> list[torch.Tensor]:
-        result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
-                               latent_dim=gan.latent_dim, data=data, config=replace(config, retain_protected=weight))
-        return [t.clone() for t in result.model.state_dict().values()]
-
-    plain_model, weighted, again = fine_tuned(1.0), fine_tuned(4.0), fine_tuned(4.0)
-    assert any(not torch.equal(a, b) for a, b in zip(plain_model, weighted))
-    assert all(torch.equal(a, b) for a, b in zip(weighted, again))
+    _assert_the_option_reaches_the_fine_tuning(mi_world, retain_protected=4.0)
 
 
 def test_extra_decoys_go_to_uncaptured_classes_and_a_resume_makes_the_same_model(mi_world: dict,

@@ -303,12 +303,11 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     if options["photos_per_decoy"] is not None and not options["decoy_photos"]:
         raise InputError("--photos-per-decoy sets how many decoy photos join, which only happens with --decoy-photos",
                          fix="add --decoy-photos PUBLIC_PHOTOS or drop --photos-per-decoy")
-    if options["retain_augment"] and not options["data"]:
-        raise InputError("--retain-augment sets how the real photos of the retain terms are seen, and there are none "
-                         "without --data", fix="add --data PRIVATE_TRAIN or drop --retain-augment")
-    if options["retain_protected"] != 1 and not options["data"]:
-        raise InputError("--retain-protected weights the protected people's photos in the retain terms, and there are "
-                         "none without --data", fix="add --data PRIVATE_TRAIN or drop --retain-protected")
+    retain_only = [flag for flag, given in (("--retain-augment", options["retain_augment"]),
+                                            ("--retain-protected", options["retain_protected"] != 1)) if given]
+    if retain_only and not options["data"]:
+        raise InputError(f"{retain_only[0]} sets how the retain terms see the real photos, and there are none without "
+                         "--data", fix=f"add --data PRIVATE_TRAIN or drop {', '.join(retain_only)}")
     stage, checked = _transfer_first(job, options, common, progress) if options["pretrained"] else (None, None)
     if stage:
         stacked = Path(stage["hardened"]["files"]["safetensors"]["path"])

@@ -32,13 +32,14 @@ def main(paths: list[str]) -> None:
     first = logits[0]
     for path, other in zip(paths[1:], logits[1:]):
         lost = mine & (first.argmax(1) == y) & (other.argmax(1) != y)
-        shift = (margins(other, y) - margins(first, y))[mine]
+        before, after = margins(first, y), margins(other, y)
+        shift = (after - before)[mine]
         print(f"{path}: {int(lost.sum())} of the protected people's {int(mine.sum())} photos lost against {paths[0]}; "
               f"their margins moved by {shift.median():.2f} (median; mean {shift.mean():.2f})")
         for i in torch.nonzero(lost).flatten().tolist():
             went = int(other[i].argmax())
             print(f"  class {int(y[i])} -> {went}{' (protected)' if went in protect else ''}: "
-                  f"margin {margins(first[i:i + 1], y[i:i + 1]).item():.2f} -> {margins(other[i:i + 1], y[i:i + 1]).item():.2f}")
+                  f"margin {before[i]:.2f} -> {after[i]:.2f}")
 
 
 if __name__ == "__main__":
