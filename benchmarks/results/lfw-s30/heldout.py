@@ -15,16 +15,23 @@ from hardener.defenses.decoy import _logits  # noqa: E402
 from hardener.loading import load_model  # noqa: E402
 
 
-def main(paths: list[str]) -> None:
+def held_out_logits(paths: list[str]) -> tuple[torch.Tensor, set[int], torch.Tensor, list[torch.Tensor]]:
+    """The LFW held-out labels, the protected classes, which photos are the protected people's, and each model's
+    logits on the held-out photos (lfw-s31/lost.py reads them too)."""
     world = load_world("lfw")
     test = load_dataset(world["test"])
-    y = torch.from_numpy(test.labels)
+    y = torch.from_numpy(test.labels).long()
     protect = set(world["protect_classes"])
-    mask = torch.tensor([int(c) in protect for c in y])
+    mine = torch.tensor([int(c) in protect for c in y])
+    logits = [_logits(m, to_model_input(test.images, m.spec.image_size), "cpu")
+              for m in (load_model(p).model for p in paths)]
+    return y, protect, mine, logits
+
+
+def main(paths: list[str]) -> None:
+    y, protect, mask, logits = held_out_logits(paths)
     first = None
-    for path in paths:
-        model = load_model(path).model
-        predicted = _logits(model, to_model_input(test.images, model.spec.image_size), "cpu").argmax(1)
+    for path, predicted in zip(paths, (z.argmax(1) for z in logits)):
         line = f"{path}: {(predicted == y).float().mean():.1%} / {(predicted[mask] == y[mask]).float().mean():.1%}"
         if first is None:
             first = predicted
