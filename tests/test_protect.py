@@ -280,14 +280,14 @@ def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_origin
     assert drift(10.0) < 0.8 * drift(0.0)
 
 
-def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() -> None:
+def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes_or_common_ones_first() -> None:
     """The model's features here are the images themselves: class c's inversions sit at (c, 0), so the
     distances between classes are known."""
     from types import SimpleNamespace
 
     from torch import nn
 
-    from hardener.defenses.decoy import distinct_decoys, rank_decoys
+    from hardener.defenses.decoy import COMMON_SHARE, distinct_decoys, rank_decoys
 
     class Identity(nn.Linear):
         num_classes = 20
@@ -306,8 +306,28 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes() 
     assert far[0] == max(pool) and far[1] == min(pool)
     assert near[0] == min(pool) and len(set(near)) == 2  # distinct: 19's nearest may be taken already
     assert near[1] == (max(pool) if max(pool) != near[0] else sorted(pool)[-2])
+    shares = torch.zeros(20)
+    common = sorted(pool)[3:6]  # three classes in the middle of the pool: protect's GAN makes only them
+    shares[common] = torch.tensor([0.5, 1.5 * COMMON_SHARE, 0.2])
+    shares[max(pool)] = COMMON_SHARE / 2  # the farthest from class 0, but too rare
+    ranked = rank_decoys(model, model, [0, 19], invert, shares=shares)
+    assert ranked[0][:3] == common[::-1] and ranked[19][:3] == common  # common first, each farthest first
+    assert ranked[0][3:] == [d for d in rank_decoys(model, model, [0], invert)[0] if d not in common]
     with pytest.raises(Exception, match="decoy choice"):
         DecoyConfig(decoy_choice="closest").validate()
+
+
+def test_generated_shares_count_what_the_public_classifier_names_the_gans_samples(mi_world: dict) -> None:
+    from hardener.attacks.plg_gan import gan_pool
+    from hardener.defenses.decoy import generated_shares
+
+    gan, public = load_gan(mi_world["gan"]), load_model(mi_world["public"]).model
+    shares = generated_shares(gan.generator, gan.latent_dim, public, "cpu", count=64)
+    assert shares.shape == (public.num_classes,) and float(shares.sum()) == pytest.approx(1.0)
+    _, images = gan_pool(gan.generator, gan.latent_dim, 64, 11, "cpu")
+    with torch.no_grad():
+        named = public.eval()(images).argmax(1)
+    assert float(shares.max()) == pytest.approx(float((named == named.mode().values).float().mean()))
 
 
 @pytest.mark.parametrize("change, phrase", [

@@ -62,6 +62,7 @@ from torch import nn
 
 from hardener.arch import FaceModel
 from hardener.attacks.augment import PARAMS, warp
+from hardener.attacks.plg_gan import gan_pool
 from hardener.attacks.presets import get_attack
 from hardener.checkpoint import Checkpoint, restore, states
 from hardener.data import FaceDataset, to_model_input
@@ -79,7 +80,9 @@ from hardener.evaluate import accuracy
 TASK = "protect"
 RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
-DECOY_CHOICES = ("farthest", "nearest")  # automatic decoys: DecoyConfig.decoy_choice
+DECOY_CHOICES = ("farthest", "nearest", "common")  # automatic decoys: DecoyConfig.decoy_choice
+COMMON_SHARE = 0.01  # decoy choice "common": the least share of protect's GAN samples the public classifier names
+COMMON_SAMPLES = 2048  # ... out of this many (seeded)
 PHOTOS_PER_DECOY = 32  # with decoy photos and no --photos-per-decoy
 STACKED_LEAK_CAPS = 2.0  # --leak-caps unset, margin recipe on a TL-DMI stack: DecoyConfig.leak_cap_weight
 
@@ -106,7 +109,8 @@ class DecoyConfig:
     retain_protected: float = 1.0  # weight of the protected people's own photos in the retain CE and distillation,
     # against 1 for everyone else's: the decoy step's accuracy cost falls on them (README, "Session 31")
     cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
-    decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one
+    decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one;
+    # "common": farthest among those protect's GAN makes (rank_decoys)
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy
     extra_decoys: int = 0  # per protected class: at most this many more decoys, one a round while its hit rate is low
     leak_caps: float | None = None  # margin recipe: weight of the caps on leak endpoints (hardener.defenses.leaks);
@@ -242,8 +246,10 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     if decoys is None or config.extra_decoys > 0:
         photographed = (classes_with_photos(decoy_photos, public_model.num_classes, public_names)
                         if decoy_photos is not None else None)
+        common = (generated_shares(generator, latent_dim, public_model, device)
+                  if config.decoy_choice == "common" else None)
         ranking = rank_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest",
-                              allowed=photographed)
+                              allowed=photographed, shares=common)
     if decoys is None:
         decoys = distinct_decoys(ranking, protect)
     decoy_map = dict(zip(protect, (int(d) for d in decoys)))
@@ -365,12 +371,15 @@ def distinct_decoys(ranking: dict[int, list[int]], protect: Sequence[int]) -> li
 
 
 def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert, candidates: int = 16,
-                nearest: bool = False, allowed: Sequence[int] | None = None) -> dict[int, list[int]]:
+                nearest: bool = False, allowed: Sequence[int] | None = None,
+                shares: torch.Tensor | None = None) -> dict[int, list[int]]:
     """Per protected class, a seeded pool of `candidates` public classes (drawn from `allowed` when given: the
     classes with decoy photos), best decoy first: farthest from the class's inversions in the model's feature
     space (the patent's aim: the attacker recovers someone else entirely), or with `nearest` the closest
     (TrapNet's: a decoy the model already nearly takes for the class needs less change to become the class's
-    maximum)."""
+    maximum). With `shares` (per public class, the share of GAN samples named it: `generated_shares`), the
+    candidates at or above COMMON_SHARE come first, each part farthest first: a face the attacker's GAN cannot
+    make cannot draw its search, and the farthest ones were the rarest on LFW (README, "Session 32")."""
     allowed = list(range(public_model.num_classes)) if allowed is None else list(allowed)
     if len(allowed) < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {len(allowed)} public classes to choose decoys "
@@ -387,8 +396,20 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
     ranking = {}
     for c in protect:
         distance = torch.cdist(pri[private_inv.targets == c].mean(0, keepdim=True), pub_means)[0]
-        ranking[c] = [pool[i] for i in distance.argsort(descending=not nearest).tolist()]
+        ranked = [pool[i] for i in distance.argsort(descending=not nearest).tolist()]
+        if shares is not None:
+            ranked = sorted(ranked, key=lambda d: float(shares[d]) < COMMON_SHARE)  # stable: farthest first in each
+        ranking[c] = ranked
     return ranking
+
+
+def generated_shares(generator: nn.Module, latent_dim: int, public_model: FaceModel, device,
+                     count: int = COMMON_SAMPLES, seed: int = 11) -> torch.Tensor:
+    """Per public class, the share of `count` seeded samples of protect's GAN that the public classifier names
+    it: how often a GAN trained on public faces makes that face (protect's own GAN, never the attacker's)."""
+    _, images = gan_pool(generator, latent_dim, count, seed, device)
+    named = _logits(public_model, images, device).argmax(1)
+    return torch.bincount(named.cpu(), minlength=public_model.num_classes).float() / count
 
 
 def next_decoy(ranked: Sequence[int], used: Sequence[int]) -> int | None:

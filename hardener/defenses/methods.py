@@ -136,7 +136,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--photos-per-decoy", "photos_per_decoy", int, None, "With --decoy-photos: at most this many "
                    "photos of each decoy (default 32)."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
-                   "inversions lie farthest from the protected class in the model's feature space, or nearest."),
+                   "inversions lie farthest from the protected class in the model's feature space, or nearest; common: "
+                   "farthest among those protect's GAN makes at least 1 % of the time (README, \"Session 32\")."),
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
                    "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),
