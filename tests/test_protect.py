@@ -317,6 +317,17 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes_or
         DecoyConfig(decoy_choice="closest").validate()
 
 
+def test_rounds_stop_early_only_once_the_decoys_capture_and_the_accuracy_is_back() -> None:
+    from hardener.defenses.decoy import STOP_ACCURACY_SLACK, captured_and_recovered
+
+    captured, missed = {0: 0.5, 1: 0.9}, {0: 0.4, 1: 0.9}
+    assert captured_and_recovered(captured, None, None, 0.5)  # without --data: the hit rate alone
+    assert not captured_and_recovered(missed, None, None, 0.5)
+    assert captured_and_recovered(captured, 0.99 - STOP_ACCURACY_SLACK / 2, 0.99, 0.5)
+    assert not captured_and_recovered(captured, 0.866, 0.99, 0.5)  # LFW's one-round stop
+    assert not captured_and_recovered(missed, 0.99, 0.99, 0.5)
+
+
 def test_generated_shares_count_what_the_public_classifier_names_the_gans_samples(mi_world: dict) -> None:
     from hardener.attacks.plg_gan import gan_pool
     from hardener.defenses.decoy import generated_shares
