@@ -317,6 +317,23 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes_or
         DecoyConfig(decoy_choice="closest").validate()
 
 
+def test_common_decoys_are_classes_protects_gan_makes(mi_world: dict) -> None:
+    """--decoy-choice common end to end: with no --decoy, every decoy drawn is a class protect's GAN makes at least
+    COMMON_SHARE of the time (on the synthetic world some public classes it makes and some it does not)."""
+    from hardener.defenses.decoy import COMMON_SHARE, generated_shares
+
+    target, gan = load_model(mi_world["target"]).model, load_gan(mi_world["gan"])
+    shares = generated_shares(gan.generator, gan.latent_dim, gan.classifier, "cpu")
+    config = DecoyConfig(rounds=1, steps_per_round=1, samples_per_class=2, inversion_steps=2, fisher_samples=8,
+                         manifold=0, decoy_choice="common")
+    result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], latent_dim=gan.latent_dim,
+                           config=config)
+    assert all(float(shares[d]) >= COMMON_SHARE for d in result.decoys.values()), (result.decoys, shares)
+    farthest = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], latent_dim=gan.latent_dim,
+                             config=replace(config, decoy_choice="farthest"))
+    assert any(float(shares[d]) < COMMON_SHARE for d in farthest.decoys.values())  # here the choice matters
+
+
 def test_rounds_stop_early_only_once_the_decoys_capture_and_the_accuracy_is_back() -> None:
     from hardener.defenses.decoy import STOP_ACCURACY_SLACK, captured_and_recovered
 
