@@ -13,7 +13,7 @@ if [ "$PHASE" = 1 ]; then
   bash $S27/verify.sh $D/out $D/plggan-a0 --preset plg-gan --seed 0 --baseline-report $BR-plggan-a0.json
   bash $S27/verify.sh $D/out $D/plgad-a0 --preset plg-gan-adaptive --seed 0 --baseline-report $BR-plgad-a0.json
 else
-  bash $S27/verify.sh $D/out $D/verify4 --preset plg-margin --preset adaptive-decoy --preset lomma-aug --preset lomma-logit --baseline-report $BR-verify4.json
+  bash $S27/verify4.sh $D/out $D/verify4 --baseline-report $BR-verify4.json
   bash $S27/verify.sh $D/out $D/rest --preset gmi --preset ppa --preset adaptive-trapdoor --baseline-report $BR-rest.json
 fi
 echo "lane end $(date +%T)"
