@@ -401,9 +401,7 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
     if len(allowed) < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {len(allowed)} public classes to choose decoys "
                          "from", fix="protect fewer classes, give --decoy explicitly, or give photos of more people")
-    candidates = max(candidates, len(protect))
-    order = torch.randperm(len(allowed), generator=torch.Generator().manual_seed(0))[:candidates].tolist()
-    pool = [allowed[i] for i in order]
+    pool = decoy_pool(allowed, max(candidates, len(protect)))
     public_inv = invert(public_model, pool, seed=7, restarts=2, task="invert decoy candidates", family=False)
     private_inv = invert(model, protect, seed=8, restarts=2, task="invert protected (decoy choice)", family=False)
     with torch.no_grad():
@@ -418,6 +416,12 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
             ranked = sorted(ranked, key=lambda d: float(shares[d]) < COMMON_SHARE)  # stable: farthest first in each
         ranking[c] = ranked
     return ranking
+
+
+def decoy_pool(allowed: Sequence[int], candidates: int) -> list[int]:
+    """The seeded pool automatic decoys are ranked from: `candidates` of the `allowed` public classes."""
+    order = torch.randperm(len(allowed), generator=torch.Generator().manual_seed(0))[:candidates].tolist()
+    return [allowed[i] for i in order]
 
 
 def generated_shares(generator: nn.Module, latent_dim: int, public_model: FaceModel, device,

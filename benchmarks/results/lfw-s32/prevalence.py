@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from hardener.defenses.decoy import COMMON_SHARE, generated_shares
+from hardener.defenses.decoy import COMMON_SHARE, decoy_pool, generated_shares
 from hardener.gan.bundle import load_gan
 from hardener.loading import load_model
 
@@ -34,7 +34,7 @@ def main(runs: list[Path]) -> None:
     gan = load_gan(B / "gan/gan.safetensors")
     public = load_model(B / "public/model.safetensors").model
     shares = generated_shares(gan.generator, gan.latent_dim, public, "cpu")
-    pool = sorted(torch.randperm(public.num_classes, generator=torch.Generator().manual_seed(0))[:16].tolist())
+    pool = sorted(decoy_pool(range(public.num_classes), 16))  # rank_decoys' default pool
     print("pool shares:", ", ".join(f"{c}: {float(shares[c]):.3f}" for c in pool))
     totals = {True: [0, 0], False: [0, 0]}  # decoy made by protect's GAN -> [pairs, recovered]
     for run in runs:
