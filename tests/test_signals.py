@@ -72,10 +72,10 @@ def test_train_interrupted_then_resumed_equals_an_uninterrupted_run(straight_run
     out = tmp_path / "run"
     process = hardener(*TRAIN, "--out", out)
     assert wait_for((out / "checkpoints", "classifier_checkpoint.pt"), process), "no checkpoint was written"
-    time.sleep(random.Random(seed).uniform(0.0, 1.0))  # somewhere in a later epoch
+    time.sleep(random.Random(seed).uniform(0.0, 0.5))  # somewhere in a later epoch
     process.send_signal(sig)
     code, err = finish(process)
-    if code == 0:
+    if code == 0 or (out / "report.json").exists():  # written last: a signal while Python shuts down is SIG_DFL's
         pytest.skip("the run finished before the signal arrived (a very fast machine)")
     assert_interrupted(code, err, sig)
     assert stray_temporaries(out) == []

@@ -8,7 +8,11 @@ while torch's import runs Python code called from C++ escapes through pybind11 a
 (exit -6, or -2 for SIGINT, with a C++ message) instead of unwinding. A signal that arrives while any
 module is being imported therefore ends the process at once, as before a command, after removing the
 temporaries of the outputs being written (a write in progress lives under a temporary name, so nothing
-half-written is left under a real one; a `kill -9` leaves its temporary to the next write)."""
+half-written is left under a real one; a `kill -9` leaves its temporary to the next write).
+
+After the command has returned, its outputs are complete and Python's shutdown puts the default actions back
+(its own finalisation, not ours): a signal then ends the process as the OS does (-15 to a parent in Python,
+143 or 130 to a shell), without a line."""
 from __future__ import annotations
 
 import os
