@@ -1,4 +1,4 @@
-"""Where protect's accuracy goes: three measurements behind README's "Where the accuracy goes".
+"""Where protect's accuracy goes: three measurements behind docs/MEASUREMENTS.md, "Where the accuracy goes".
 
     python benchmarks/accuracy_cost.py control [--settings default:1e-4:1:1 slow:3e-5:1:1 ...]   # LFW
     python benchmarks/accuracy_cost.py flips MODEL.safetensors ...                               # LFW

@@ -59,7 +59,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
     Budget("standard", 0.2, 2),  # what 2 CPU cores afford in a release pipeline (README's LFW baseline)
     # standard's steps with each preset's own restarts: 1/5 of paper's latent-steps; on the synthetic world gmi's
     # top-1 matched paper's, and none of best-of-N init, early stop, Adam or a cosine schedule did better
-    # (README, "Fewer latent-steps")
+    # (docs/MEASUREMENTS.md, "Fewer latent-steps")
     Budget("fast", 0.2, None),
     Budget("paper", 1.0, None),  # the published lengths (1500 GMI steps x 5 restarts, ...)
 )}

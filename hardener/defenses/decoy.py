@@ -34,7 +34,7 @@ The manifold term (`--manifold`, weight 4 by default, 0 turns it off) exists bec
 over the whole GAN manifold (10 fine-tuning steps change the class of most GAN faces protect never used) and
 moves real photos with it; the term holds the unprotected classes' logits on random faces of protect's GAN.
 On LFW at three protect seeds weight 4 kept 1.5-6.3 points more held-out accuracy than 0 with no higher worst
-top-1 (README, "Where the accuracy goes").
+top-1 (docs/MEASUREMENTS.md, "Where the accuracy goes").
 
 Decisions shared by both recipes, each measured by verify and the efficacy benchmark:
 - the patent maximises CE(F(x_pri), l_t), which is unbounded; we minimise L_pri = -log(1 - p_t(x_pri)),
@@ -107,7 +107,7 @@ class DecoyConfig:
     retain_augment: bool = False  # the retain CE and distillation see the real photos flipped and shifted, as
     # training does (hardener.train.flip_and_shift), not as stored
     retain_protected: float = 1.0  # weight of the protected people's own photos in the retain CE and distillation,
-    # against 1 for everyone else's: the decoy step's accuracy cost falls on them (README, "Session 31")
+    # against 1 for everyone else's: the decoy step's accuracy cost falls on them (docs/MEASUREMENTS.md, "Session 31")
     cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
     decoy_choice: str = "farthest"  # automatic decoys: the public class farthest from (or nearest to) the protected one;
     # "common": farthest among those protect's GAN makes (rank_decoys)
@@ -163,7 +163,7 @@ class DecoyConfig:
         """leak_caps, or when unset: STACKED_LEAK_CAPS for the margin recipe on a TL-DMI stack, else 0 (the patent
         recipe stays as the patent states it). On LFW the stack with them leaked 21 of 1,500 reconstructions at five
         protect seeds against the plain stack's 76, at 73.7-78.5 % accuracy (target 74.1 %); on the target itself
-        (seed 0) 38 of 300 against 59 but 1.9 points less accurate (README, "Leak caps")."""
+        (seed 0) 38 of 300 against 59 but 1.9 points less accurate (docs/MEASUREMENTS.md, "Leak caps")."""
         if self.leak_caps is not None:
             return self.leak_caps
         return STACKED_LEAK_CAPS if stacked and self.recipe == "margin" else 0.0
@@ -180,7 +180,7 @@ class DecoyConfig:
     def private_weight(self) -> float:
         """alpha, the weight of the term on inverted private samples. Unset: 1 for the patent recipe (the
         patent's), 0 for the margin recipe, whose decoys alone kept more accuracy on LFW at two protect seeds
-        with no worse an attack (README, "The weight of the cap")."""
+        with no worse an attack (docs/MEASUREMENTS.md, "The weight of the cap")."""
         if self.alpha is not None:
             return self.alpha
         return 0.0 if self.recipe == "margin" else 1.0
@@ -373,7 +373,8 @@ def captured_and_recovered(hits: dict[int, float], accuracy_now: float | None, a
     """Whether the rounds may stop: every class's re-inversions land on its decoys at least `hit_target` of the
     time, and (with --data) the model is back within STOP_ACCURACY_SLACK of its accuracy before protect. The first
     round's decoy loss costs accuracy that the later rounds' retain terms win back: on LFW a run whose decoys
-    captured every class after one round stopped there at 86.6 % on --data (58.5 % held out; README, "Session 32")."""
+    captured every class after one round stopped there at 86.6 % on --data (58.5 % held out;
+    docs/MEASUREMENTS.md, "Session 32")."""
     if min(hits.values()) < hit_target:
         return False
     return accuracy_now is None or accuracy_before is None or accuracy_now >= accuracy_before - STOP_ACCURACY_SLACK
@@ -396,7 +397,7 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
     (TrapNet's: a decoy the model already nearly takes for the class needs less change to become the class's
     maximum). With `shares` (per public class, the share of GAN samples named it: `generated_shares`), the
     candidates at or above COMMON_SHARE come first, each part farthest first: a face the attacker's GAN cannot
-    make cannot draw its search, and the farthest ones were the rarest on LFW (README, "Session 32")."""
+    make cannot draw its search, and the farthest ones were the rarest on LFW (docs/MEASUREMENTS.md, "Session 32")."""
     allowed = list(range(public_model.num_classes)) if allowed is None else list(allowed)
     if len(allowed) < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {len(allowed)} public classes to choose decoys "
@@ -582,7 +583,7 @@ class Anchors:
     """Random images of protect's GAN and the original model's logits on them for the classes that are not
     protected (`columns`). Distillation holds those logits where they were on the face manifold (measured on
     the synthetic world: their drift on unseen GAN faces fell by a third), while the protected classes' logits
-    stay free to be reshaped there: holding them too let the attacks back in on LFW (README, "Where the
+    stay free to be reshaped there: holding them too let the attacks back in on LFW (docs/MEASUREMENTS.md, "Where the
     accuracy goes")."""
 
     images: torch.Tensor

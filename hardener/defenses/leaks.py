@@ -2,7 +2,7 @@
 still show the protected person.
 
 Why: on LFW most of what leaked from the stacked default were reconstructions the public classifier names the
-decoy while the evaluation model names the person (README, "Where the leak sits"): the decoy's features and the
+decoy while the evaluation model names the person (docs/MEASUREMENTS.md, "Where the leak sits"): the decoy's features and the
 person's add up in the hardened model's logit, and such mixtures score as high as the decoys. protect's own GAN
 makes them when asked, but its re-inversions of the hardened model alone land on the pure decoys and never show
 them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
@@ -22,7 +22,7 @@ them. Seekers (`--leak-seeker`, repeatable; their endpoints pooled):
 protect caps the hardened model's margin on the endpoints like any attack endpoint, at the recipe's margin cap
 (by default the real photos' median); `plg`'s and `pseudo`'s at most at BOUNDARY_CAP, below the decision
 boundary: plg-gan needs only the argmax, and capping `plg`'s endpoints at the median left it at 15 of 75 on LFW
-(session 26; README, "Leak seekers"). Only the defender's own models and GAN are used, never the attacker's GAN
+(session 26; docs/MEASUREMENTS.md, "Leak seekers"). Only the defender's own models and GAN are used, never the attacker's GAN
 or evaluation model.
 """
 from __future__ import annotations

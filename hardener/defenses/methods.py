@@ -129,7 +129,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--distill", "distill", float, 1.0, "margin: weight of KL to the original model on real photos."),
                Opt("--manifold", "manifold", float, 4.0, "margin: weight of KL to the original model on random images "
                    "of protect's GAN, over the unprotected classes: keeps the rest of the face manifold in place "
-                   "(README, \"Where the accuracy goes\"); 0 turns it off."),
+                   "(docs/MEASUREMENTS.md, \"Where the accuracy goes\"); 0 turns it off."),
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
@@ -137,27 +137,28 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "photos of each decoy (default 32)."),
                Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space, or nearest; common: "
-                   "farthest among those protect's GAN makes at least 1 % of the time (README, \"Session 32\")."),
+                   "farthest among those protect's GAN makes at least 1 % of the time "
+                   "(docs/MEASUREMENTS.md, \"Session 32\")."),
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
                    "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),
                Opt("--leak-caps", "leak_caps", float, None, "margin: each round, also invert the hardened and the "
                    "original model together and cap the hardened model's margin on the images the original still "
-                   "names the person, with this weight (default 2 with --pretrained, 0 without; README, \"Leak "
-                   "caps\"); 0 turns it off."),
+                   "names the person, with this weight (default 2 with --pretrained, 0 without; "
+                   "docs/MEASUREMENTS.md, \"Leak caps\"); 0 turns it off."),
                Opt("--leak-seeker", "leak_seekers", list, None, "With leak caps, repeatable: how their endpoints "
                    "are found: ensemble (invert the hardened and the original model together; the default), mix (the "
                    "public classifier's decoy margin plus the original's person margin: images that look like the "
                    "decoy and like the person), plg (PLG-MI's conditional generator on the hardened model, protect's "
                    "GAN), pseudo (protect's GAN images the hardened model is surest of, PLG-MI's pseudo-labels); plg "
-                   "and pseudo are capped below the decision boundary (README, \"Leak seekers\")."),
+                   "and pseudo are capped below the decision boundary (docs/MEASUREMENTS.md, \"Leak seekers\")."),
                Opt("--leak-boundary", "leak_boundary", list, None, "With leak caps, repeatable: the seekers whose "
                    "endpoints are capped below the decision boundary (another class leads by a logit) instead of at "
                    "the real photos' median margin (default: plg and pseudo)."),
                Opt("--force-spec", "force_spec", bool, False, "Go on although --data says the input spec is wrong."),
                Opt("--pretrained", "pretrained", Path, None, "Stack on TL-DMI: first train a model from this PUBLIC "
                    "classifier on --data, its first layer groups frozen (OUT/tl-dmi, replacing MODEL), then protect "
-                   "that model; verify it against MODEL (README, \"Stacked on TL-DMI\")."),
+                   "that model; verify it against MODEL (docs/MEASUREMENTS.md, \"Stacked on TL-DMI\")."),
                Opt("--freeze-until", "freeze_until", str, None, "With --pretrained: freeze every layer group up to "
                    "and including this one (default: all but the last three, layer2 on a ResNet)."),
                Opt("--transfer-epochs", "transfer_epochs", int, None,

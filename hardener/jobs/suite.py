@@ -354,7 +354,7 @@ def _leaking(entry: dict) -> str:
     share of each class's reconstructions that the public classifier named its decoy (a protect report given).
     A class recovered although most of its reconstructions landed on its decoy is said apart: there the decoy
     fools the public classifier, which never saw the person, but not the evaluation model (on LFW, class 67 of
-    the stack: README, "Where the leak sits"), and protect's own hit rates cannot see that leak. Captured means
+    the stack: docs/MEASUREMENTS.md, "Where the leak sits"), and protect's own hit rates cannot see that leak. Captured means
     the share at which protect's rounds stop (DecoyConfig.decoy_hit_target)."""
     from hardener.defenses.decoy import DecoyConfig
 
