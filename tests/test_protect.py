@@ -59,6 +59,7 @@ def test_protect_outputs_report_grid_and_onnx(protected: Path) -> None:
     assert (protected / "grid.png").exists() and (protected / "report.md").read_text().startswith("# hardener protect")
     assert any("assumed" in w for w in report["warnings"])
     assert report["config"]["leak_caps"] == 0  # no --pretrained: no leak caps unless asked
+    assert (report["config"]["decoy_choice"], report["config"]["retain_protected"]) == ("farthest", 1.0)  # nor these
     uncaptured = {re.search(r"capture class (\d)", w).group(1) for w in report["warnings"] if "did not capture" in w}
     assert uncaptured == {c for c, rate in report["rounds"][-1]["decoy_hit_rate"].items() if rate < 0.5}
 
@@ -252,6 +253,17 @@ def test_leak_caps_default_to_two_on_a_margin_stack_only_and_an_explicit_value_w
     assert DecoyConfig(recipe="patent").leak_cap_weight(stacked=True) == 0  # the patent's recipe as it states it
     assert DecoyConfig(leak_caps=0).leak_cap_weight(stacked=True) == 0
     assert DecoyConfig(leak_caps=1.5).leak_cap_weight() == 1.5
+
+
+def test_a_margin_stack_defaults_to_common_decoys_and_the_protected_photos_weighed_four_times() -> None:
+    plain, stack = DecoyConfig().resolved(), DecoyConfig().resolved(stacked=True)
+    assert (plain.decoy_choice, plain.retain_protected, plain.leak_caps) == ("farthest", 1.0, 0)
+    assert (stack.decoy_choice, stack.retain_protected, stack.leak_caps) == ("common", 4.0, 2)
+    patent = DecoyConfig(recipe="patent").resolved(stacked=True)  # the patent's recipe as it states it
+    assert (patent.decoy_choice, patent.retain_protected, patent.leak_caps) == ("farthest", 1.0, 0)
+    given = DecoyConfig(decoy_choice="nearest", retain_protected=1.0).resolved(stacked=True)
+    assert (given.decoy_choice, given.retain_protected) == ("nearest", 1.0)
+    assert stack.resolved() == stack  # protect_decoy resolves again: a stack's values stay
 
 
 def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_original(mi_world: dict) -> None:

@@ -224,6 +224,7 @@ def test_decoy_stacked_on_tldmi_trains_from_public_then_protects(mi_world: dict,
     assert report["stacked_on"]["replaces"] == str(mi_world["target"])
     assert report["stacked_on"]["frozen_groups"] == ["stem", "layer1", "layer2"]
     assert report["config"]["leak_caps"] == 2 and "leak_endpoints" in report["rounds"][0]  # the stack's default
+    assert (report["config"]["decoy_choice"], report["config"]["retain_protected"]) == ("common", 4.0)  # and these
     assert report["baseline"]["sha256"] == stage.source_sha256  # the decoy step started from the TL-DMI model
     assumed = [w for w in report["warnings"] if "assumed" in w]  # MODEL declares no spec; the warning names it
     assert len(assumed) == 1 and assumed[0].startswith(f"{mi_world['target']}:"), report["warnings"]

@@ -113,8 +113,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--retain", "retain", float, 1.0, "Weight of CE on real private images, with --data."),
                Opt("--retain-augment", "retain_augment", bool, False, "With --data: the retain CE and the "
                    "distillation see the real photos flipped and shifted as training does, not as stored."),
-               Opt("--retain-protected", "retain_protected", float, 1.0, "With --data: weight of the protected "
-                   "people's own photos in the retain CE and the distillation, against 1 for the others'."),
+               Opt("--retain-protected", "retain_protected", float, None, "With --data: weight of the protected "
+                   "people's own photos in the retain CE and the distillation, against 1 for the others' (default 4 "
+                   "with --pretrained, 1 without; docs/MEASUREMENTS.md, \"Session 33\")."),
                Opt("--rounds", "rounds", int, 3, "Maximum adaptive rounds, fine-tune then re-invert."),
                Opt("--steps-per-round", "steps_per_round", int, 60, "Fine-tuning steps per round."),
                Opt("--lr", "lr", float, 1e-4, "Learning rate."),
@@ -135,10 +136,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
                Opt("--photos-per-decoy", "photos_per_decoy", int, None, "With --decoy-photos: at most this many "
                    "photos of each decoy (default 32)."),
-               Opt("--decoy-choice", "decoy_choice", str, "farthest", "Without --decoy: the public class whose "
-                   "inversions lie farthest from the protected class in the model's feature space, or nearest; common: "
-                   "farthest among those protect's GAN makes at least 1 % of the time "
-                   "(docs/MEASUREMENTS.md, \"Session 32\")."),
+               Opt("--decoy-choice", "decoy_choice", str, None, "Without --decoy: farthest (the public class whose "
+                   "inversions lie farthest from the protected class in the model's feature space), nearest, or "
+                   "common: farthest among those protect's GAN makes at least 1 % of the time (default common with "
+                   "--pretrained, farthest without; docs/MEASUREMENTS.md, \"Session 33\")."),
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
                    "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),

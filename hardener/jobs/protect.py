@@ -288,7 +288,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
 
     known = {f.name for f in fields(DecoyConfig)}
     config = DecoyConfig(**{k: v for k, v in options.items() if k in known and v is not None}, seed=common.seed)
-    config = replace(config, leak_caps=config.leak_cap_weight(stacked=bool(options["pretrained"])))
+    config = config.resolved(stacked=bool(options["pretrained"]))
     job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
                      decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
                      decoy_photos=options["decoy_photos"],
@@ -304,7 +304,7 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
         raise InputError("--photos-per-decoy sets how many decoy photos join, which only happens with --decoy-photos",
                          fix="add --decoy-photos PUBLIC_PHOTOS or drop --photos-per-decoy")
     retain_only = [flag for flag, given in (("--retain-augment", options["retain_augment"]),
-                                            ("--retain-protected", options["retain_protected"] != 1)) if given]
+                                            ("--retain-protected", options["retain_protected"] is not None)) if given]
     if retain_only and not options["data"]:
         raise InputError(f"{retain_only[0]} sets how the retain terms see the real photos, and there are none without "
                          "--data", fix=f"add --data PRIVATE_TRAIN or drop {', '.join(retain_only)}")
