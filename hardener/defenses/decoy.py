@@ -133,13 +133,14 @@ class DecoyConfig:
     def validate(self) -> None:
         if self.recipe not in RECIPES:
             raise InputError(f"unknown recipe {self.recipe!r}", fix=f"use one of: {', '.join(RECIPES)}")
-        if self.decoy_choice is not None and self.decoy_choice not in DECOY_CHOICES:
-            raise InputError(f"unknown decoy choice {self.decoy_choice!r}", where="--decoy-choice",
+        filled = self.resolved()  # unset options as protect fills them off a stack; a stack's are valid too
+        if filled.decoy_choice not in DECOY_CHOICES:
+            raise InputError(f"unknown decoy choice {filled.decoy_choice!r}", where="--decoy-choice",
                              fix=f"use one of: {', '.join(DECOY_CHOICES)}")
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
-        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, self.retain_protected or 0,
-                   self.margin_gap, self.distill, self.manifold, self.leak_cap_weight())
+        weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, filled.retain_protected,
+                   self.margin_gap, self.distill, self.manifold, filled.leak_caps)
         if min(weights) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold and "
                              "leak caps must not be negative", fix="e.g. --alpha 1 --beta 2")
@@ -148,10 +149,10 @@ class DecoyConfig:
             if unknown:
                 raise InputError(f"unknown leak seeker {unknown[0]!r}", where=option,
                                  fix=f"use one of: {', '.join(LEAK_SEEKERS)}")
-            if names is not None and self.leak_cap_weight() == 0:
+            if names is not None and filled.leak_caps == 0:
                 raise InputError(f"{option} sets how leak caps treat their endpoints, and leak caps are off",
                                  where=option, fix=f"add --leak-caps 2 (or --pretrained), or drop {option}")
-        if self.leak_cap_weight() > 0 and self.recipe != "margin":
+        if filled.leak_caps > 0 and self.recipe != "margin":
             raise InputError("--leak-caps needs the margin recipe (its caps)", where="--leak-caps",
                              fix="drop --leak-caps or use --recipe margin")
         if (self.rounds < 1 or self.steps_per_round < 1 or self.samples_per_class < 1 or self.batch_size < 2
