@@ -1,4 +1,5 @@
-"""`hardener demo --quick` runs the whole pipeline end to end (sizes too small for meaningful numbers)."""
+"""`hardener demo --quick` runs the whole pipeline end to end (sizes too small for meaningful numbers), on the GANs
+the package ships."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,38 @@ import pytest
 from typer.testing import CliRunner
 
 from hardener.cli.app import app
+from hardener.errors import InputError
+from hardener.gan import packaged
+from hardener.gan.bundle import load_gan
 
 
-@pytest.mark.slow  # ~14 s: trains three models and a GAN
+@pytest.mark.parametrize("role", sorted(packaged.ROLES))
+def test_packaged_gans_load_and_say_how_they_were_trained(role: str) -> None:
+    gan = packaged.ROLES[role]
+    loaded = load_gan(packaged.packaged_gan_path(gan))
+    assert loaded.image_size == packaged.IMAGE_SIZE and loaded.critic is not None  # attacks need D(G(z))
+    assert loaded.generator.width == packaged.WIDTH
+    settings = json.loads(loaded.metadata["demo_gan"])
+    assert {k: settings[k] for k in ("role", "seed", "identity_offset", "identities", "images_per_identity")} == {
+        "role": role, "seed": gan.seed, "identity_offset": gan.identity_offset, "identities": gan.identities,
+        "images_per_identity": gan.images_per_identity}
+    assert settings["epochs"] == packaged.EPOCHS
+
+
+def test_the_gans_are_trained_on_different_people() -> None:
+    """The gate's attacker must hold a GAN protect never saw: disjoint identity ranges, other seeds."""
+    defender, attacker = packaged.DEFENDER, packaged.ATTACKER
+    ranges = [range(g.identity_offset, g.identity_offset + g.identities) for g in (defender, attacker)]
+    assert not set(ranges[0]) & set(ranges[1]) and defender.seed != attacker.seed
+    assert packaged.packaged_gan_path(defender).read_bytes() != packaged.packaged_gan_path(attacker).read_bytes()
+
+
+def test_a_missing_packaged_gan_is_one_clear_error() -> None:
+    with pytest.raises(InputError, match="missing from this install"):
+        packaged.packaged_gan_path(packaged.PackagedGan("nobody", "no_such_gan.safetensors", seed=0, identity_offset=0))
+
+
+@pytest.mark.slow  # ~14 s: trains three models
 def test_quick_demo_runs_every_step_and_writes_its_reports(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo"), "--json"])
     assert result.exit_code == 0, result.output
@@ -19,6 +49,7 @@ def test_quick_demo_runs_every_step_and_writes_its_reports(tmp_path: Path) -> No
     assert [row["measure"] for row in summary["table"]][:2] == ["held-out accuracy (all classes)",
                                                                  "held-out accuracy (protected classes)"]
     assert summary["gate_note"].startswith("Too few reconstructions")  # 2 classes x 2 restarts: no pass possible
-    for part in ("target/model.safetensors", "eval/model.safetensors", "gan/gan.safetensors", "attack_before/grid.png",
-                 "hardened/hardened.onnx", "verify/junit.xml"):
+    assert summary["gans"] == {role: str(packaged.packaged_gan_path(gan)) for role, gan in packaged.ROLES.items()}
+    for part in ("target/model.safetensors", "eval/model.safetensors", "public/model.safetensors",
+                 "attack_before/grid.png", "hardened/hardened.onnx", "verify/junit.xml"):
         assert (tmp_path / "demo" / part).exists(), part
