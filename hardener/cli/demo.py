@@ -17,7 +17,8 @@ def demo(
     device: str = DeviceOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """The whole story on embedded synthetic faces: train, attack, protect two classes, verify."""
+    """The whole story on embedded synthetic faces: train, attack, protect two classes, verify with the packaged GAN
+    protect never saw."""
     from hardener.cli.progress import progress_bar
     from hardener.jobs.demo import QUICK, DemoSize, run_demo
 
