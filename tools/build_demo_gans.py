@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def build(role: str, epochs: int, work: Path) -> Path:
     from hardener.data.splits import save_npz
-    from hardener.data.synthetic import synthetic_faces
     from hardener.gan import packaged
     from hardener.gan.bundle import load_gan, save_gan_bundle
     from hardener.jobs.train_gan import GanJob, run_gan_job
@@ -29,8 +28,7 @@ def build(role: str, epochs: int, work: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     faces = work / "public.npz"
     if not faces.exists():
-        save_npz(synthetic_faces(gan.identities, gan.images_per_identity, packaged.IMAGE_SIZE, seed=gan.seed,
-                                 identity_offset=gan.identity_offset), faces)
+        save_npz(gan.faces(), faces)
     out = work / "gan"
     report = run_gan_job(GanJob(data=str(faces), out=out, image_size=packaged.IMAGE_SIZE, epochs=epochs,
                                 batch_size=packaged.BATCH_SIZE, width=packaged.WIDTH, seed=gan.seed, device="cpu",

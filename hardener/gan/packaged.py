@@ -20,10 +20,18 @@ from hardener.errors import InputError
 class PackagedGan:
     role: str
     file: str  # in hardener/assets
-    seed: int  # synthetic_faces(identities, images_per_identity, IMAGE_SIZE, seed, identity_offset): its training set
+    seed: int  # with identity_offset: the synthetic people of its training set (faces())
     identity_offset: int
     identities: int = 200
     images_per_identity: int = 20
+
+    def faces(self, identities: int | None = None, images_per_identity: int | None = None):
+        """The synthetic public faces this GAN was trained on, or the first `identities` of its people with another
+        number of photos each (the demo's public classifier): one place that names who the GAN knows."""
+        from hardener.data.synthetic import synthetic_faces
+
+        return synthetic_faces(identities or self.identities, images_per_identity or self.images_per_identity,
+                               IMAGE_SIZE, seed=self.seed, identity_offset=self.identity_offset)
 
 
 IMAGE_SIZE = 32

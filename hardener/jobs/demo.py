@@ -68,9 +68,7 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     gans = {role: packaged.packaged_gan_path(gan) for role, gan in packaged.ROLES.items()}
     per_identity = size.images_per_identity + size.held_out_per_identity
     private = synthetic_faces(size.identities, per_identity, packaged.IMAGE_SIZE, seed=seed)
-    defender = packaged.DEFENDER
-    public = synthetic_faces(size.public_identities, size.images_per_identity, packaged.IMAGE_SIZE,
-                             seed=defender.seed, identity_offset=defender.identity_offset)
+    public = packaged.DEFENDER.faces(size.public_identities, size.images_per_identity)
     train_rows, test_rows = split_by_image(private.labels, size.held_out_per_identity / per_identity, seed=seed)
     paths = {"train": save_npz(subset(private, train_rows), data / "private_train.npz"),
              "test": save_npz(subset(private, test_rows), data / "private_test.npz"),
@@ -81,14 +79,15 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
 
     config = TrainConfig(epochs=size.classifier_epochs, batch_size=32, seed=seed)
     models = {}
-    for name, model_seed, train, val in (("target", seed, "train", "test"), ("eval", seed + 1, "train", "test"),
-                                         ("public", seed + 2, "public", None)):
+    for name, model_seed, train, val, label in (("target", seed, "train", "test", "2/6"),
+                                                ("eval", seed + 1, "train", "test", "2/6"),
+                                                ("public", seed + 2, "public", None, "3/6")):
         report = run_classifier_job(ClassifierJob(
             data=str(paths[train]), val=None if val is None else str(paths[val]), arch="resnet",
             variant=size.variant, image_size=packaged.IMAGE_SIZE, out=out / name, device=device,
             config=TrainConfig(**{**config.__dict__, "seed": model_seed})), progress)
         models[name] = Path(report["model"]["path"])
-        step(f"{'3/6' if name == 'public' else '2/6'} {name} model: held-out accuracy "
+        step(f"{label} {name} model: held-out accuracy "
             f"{report['final'].get('val_acc', 0):.1%}")
     step(f"3/6 the packaged GANs: protect's {gans['defender']}, the attacker's {gans['attacker']}")
 
