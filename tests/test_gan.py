@@ -288,6 +288,30 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -
         train_gan(data, epochs=1, checkpoint=Checkpoint(tmp_path / "c.pt", resume=True), **options)
 
 
+def test_the_moving_average_is_released_and_resumes_exactly(tmp_path: Path) -> None:
+    """With ema_decay the generator that comes out averages the trained one's weights over its steps: near 1 it
+    stays at the initial weights, and a resumed run restores the average with everything else."""
+    data = dataset(24, 32)
+    options = dict(image_size=32, batch_size=8, width=8, latent_dim=16, n_critic=1, seed=3)
+    plain = train_gan(data, epochs=2, **options)
+    frozen = train_gan(data, epochs=2, ema_decay=1 - 1e-9, **options)
+    torch.manual_seed(3)
+    initial = Generator(32, 8, 16)
+    assert not same_weights(plain.generator, initial)
+    for kept, start in zip(frozen.generator.parameters(), initial.parameters()):
+        assert torch.allclose(kept, start, atol=1e-6)
+    for kept, trained in zip(frozen.generator.buffers(), plain.generator.buffers()):  # BatchNorm statistics
+        assert torch.equal(kept, trained)  # the trained generator's, since the average does not disturb training
+
+    full = train_gan(data, epochs=2, ema_decay=0.9, checkpoint=Checkpoint(tmp_path / "a.pt"), **options)
+    train_gan(data, epochs=1, ema_decay=0.9, checkpoint=Checkpoint(tmp_path / "b.pt"), **options)
+    resumed = train_gan(data, epochs=2, ema_decay=0.9, checkpoint=Checkpoint(tmp_path / "b.pt", resume=True),
+                        **options)
+    assert same_weights(resumed.generator, full.generator) and not same_weights(full.generator, plain.generator)
+    with pytest.raises(InputError, match="ema_decay"):
+        train_gan(data, epochs=3, checkpoint=Checkpoint(tmp_path / "b.pt", resume=True), **options)
+
+
 def test_max_steps_stops_inside_an_epoch() -> None:
     result = train_gan(dataset(24, 32), image_size=32, epochs=5, batch_size=8, width=8, latent_dim=8, max_steps=4)
     assert result.steps == 4 and result.epochs_done == 1 and result.stopped_early and len(result.history) == 1
@@ -299,6 +323,8 @@ def test_max_steps_stops_inside_an_epoch() -> None:
     (dict(image_size=48), "48"),
     (dict(batch_size=1), "batch_size"),
     (dict(device="gpu0"), "device"),
+    (dict(ema_decay=1.0), "ema_decay"),
+    (dict(ema_decay=0), "ema_decay"),
 ])
 def test_training_refuses_bad_inputs(bad: dict, match: str) -> None:
     options = dict(data=dataset(4, 32), image_size=32, epochs=1, batch_size=2, width=8) | bad

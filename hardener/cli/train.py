@@ -85,6 +85,7 @@ def gan(
     width: int = typer.Option(64, "--width", help="Base channel width; 64 is GMI's size, 16 trains fast on a CPU."),
     lr: float = typer.Option(2e-4, "--lr", help="Adam learning rate of both networks (GMI's 2e-4; 1e-3 with --n-critic 1 learns small GANs fast)."),
     n_critic: int = typer.Option(5, "--n-critic", min=1, help="Critic steps per generator step (WGAN-GP's 5)."),
+    ema_decay: float = typer.Option(None, "--ema-decay", help="Save a moving average of the generator's weights with this decay (e.g. 0.999): cleaner faces from short runs."),
     classifier_arch: str = typer.Option("resnet", "--classifier-arch", help="Architecture of the public classifier trained on the same labelled data."),
     classifier_epochs: int = typer.Option(30, "--classifier-epochs"),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="Do not train the public classifier."),
@@ -101,7 +102,7 @@ def gan(
     job = GanJob(data=data, out=out, image_size=image_size, epochs=epochs, batch_size=batch_size, width=width,
                  seed=seed, device=device, resume=resume, skip_bad_images=skip_bad_images,
                  classifier_arch=None if no_classifier else classifier_arch, classifier_epochs=classifier_epochs,
-                 lr=lr, n_critic=n_critic)
+                 lr=lr, n_critic=n_critic, ema_decay=ema_decay)
     with progress_bar(enabled=not as_json) as progress:
         report = run_gan_job(job, progress)
     if as_json:

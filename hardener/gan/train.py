@@ -1,13 +1,17 @@
 """WGAN-GP training of the GMI generator and critic on public face data, as GMI does it.
 
 Per batch one critic step (loss -W + gp_weight * GP on random interpolates); every n_critic-th batch
-one generator step (loss -critic(G(z))). Adam with betas (0.5, 0.999) for both. All randomness
+one generator step (loss -critic(G(z))). Adam with betas (0.5, 0.999) for both. With `ema_decay` the
+generator that comes out is an exponential moving average of the trained one's weights (as StyleGAN and most
+GANs since do): the last steps' high-frequency noise averages away, which a small, fast-trained GAN needs
+to make clean faces (docs/MEASUREMENTS.md, "The demo, measured"). All randomness
 (initial weights, batch order, noise, interpolation weights) comes from `seed`, and the random stream is
 checkpointed with the weights after every epoch, so a resumed run ends with the same weights as an
 uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,20 +56,23 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
               gp_weight: float = 10.0, seed: int = 0, device: str = "cpu", checkpoint: Checkpoint | None = None,
               progress: ProgressFn = no_progress,
               on_epoch_end: Callable[[int, Generator], None] | None = None,
-              max_steps: int | None = None) -> GanTrainResult:
+              max_steps: int | None = None, ema_decay: float | None = None) -> GanTrainResult:
     """Train a GAN on `dataset` (labels unused). `max_steps` caps the total number of critic steps
     (batches, counted from the start of training); an epoch it cuts short is neither recorded nor
     checkpointed. With a `checkpoint` every epoch is saved, and a resuming one continues from there.
-    `on_epoch_end(epoch, generator)` runs after each epoch's checkpoint is written."""
+    `on_epoch_end(epoch, generator)` runs after each epoch's checkpoint is written, with the generator that is
+    returned (the moving average when `ema_decay` is set)."""
     _check_options(dataset, image_size=image_size, epochs=epochs, batch_size=batch_size, width=width,
-                   latent_dim=latent_dim, lr=lr, n_critic=n_critic, gp_weight=gp_weight, max_steps=max_steps)
+                   latent_dim=latent_dim, lr=lr, n_critic=n_critic, gp_weight=gp_weight, max_steps=max_steps,
+                   ema_decay=ema_decay)
     dev = resolve_device(device)
     started = time.perf_counter()
     count = len(dataset)
     batch = min(batch_size, count)
     batches = count // batch  # a short last batch is dropped: BatchNorm needs >= 2 samples and steps stay uniform
     config = {"image_size": image_size, "width": width, "latent_dim": latent_dim, "batch_size": batch,
-              "lr": float(lr), "n_critic": n_critic, "gp_weight": float(gp_weight), "seed": seed}
+              "lr": float(lr), "n_critic": n_critic, "gp_weight": float(gp_weight), "seed": seed,
+              "ema_decay": None if ema_decay is None else float(ema_decay)}  # None matches older checkpoints
 
     rng = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # seeded initial weights without touching the caller's RNG
@@ -77,6 +84,10 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=BETAS)
 
     objects = {"generator": generator, "critic": critic, "opt_g": opt_g, "opt_d": opt_d, "rng": rng}
+    average = None
+    if ema_decay is not None:
+        average = objects["generator_ema"] = copy.deepcopy(generator).eval().requires_grad_(False)
+    released = generator if average is None else average
     if checkpoint is not None:
         config["data_sha256"] = fingerprint(dataset)
     start_epoch, step, history, resumed_from = 0, 0, [], None
@@ -105,6 +116,8 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
             done += 1
             if step % n_critic == 0:
                 g_loss = _generator_step(generator, critic, opt_g, real.size(0), rng)
+                if average is not None:
+                    update_average(average, generator, ema_decay)
                 g_steps += 1
                 sums["g_loss"] += g_loss
             sums["d_loss"] += d_loss
@@ -129,9 +142,9 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
                                message=f"epoch {epochs_done}/{epochs}: d_loss {entry['d_loss']:.4f} "
                                        f"W {entry['wasserstein']:.4f}{note}"))
         if on_epoch_end is not None:
-            on_epoch_end(epochs_done, generator)
+            on_epoch_end(epochs_done, released)
 
-    return GanTrainResult(generator=generator.eval(), critic=critic.eval(), history=history,
+    return GanTrainResult(generator=released.eval(), critic=critic.eval(), history=history,
                           epochs_done=epochs_done, seconds=time.perf_counter() - started, steps=step,
                           resumed_from=resumed_from, stopped_early=stopped,
                           checkpoint=checkpoint.path if checkpoint is not None else None)
@@ -171,6 +184,16 @@ def _generator_step(generator: Generator, critic: Critic, opt: torch.optim.Optim
     return float(loss.detach())
 
 
+@torch.no_grad()
+def update_average(average: Generator, generator: Generator, decay: float) -> None:
+    """Move `average`'s weights a step (1 - decay) towards `generator`'s; BatchNorm statistics are copied, since
+    they describe the trained generator's activations, not an average of them."""
+    for kept, new in zip(average.parameters(), generator.parameters()):
+        kept.lerp_(new, 1.0 - decay)
+    for kept, new in zip(average.buffers(), generator.buffers()):
+        kept.copy_(new)
+
+
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """Mean of (||d critic / dx|| - 1)^2 at random points between real and fake images (WGAN-GP)."""
     alpha = torch.rand(real.size(0), 1, 1, 1, generator=rng).to(real.device)
@@ -202,6 +225,10 @@ def _check_options(dataset: FaceDataset, **opts: Any) -> None:
     if opts["max_steps"] is not None and (not isinstance(opts["max_steps"], int) or opts["max_steps"] < 1):
         raise InputError(f"max_steps must be a positive integer, got {opts['max_steps']!r}", where="--max-steps",
                          fix="leave it out to train all epochs")
+    decay = opts["ema_decay"]
+    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
+        raise InputError(f"ema_decay must be between 0 and 1 (exclusive), got {decay!r}", where="--ema-decay",
+                         fix="use e.g. 0.999, or leave it out to release the trained generator itself")
     if not valid_lr(opts["lr"]) or not opts["gp_weight"] >= 0:
         raise InputError(f"lr {opts['lr']} must be in (0, {MAX_LR:g}] and gp_weight {opts['gp_weight']} >= 0",
                          fix="GMI uses lr 2e-4 and gp_weight 10")

@@ -35,6 +35,7 @@ class GanJob:
     max_steps: int | None = None
     lr: float = 2e-4  # GMI's
     n_critic: int = 5  # GMI's; 1 with lr 1e-3 makes faces in a minute at 32 px on a CPU (the demo's)
+    ema_decay: float | None = None  # release a moving average of the generator (the demo's GANs: 0.999)
     extra: dict = field(default_factory=dict)
 
 
@@ -58,7 +59,8 @@ def run_gan_job(job: GanJob, progress: ProgressFn = no_progress) -> dict:
     result = train_gan(data, image_size=job.image_size, epochs=job.epochs, batch_size=job.batch_size, width=job.width,
                        seed=job.seed, lr=job.lr, n_critic=job.n_critic, device=str(device),
                        checkpoint=run_checkpoint, progress=progress,
-                       on_epoch_end=save_samples, max_steps=job.max_steps)
+                       on_epoch_end=save_samples, max_steps=job.max_steps,
+                       ema_decay=job.ema_decay)
     classifier_report, classifier, names = None, None, None
     labelled = job.classifier_arch is not None and len(np.unique(data.labels)) >= 2
     if labelled:
