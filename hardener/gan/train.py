@@ -3,8 +3,9 @@
 Per batch one critic step (loss -W + gp_weight * GP on random interpolates); every n_critic-th batch
 one generator step (loss -critic(G(z))). Adam with betas (0.5, 0.999) for both. With `ema_decay` the
 generator that comes out is an exponential moving average of the trained one's weights (as StyleGAN and most
-GANs since do): the last steps' high-frequency noise averages away, which a small, fast-trained GAN needs
-to make clean faces (docs/MEASUREMENTS.md, "The demo, measured"). All randomness
+GANs since do), its BatchNorm statistics measured on its own samples: the last steps' high-frequency noise
+averages away, which a small, fast-trained GAN needs to make clean faces (docs/MEASUREMENTS.md, "The demo,
+measured"). All randomness
 (initial weights, batch order, noise, interpolation weights) comes from `seed`, and the random stream is
 checkpointed with the weights after every epoch, so a resumed run ends with the same weights as an
 uninterrupted one.
@@ -134,6 +135,8 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
                  "seconds": time.perf_counter() - epoch_started}
         history.append(entry)
         epochs_done = epoch + 1
+        if average is not None:
+            standing_statistics(average, seed)
         note = ""
         if checkpoint is not None:
             _write_checkpoint(checkpoint, config=config, epoch=epochs_done, step=step, history=history, objects=objects)
@@ -144,6 +147,8 @@ def train_gan(dataset: FaceDataset, *, image_size: int = 64, epochs: int = 10, b
         if on_epoch_end is not None:
             on_epoch_end(epochs_done, released)
 
+    if average is not None:  # also when a resumed run had no epoch left: the file then holds the same generator
+        standing_statistics(average, seed)
     return GanTrainResult(generator=released.eval(), critic=critic.eval(), history=history,
                           epochs_done=epochs_done, seconds=time.perf_counter() - started, steps=step,
                           resumed_from=resumed_from, stopped_early=stopped,
@@ -186,12 +191,33 @@ def _generator_step(generator: Generator, critic: Critic, opt: torch.optim.Optim
 
 @torch.no_grad()
 def update_average(average: Generator, generator: Generator, decay: float) -> None:
-    """Move `average`'s weights a step (1 - decay) towards `generator`'s; BatchNorm statistics are copied, since
-    they describe the trained generator's activations, not an average of them."""
+    """Move `average`'s weights a step (1 - decay) towards `generator`'s (its BatchNorm statistics are left to
+    `standing_statistics`)."""
     for kept, new in zip(average.parameters(), generator.parameters()):
         kept.lerp_(new, 1.0 - decay)
-    for kept, new in zip(average.buffers(), generator.buffers()):
-        kept.copy_(new)
+
+
+@torch.no_grad()
+def standing_statistics(generator: Generator, seed: int, batches: int = 8, batch_size: int = 256) -> None:
+    """Measure the BatchNorm statistics of `generator`'s own activations on seeded noise (BigGAN's "standing
+    statistics"). An averaged generator needs them: the trained generator's statistics do not describe its
+    activations, and with them its faces came out washed-out and grey (docs/MEASUREMENTS.md). The noise has its own
+    seeded stream, so training's random stream is untouched and a resumed run gets the same statistics."""
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batches below
+    rng = torch.Generator().manual_seed(seed)
+    device = next(generator.parameters()).device
+    generator.train()
+    try:
+        for _ in range(batches):
+            generator(_noise(rng, batch_size, generator.latent_dim, device))
+    finally:
+        generator.eval()
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
 
 
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
