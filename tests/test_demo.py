@@ -25,7 +25,7 @@ def test_packaged_gans_load_and_say_how_they_were_trained(role: str) -> None:
     assert {k: settings[k] for k in ("role", "seed", "identity_offset", "identities", "images_per_identity")} == {
         "role": role, "seed": gan.seed, "identity_offset": gan.identity_offset, "identities": gan.identities,
         "images_per_identity": gan.images_per_identity}
-    assert settings["epochs"] == packaged.EPOCHS
+    assert settings["epochs"] == packaged.EPOCHS and settings["ema_decay"] == packaged.EMA_DECAY
 
 
 def test_the_gans_are_trained_on_different_people() -> None:

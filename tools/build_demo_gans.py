@@ -3,10 +3,11 @@
     python tools/build_demo_gans.py [--role defender|attacker] [--epochs N] [--work DIR]
 
 Each role trains on its own public identities (hardener.gan.packaged: seed, identity offset, 200 identities x 20
-faces at 32 px) with the settings there, then writes hardener/assets/<file> with those settings in its metadata.
+faces at 32 px) with the settings there, then writes hardener/assets/<file> with those settings in its metadata,
+and docs/demo_gans.png shows each role's training faces and samples.
 Training is checkpointed per epoch in --work (default .cache/demo_gans): a rerun resumes, and a larger --epochs
-continues a finished run. Both roles on one CPU thread each: about 25 minutes (docs/MEASUREMENTS.md, "The demo,
-measured").
+continues a finished run. Both roles side by side, one CPU thread each: about 25 minutes on an idle machine, 58 on a
+slow one (docs/MEASUREMENTS.md, "The demo, measured").
 """
 from __future__ import annotations
 
@@ -33,12 +34,12 @@ def build(role: str, epochs: int, work: Path) -> Path:
     report = run_gan_job(GanJob(data=str(faces), out=out, image_size=packaged.IMAGE_SIZE, epochs=epochs,
                                 batch_size=packaged.BATCH_SIZE, width=packaged.WIDTH, seed=gan.seed, device="cpu",
                                 resume=(out / "checkpoints").exists(), classifier_arch=None, lr=packaged.LR,
-                                n_critic=packaged.N_CRITIC))
+                                n_critic=packaged.N_CRITIC, ema_decay=packaged.EMA_DECAY))
     trained = load_gan(out / "gan.safetensors")
     settings = {"role": role, "seed": gan.seed, "identity_offset": gan.identity_offset, "identities": gan.identities,
                 "images_per_identity": gan.images_per_identity, "epochs": report["gan"]["epochs"],
                 "steps": report["gan"]["steps"], "batch_size": packaged.BATCH_SIZE, "lr": packaged.LR,
-                "n_critic": packaged.N_CRITIC}
+                "n_critic": packaged.N_CRITIC, "ema_decay": packaged.EMA_DECAY}
     target = ROOT / "hardener" / "assets" / gan.file
     target.parent.mkdir(exist_ok=True)
     save_gan_bundle(target, trained.generator, trained.critic, produced_by="tools/build_demo_gans.py",
@@ -46,6 +47,27 @@ def build(role: str, epochs: int, work: Path) -> Path:
     print(f"{role}: {report['gan']['epochs']} epochs, {report['gan']['steps']} steps -> {target} "
           f"(samples: {out / 'samples'})")
     return target
+
+
+def sample_sheet(path: Path) -> Path:
+    """One PNG to judge the packaged GANs by eye: per role, a row of its training faces, then two rows of samples
+    from seeded noise (the same noise for both roles), drawn twice as large."""
+    import numpy as np
+    import torch
+
+    from hardener.gan import packaged
+    from hardener.gan.bundle import load_gan
+    from hardener.report.images import save_png, tile
+
+    rows = []
+    for gan in (packaged.DEFENDER, packaged.ATTACKER):
+        faces = gan.faces(12, 1).images
+        rows.append(torch.from_numpy(np.asarray(faces)).permute(0, 3, 1, 2).float() / 255.0)
+        generator = load_gan(packaged.packaged_gan_path(gan)).generator.eval()
+        with torch.no_grad():
+            rows.append(generator(torch.randn(24, generator.latent_dim, generator=torch.Generator().manual_seed(0))))
+    sheet = tile(torch.cat(rows), columns=12)
+    return save_png(sheet.repeat(2, axis=0).repeat(2, axis=1), path)
 
 
 def main() -> None:
@@ -58,6 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     for role in args.role or sorted(packaged.ROLES, reverse=True):  # defender first
         build(role, args.epochs, args.work)
+    print(f"samples of both: {sample_sheet(ROOT / 'docs' / 'demo_gans.png')}")
 
 
 if __name__ == "__main__":

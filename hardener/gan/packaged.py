@@ -41,6 +41,7 @@ EPOCHS = 150
 BATCH_SIZE = 64
 LR = 1e-3
 N_CRITIC = 1
+EMA_DECAY = 0.999  # the file holds the generator's moving average: without it the faces are speckled
 
 DEFENDER = PackagedGan("defender", "demo_gan_defender.safetensors", seed=0, identity_offset=1000)
 ATTACKER = PackagedGan("attacker", "demo_gan_attacker.safetensors", seed=1, identity_offset=2000)
