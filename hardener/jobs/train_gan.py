@@ -34,7 +34,7 @@ class GanJob:
     classifier_epochs: int = 30
     max_steps: int | None = None
     lr: float = 2e-4  # GMI's
-    n_critic: int = 5  # GMI's; 1 with lr 1e-3 makes faces in a minute at 32 px on a CPU (the demo's)
+    n_critic: int = 5  # GMI's; 1 with lr 1e-3 trains a small 32-px GAN fast on a CPU (the demo's)
     ema_decay: float | None = None  # release a moving average of the generator (the demo's GANs: 0.999)
     extra: dict = field(default_factory=dict)
 
