@@ -53,20 +53,18 @@ def sample_sheet(path: Path) -> Path:
     """One PNG to judge the packaged GANs by eye: per role, a row of its training faces, then two rows of samples
     from seeded noise (the same noise for both roles), drawn twice as large."""
     import numpy as np
-    import torch
 
+    from hardener.data.datasets import to_model_input
     from hardener.gan import packaged
     from hardener.gan.bundle import load_gan
+    from hardener.gan.samples import sample_grid
     from hardener.report.images import save_png, tile
 
-    rows = []
+    parts = []
     for gan in (packaged.DEFENDER, packaged.ATTACKER):
-        faces = gan.faces(12, 1).images
-        rows.append(torch.from_numpy(np.asarray(faces)).permute(0, 3, 1, 2).float() / 255.0)
-        generator = load_gan(packaged.packaged_gan_path(gan)).generator.eval()
-        with torch.no_grad():
-            rows.append(generator(torch.randn(24, generator.latent_dim, generator=torch.Generator().manual_seed(0))))
-    sheet = tile(torch.cat(rows), columns=12)
+        parts.append(tile(to_model_input(gan.faces(12, 1).images, packaged.IMAGE_SIZE), columns=12))
+        parts.append(sample_grid(load_gan(packaged.packaged_gan_path(gan)).generator, n=24, seed=0, columns=12))
+    sheet = np.concatenate(parts)
     return save_png(sheet.repeat(2, axis=0).repeat(2, axis=1), path)
 
 
