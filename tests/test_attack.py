@@ -39,6 +39,7 @@ def test_attack_recovers_trained_classes_far_above_chance_and_an_untrained_targe
     assert trained["knn_distance"] < untrained["knn_distance"]
     report = json.loads((tmp_path / "trained" / "report.json").read_text())
     assert report["inversion"]["steps"] == 100 and report["inversion"]["restarts"] == 2
+    assert 0.0 <= report["inversion"]["latent_at_clamp"] <= 1.0
     assert report["classes"][0]["label"] == "0 (synthetic_0000)"
     assert (tmp_path / "trained" / "grid.png").exists()
 

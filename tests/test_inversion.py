@@ -14,7 +14,7 @@ from hardener.attacks.lomma_aug import SmallNet
 from hardener.attacks.presets import BUDGETS, PRESETS, expand_presets, get_attack, get_budget
 from hardener.checkpoint import CacheFolder
 from hardener.errors import InputError
-from hardener.attacks.engine import InversionConfig, invert, row_latents
+from hardener.attacks.engine import InversionConfig, invert, row_latents, share_at_clamp
 
 LATENT, SIZE, CLASSES = 8, 8, 5
 
@@ -68,6 +68,21 @@ def test_inversion_raises_target_confidence() -> None:
     assert float(after.identity_loss.mean()) < float(before.identity_loss.mean()) - 0.2
     assert after.images.shape == (4, 3, SIZE, SIZE) and set(after.best_rows) == {1, 3}
     assert 0.0 <= float(after.images.min()) and float(after.images.max()) <= 1.0
+
+
+def test_share_at_clamp_counts_coordinates_on_the_boxs_wall() -> None:
+    """Natural draws put about a third of N(0, 1) at |z| >= 1; a long strong climb with a clamp drives latents
+    to the wall, and the share says so (the demo's LOMMA-logit: 0.86, docs/MEASUREMENTS.md)."""
+    z = torch.tensor([[1.0, -1.0, 0.5, 0.9995], [0.0, -0.2, -0.9999, 0.3]])
+    assert share_at_clamp(z, 1.0) == pytest.approx(4 / 8)
+    assert share_at_clamp(z, None) is None and share_at_clamp(torch.zeros(0, 4), 1.0) is None
+    natural = torch.randn(4096, 8, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    assert 0.28 < share_at_clamp(natural, 1.0) < 0.36
+    generator, critic, classifier = tiny_nets()
+    climbed = invert(generator, critic, classifier, [1, 3], latent_dim=LATENT,
+                     config=InversionConfig(steps=60, lr=0.5, optimizer="adam", lam=100.0, restarts=4,
+                                            identity_loss="logit", z_clamp=1.0))
+    assert share_at_clamp(climbed.z, 1.0) > 0.6
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

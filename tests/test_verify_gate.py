@@ -71,6 +71,8 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
         assert check["value"] == round(100 * high, 2) and check["passed"] == (check["value"] <= 70)
         by_class = row["hardened"]["top1_by_class"]  # as many rows per class: their mean is top-1
         assert sorted(by_class) == ["1", "4"] and sum(by_class.values()) / 2 == pytest.approx(row["hardened"]["top1"])
+        at_wall = row["hardened"]["latent_at_clamp"]  # every preset clamps its latents
+        assert 0.0 <= at_wall <= 1.0 and f"latents at the box's wall {100 * at_wall:.0f}%" in check["detail"]
     for part, limit in (("all", 10), ("protected", 30)):
         check = checks[f"natural accuracy drop (held-out, {part} classes), 95% upper bound"]
         low, high = report["accuracy_drop"][part]["ci95_points"]

@@ -98,6 +98,19 @@ class InversionResult:
         return self.images[list(self.best_rows.values())]
 
 
+CLAMP_TOLERANCE = 1e-3  # a latent coordinate this close to the clamp counts as at it
+
+
+def share_at_clamp(z: torch.Tensor, clamp: float | None) -> float | None:
+    """The share of latent coordinates at the box's wall after an inversion (None: no clamp). Natural draws,
+    N(0, 1) clamped to [-1, 1], put about a third there; an attack that drives most of them there has left the
+    region the GAN learned from (on the demo LOMMA-logit ends with 80-86 %, GMI with a third: docs/MEASUREMENTS.md,
+    "Session 37")."""
+    if clamp is None or z.numel() == 0:
+        return None
+    return float((z.abs() >= clamp - CLAMP_TOLERANCE).float().mean())
+
+
 def row_latents(classes: Sequence[int], restarts: int, latent_dim: int, seed: int, candidates: int = 1) -> torch.Tensor:
     """Initial latents, (rows, candidates, latent): each row's draw depends only on (seed, class, restart)."""
     draws = []

@@ -16,6 +16,7 @@ GAN's manifold. So the objective works on raw margins and logits, against the at
   + beta  * [relu(floor_m - m_t(aug x_pub)) + relu(floor_z - z_t(aug x_pub))]  decoys above every endpoint
   + omega * EWC + retain * CE(F(x_real), y) + distill * KL(F_0(x_real) || F(x_real))
   + manifold * KL over the unprotected classes (F_0(G(z)) || F(G(z)))      random faces of protect's GAN
+  + anchor_caps * relu(z_t(G(z)) - cap_z)                                   the same faces, each protected t
   + leak_caps * [the alpha term on leak endpoints]   (2 on a TL-DMI stack, else 0; hardener.defenses.leaks)
                                                      (found by --leak-seeker: ensemble by default, mix, plg,
                                                       pseudo: these two capped below the decision boundary)
@@ -126,6 +127,8 @@ class DecoyConfig:
     fisher_samples: int = 256
     manifold: float = 4.0  # margin recipe: weight of KL to the original model, unprotected classes, on GAN images
     manifold_samples: int = 512
+    anchor_caps: float = 0.0  # margin recipe: weight of the caps on each protected class's logit on the manifold
+    # anchors (random images of protect's GAN), at its real photos' median: the decoys' lift stays off the rest
     photos_per_decoy: int | None = None  # with decoy photos: at most this many real photos of each decoy join its
     # inversions; None: PHOTOS_PER_DECOY (None so that the CLI can tell it was given without decoy photos)
     seed: int = 0
@@ -140,10 +143,10 @@ class DecoyConfig:
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
         weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, filled.retain_protected,
-                   self.margin_gap, self.distill, self.manifold, filled.leak_caps)
+                   self.margin_gap, self.distill, self.manifold, filled.leak_caps, self.anchor_caps)
         if min(weights) < 0:
-            raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold and "
-                             "leak caps must not be negative", fix="e.g. --alpha 1 --beta 2")
+            raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold, "
+                             "leak caps and anchor caps must not be negative", fix="e.g. --alpha 1 --beta 2")
         for option, names in (("--leak-seeker", self.leak_seekers), ("--leak-boundary", self.leak_boundary)):
             unknown = [s for s in names or () if s not in LEAK_SEEKERS]
             if unknown:
@@ -319,7 +322,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     real_weights = (protected_photo_weights(real[1], protect, config.retain_protected)
                     if real is not None and config.retain_protected != 1 else None)
     anchors = (Anchors.sample(model, generator, latent_dim, protect, config, device)
-               if config.recipe == "margin" and config.manifold > 0 else None)
+               if config.recipe == "margin" and (config.manifold > 0 or config.anchor_caps > 0) else None)
     margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
                                     config.margin_gap, config.cap_quantile, device)
               if config.recipe == "margin" else None)
@@ -595,6 +598,18 @@ def protected_photo_weights(labels: torch.Tensor, protect: list[int], weight: fl
     return torch.where(torch.isin(labels.cpu(), torch.tensor(protect)), ones * weight, ones)
 
 
+def anchor_logit_caps(logits: torch.Tensor, protected: torch.Tensor, targets: "MarginTargets") -> torch.Tensor:
+    """How far each protected class's logit on the anchors (random faces of protect's GAN) stands above its cap,
+    the median of its real photos' logits, averaged over anchors and classes. Without it the decoys' lift
+    reaches the whole manifold: on the demo (seed 0) one protected class's logit reached 50 on random faces (the
+    target's 11) and the class took 45 % of them (10 % before), a slope the logit attack climbs. With weight 1 the
+    demo kept 0.6-2.5 points more held-out accuracy at three seeds and as many reconstructions leaked in all
+    (docs/MEASUREMENTS.md, "Session 37")."""
+    classes = protected.repeat_interleave(len(logits))
+    rows = logits.repeat(len(protected), 1)
+    return F.relu(rows.gather(1, classes[:, None]).squeeze(1) - targets.per_row(targets.cap_logit, classes)).mean()
+
+
 @dataclass(frozen=True)
 class Anchors:
     """Random images of protect's GAN and the original model's logits on them for the classes that are not
@@ -606,6 +621,7 @@ class Anchors:
     images: torch.Tensor
     logits: torch.Tensor
     columns: torch.Tensor
+    protected: torch.Tensor
 
     @classmethod
     def sample(cls, model: FaceModel, generator: nn.Module, latent_dim: int, protect: Sequence[int],
@@ -616,7 +632,7 @@ class Anchors:
         logits = _logits(model, images, device)
         protected = set(protect)
         columns = torch.tensor([c for c in range(logits.shape[1]) if c not in protected])
-        return cls(images, logits[:, columns], columns)
+        return cls(images, logits[:, columns], columns, torch.tensor(sorted(protected)))
 
 
 def _phase_seconds(clock: dict[str, float]) -> dict[str, float]:
@@ -668,10 +684,14 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             if teacher is not None and config.distill > 0:
                 kept = kept + config.distill * distillation(logits["real"], teacher[rows].to(device), weights=weights)
             loss = loss + kept
+        parts = {"loss_private": loss_private, "loss_public": loss_public, "ewc": penalty}
         if anchors is not None:
             held = logits["anchors"][:, held_columns]
             loss = loss + config.manifold * distillation(held, anchors.logits[anchor_rows].to(device))
-        parts = {"loss_private": loss_private, "loss_public": loss_public, "ewc": penalty}
+            if config.anchor_caps > 0:
+                parts["loss_anchor_caps"] = anchor_logit_caps(logits["anchors"], anchors.protected.to(device),
+                                                              recipe.targets)
+                loss = loss + config.anchor_caps * parts["loss_anchor_caps"]
         if leaks is not None:
             parts["loss_leaks"] = recipe.capped(logits["leaks"], leaks[1][leak_rows], below=leaks[2][leak_rows])
             loss = loss + config.leak_caps * parts["loss_leaks"]

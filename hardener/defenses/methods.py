@@ -131,6 +131,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--manifold", "manifold", float, 4.0, "margin: weight of KL to the original model on random images "
                    "of protect's GAN, over the unprotected classes: keeps the rest of the face manifold in place "
                    "(docs/MEASUREMENTS.md, \"Where the accuracy goes\"); 0 turns it off."),
+               Opt("--anchor-caps", "anchor_caps", float, 0.0, "margin: weight of caps on the protected classes' "
+                   "logits on the same random images, at the median of each class's real photos: the decoys' lift "
+                   "stays off the rest of the face manifold (default 0; docs/MEASUREMENTS.md, \"Session 37\")."),
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),

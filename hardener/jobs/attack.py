@@ -77,7 +77,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.checkpoint import CacheFolder
     from hardener.classes import label, parse_classes
     from hardener.files import prepare_out_dir, write_json
-    from hardener.attacks.engine import with_overrides
+    from hardener.attacks.engine import share_at_clamp, with_overrides
     from hardener.report.images import class_grid, provenance, save_png
     from hardener.summary import model_summary
 
@@ -114,6 +114,7 @@ def run_attack(job: AttackJob, progress: ProgressFn = no_progress) -> dict:
         "budget": job.budget,
         "inversion": {**asdict(with_overrides(attack.config, steps=steps, restarts=restarts)),
                       "steps_run": result.steps_run, "latent_steps": result.latent_steps, "seed": job.seed,
+                      "latent_at_clamp": share_at_clamp(result.z, attack.config.z_clamp),
                       "seconds": round(result.seconds, 2), "device": str(device)},
         "classes": [{"index": c, "label": label(c, names)} for c in classes],
         "metrics": report_metrics,

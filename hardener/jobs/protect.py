@@ -103,6 +103,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
     from hardener.classes import label
     from hardener.data import to_model_input
     from hardener.defenses.decoy import protect_decoy
+    from hardener.defenses.strangers import STRANGERS, named_shares, stranger_faces
     from hardener.export import export_model
     from hardener.files import prepare_out_dir, sha256_file, write_json, write_text
     from hardener.report.images import class_grid, provenance, save_png
@@ -140,6 +141,9 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
                    "protected_before": accuracy(target.model, x, y, device=device, classes=protect),
                    "protected_after": accuracy(result.model, x, y, device=device, classes=protect), "data": data.source,
                    "note": "measured on --data (the data protect used); verify measures held-out data"}
+    strangers = stranger_faces(gan.generator, gan.latent_dim, device=device)
+    named = {stage: {str(c): share for c, share in named_shares(model, strangers, protect, device).items()}
+             for stage, model in (("before", target.model), ("after", result.model))}
     names = target.class_names
     warnings = warnings + uncaptured_warnings(result.rounds, job.config.decoy_hit_target, names,
                                               job.config.extra_decoys)
@@ -154,6 +158,8 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
         "config": asdict(job.config) | {"alpha": job.config.private_weight(), "device": str(device)},
         "rounds": result.rounds,
         "natural_accuracy": natural,
+        "strangers_named": {**named, "faces": STRANGERS,
+                            "note": "share of random faces of protect's GAN named as each protected person"},
         "decoy_photos": inputs.decoy_photos.source if inputs.decoy_photos is not None else None,
         "hardened": exported.to_report(),
         "baseline": model_summary(target),
@@ -251,6 +257,10 @@ def markdown_report(report: dict) -> str:
         natural = f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"
         spent = ", ".join(f"{phase.replace('_', ' ')} {s:.0f} s" for phase, s in r.get("seconds", {}).items()) or "-"
         lines.append(f"| {r['round']} | {hits} | {r['protected_confidence_after']:.2f} | {natural} | {spent} |")
+    named = report.get("strangers_named")
+    if named:
+        shares = ", ".join(f"{c}: {named['before'][c]:.0%} -> {named['after'][c]:.0%}" for c in named["after"])
+        lines += ["", f"Strangers named as a protected person ({named['faces']} random faces of protect's GAN): {shares}"]
     if report["warnings"]:
         lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
     lines += ["", f"Grid: `{report['grid']}` ({report['grid_layout']})", ""]

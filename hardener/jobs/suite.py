@@ -137,6 +137,7 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
     `known` (from `earlier_rows`) holds entries measured before, by `row_key` and model name: those are taken
     as they are, not attacked again."""
     from hardener.attacks.adaptive_decoy import escape_rate
+    from hardener.attacks.engine import share_at_clamp
     from hardener.audit.intervals import wilson
     from hardener.audit.metrics import attack_metrics
     from hardener.defenses.decoy import decoy_hits
@@ -164,6 +165,7 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
             entry = {"top1": metrics.top1, "top5": metrics.top5, "any_restart_top1": metrics.any_restart_top1,
                      "knn_distance": metrics.knn_distance, "steps": result.steps_run,
                      "latent_steps": result.latent_steps, "rows": metrics.rows,
+                     "latent_at_clamp": share_at_clamp(result.z, attack.config.z_clamp),
                      "seconds": round(result.seconds, 2),
                      "seconds_with_preparation": round(time.perf_counter() - started, 2)}
             entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))
@@ -308,13 +310,14 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
     for row in rows:
         entry = row[name]
         low, high = (100 * b for b in entry["top1_ci95"])
-        escape = entry.get("lure_escape_rate")
+        escape, at_wall = entry.get("lure_escape_rate"), entry.get("latent_at_clamp")
         checks.append(Check(f"attack accuracy {row['preset']} (protected classes, top-1, 95% upper bound)",
                             high <= limits.max_attack_acc, round(high, 2), limits.max_attack_acc, "%",
                             f"top-1 {100 * entry['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, {entry['rows']} "
                             f"reconstructions), top-5 {100 * entry['top5']:.1f}%; baseline "
                             f"{100 * row['baseline']['top1']:.1f}%; {row['steps']} steps x {row['restarts']} restarts, "
-                            f"seed {row['seed']}" + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")))
+                            f"seed {row['seed']}" + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
+                            + ("" if at_wall is None else f"; latents at the box's wall {100 * at_wall:.0f}%")))
     if mia is not None:
         auc, limit = mia[name]["max_auc"], limits.max_mia_auc
         attacks_run = "threshold attacks and LiRA" if with_lira else "threshold attacks"

@@ -1,0 +1,35 @@
+"""How often a model names a random face as a protected person: the decoy defense's cost to strangers.
+
+The decoys' lift spreads over the GAN's whole face manifold (hardener.defenses.decoy). Held-out accuracy on the
+private people does not show what that does to everyone else: a face-recognition service that receives a stranger's
+photo would name the protected person. Random faces of a GAN stand in for strangers; the share of them each
+protected class takes, before and after, is reported by protect (docs/MEASUREMENTS.md, "Session 37": on the demo at
+seed 0, one protected class took 45 % of protect's GAN's random faces after the defense, 10 % before).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from hardener.device import evaluating
+
+STRANGERS = 512  # random faces: a share's 95 % interval is at most +-4.3 points
+STRANGER_SEED = 2_718_281  # apart from every seed protect's rounds use
+
+
+def stranger_faces(generator: nn.Module, latent_dim: int, count: int = STRANGERS, seed: int = STRANGER_SEED,
+                   device: torch.device | str = "cpu", batch: int = 128) -> torch.Tensor:
+    """`count` random faces of an unconditional GAN, N(0, 1) latents from `seed`, on the CPU."""
+    z = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
+    with evaluating(generator, device):
+        return torch.cat([generator(z[i:i + batch].to(device)).float().cpu() for i in range(0, len(z), batch)])
+
+
+def named_shares(model: nn.Module, faces: torch.Tensor, classes: Sequence[int], device: torch.device | str = "cpu",
+                 batch: int = 256) -> dict[int, float]:
+    """The share of `faces` whose top-1 class under `model` is each of `classes`."""
+    with evaluating(model, device):
+        top = torch.cat([model(faces[i:i + batch].to(device)).argmax(1).cpu() for i in range(0, len(faces), batch)])
+    return {int(c): float((top == int(c)).float().mean()) for c in classes}
