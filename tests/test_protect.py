@@ -239,9 +239,13 @@ def test_a_hit_on_any_of_a_class_decoys_counts_and_reports_name_them_all() -> No
 
 def test_protect_resume_refuses_other_options_or_no_checkpoint(mi_world: dict, tmp_path: Path) -> None:
     out = tmp_path / "p"
-    once = runner.invoke(app, protect_args(mi_world, out, "--rounds", "1", "--steps-per-round", "2",
-                                           "--inversion-steps", "4", "--samples", "2"))
+    args = protect_args(mi_world, out, "--rounds", "1", "--steps-per-round", "2", "--inversion-steps", "4",
+                        "--samples", "2")
+    once = runner.invoke(app, [a for a in args if a != "--json"])  # the lines a person reads
     assert once.exit_code == 0, once.output
+    named = json.loads((out / "report.json").read_text())["strangers_named"]
+    assert (f"named as a protected person: {sum(named['before'].values()):.0%} before, "
+            f"{sum(named['after'].values()):.0%} after") in " ".join(once.output.split())
     other = runner.invoke(app, ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--protect", "2",
                                 "--decoy", "5", "--rounds", "3", "--steps-per-round", "2", "--inversion-steps", "4",
                                 "--samples", "2", "--out", str(out), "--resume"])

@@ -16,7 +16,7 @@ from torch import nn
 from hardener.device import evaluating
 
 STRANGERS = 512  # random faces: a share's 95 % interval is at most +-4.3 points
-STRANGER_SEED = 2_718_281  # apart from every seed protect's rounds use
+STRANGER_SEED = 2_718_281  # apart from the seeds protect's rounds draw from at a small --seed
 
 
 def stranger_faces(generator: nn.Module, latent_dim: int, count: int = STRANGERS, seed: int = STRANGER_SEED,

@@ -334,6 +334,9 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
              f"{r['natural_accuracy']:.1%}" if "natural_accuracy" in r else "-"] for r in report["rounds"]]
     parity = worst_parity(report["hardened"])
     lines = [f"protected {p['class']} -> decoy {p['decoy']}" for p in report["protected"]]
+    named = report["strangers_named"]
+    lines.append(f"random faces of the GAN named as a protected person: {sum(named['before'].values()):.0%} before, "
+                 f"{sum(named['after'].values()):.0%} after (strangers a face service would misname)")
     if stage:
         lines.insert(0, f"TL-DMI first: trained {', '.join(stage['trained_groups'])} of {options['pretrained']} on "
                         f"{options['data']} -> {stage['hardened']['files']['safetensors']['path']}, then protected it")
