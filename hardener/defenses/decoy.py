@@ -74,6 +74,7 @@ from hardener.defenses.leaks import BELOW_BOUNDARY, BOUNDARY_CAP, LEAK_SEEKERS, 
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
+from hardener.gan.samples import random_faces
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.train import flip_and_shift
 from hardener.evaluate import accuracy
@@ -626,9 +627,7 @@ class Anchors:
     @classmethod
     def sample(cls, model: FaceModel, generator: nn.Module, latent_dim: int, protect: Sequence[int],
                config: DecoyConfig, device) -> "Anchors":
-        z = torch.randn(config.manifold_samples, latent_dim, generator=torch.Generator().manual_seed(config.seed + 7))
-        with evaluating(generator, device), torch.no_grad():
-            images = torch.cat([generator(z[i:i + 128].to(device)).cpu() for i in range(0, len(z), 128)])
+        images = random_faces(generator, latent_dim, config.manifold_samples, config.seed + 7, device)
         logits = _logits(model, images, device)
         protected = set(protect)
         columns = torch.tensor([c for c in range(logits.shape[1]) if c not in protected])

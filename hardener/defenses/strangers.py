@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from hardener.device import evaluating
+from hardener.gan.samples import random_faces
 
 STRANGERS = 512  # random faces: a share's 95 % interval is at most +-4.3 points
 STRANGER_SEED = 2_718_281  # apart from the seeds protect's rounds draw from at a small --seed
@@ -21,10 +22,8 @@ STRANGER_SEED = 2_718_281  # apart from the seeds protect's rounds draw from at 
 
 def stranger_faces(generator: nn.Module, latent_dim: int, count: int = STRANGERS, seed: int = STRANGER_SEED,
                    device: torch.device | str = "cpu", batch: int = 128) -> torch.Tensor:
-    """`count` random faces of an unconditional GAN, N(0, 1) latents from `seed`, on the CPU."""
-    z = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
-    with evaluating(generator, device):
-        return torch.cat([generator(z[i:i + batch].to(device)).float().cpu() for i in range(0, len(z), batch)])
+    """The random faces protect reports on: `count` of them from `seed` (hardener.gan.samples.random_faces)."""
+    return random_faces(generator, latent_dim, count, seed, device, batch)
 
 
 def named_shares(model: nn.Module, faces: torch.Tensor, classes: Sequence[int], device: torch.device | str = "cpu",

@@ -1,9 +1,10 @@
-"""Sample grids from a generator, for per-epoch progress images."""
+"""Samples of a generator: grids for per-epoch progress images, and seeded random faces for the defenses."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.gan.models import Generator
 from hardener.report.images import tile
@@ -27,3 +28,12 @@ def sample_grid(generator: Generator, n: int = 16, seed: int = 0, *, columns: in
         generator.train(was_training)
     return tile(images, columns=columns, padding=padding)
 
+
+
+def random_faces(generator: torch.nn.Module, latent_dim: int, count: int, seed: int,
+                 device: torch.device | str = "cpu", batch: int = 128) -> torch.Tensor:
+    """`count` faces of an unconditional generator from N(0, 1) latents drawn from `seed` (not clamped), made in
+    eval mode in batches on `device`, returned as float on the CPU."""
+    z = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
+    with evaluating(generator, device):
+        return torch.cat([generator(z[i:i + batch].to(device)).float().cpu() for i in range(0, len(z), batch)])
