@@ -84,6 +84,10 @@ def test_the_baseline_row_equals_what_verify_reports_for_the_same_seeds(mi_world
     assert ours == theirs and ours["rows"] == 2  # quick budget: 1 restart on each of the 2 protected classes
     assert baseline["natural_accuracy"] == verify["natural_accuracy"]["baseline"]
     assert baseline["membership_inference"]["details"] == verify["membership_inference"]["baseline"]
+    compared_report = json.loads((out / "compare.json").read_text())  # the same random faces, the same check
+    assert compared_report["strangers_named"]["share"]["baseline"] == verify["strangers_named"]["share"]["baseline"]
+    assert all(any(c["name"].startswith("random faces named as a protected person") for c in m["gate"]["checks"])
+               for m in compared_report["models"][1:])
 
 
 def test_a_protect_folder_gives_protect_time_and_protected_classes_and_passes(mi_world: dict, tmp_path: Path) -> None:

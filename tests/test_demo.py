@@ -48,9 +48,9 @@ def test_quick_demo_runs_every_step_and_writes_its_reports(tmp_path: Path) -> No
     summary = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert [row["measure"] for row in summary["table"]][:2] == ["held-out accuracy (all classes)",
                                                                  "held-out accuracy (protected classes)"]
-    strangers = json.loads((tmp_path / "demo" / "hardened" / "report.json").read_text())["strangers_named"]
+    strangers = json.loads((tmp_path / "demo" / "verify" / "report.json").read_text())["strangers_named"]["share"]
     assert summary["table"][-1] == {"measure": "random faces named as a protected person",
-                                    "before": sum(strangers["before"].values()), "after": sum(strangers["after"].values())}
+                                    "before": strangers["baseline"], "after": strangers["hardened"]}
     assert summary["gate_note"].startswith("Too few reconstructions")  # 2 classes x 2 restarts: no pass possible
     assert summary["gans"] == {role: str(packaged.packaged_gan_path(gan)) for role, gan in packaged.ROLES.items()}
     for part in ("target/model.safetensors", "eval/model.safetensors", "public/model.safetensors",

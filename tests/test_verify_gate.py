@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -18,7 +19,8 @@ from hardener.attacks.presets import get_attack
 from hardener.audit.intervals import wilson
 from hardener.cli.app import app
 from hardener.gan import load_gan, save_gan_bundle
-from hardener.jobs.suite import load_suite, worst_attack_note
+from hardener.defenses.strangers import named_any, stranger_faces
+from hardener.jobs.suite import STRANGER_SEED, load_suite, strangers_check, worst_attack_note
 from hardener.loading import load_model
 
 runner = CliRunner()
@@ -36,10 +38,18 @@ def test_verify_gate_fails_and_passes_on_its_limits(mi_world: dict, protected: P
                                             "--max-acc-drop", "-100"))
     assert strict.exit_code == 1, strict.output
     lenient = runner.invoke(app, verify_args(mi_world, protected, tmp_path / "lenient", "--max-attack-acc", "100",
-                                             "--max-acc-drop", "100", "--max-protected-acc-drop", "100"))
+                                             "--max-acc-drop", "100", "--max-protected-acc-drop", "100",
+                                             "--max-strangers-rise", "100"))
     assert lenient.exit_code == 0, lenient.output
     report = json.loads((tmp_path / "lenient" / "report.json").read_text())
     assert report["passed"] is True and any(c["name"] == "ONNX parity" for c in report["checks"])
+    strangers, gan = report["strangers_named"], load_gan(mi_world["gan"])  # re-scored: the seeded faces, both models
+    faces = stranger_faces(gan.generator, gan.latent_dim, strangers["faces"], STRANGER_SEED)
+    for name, path in (("baseline", mi_world["target"]), ("hardened", protected / "hardened.safetensors")):
+        named = named_any(load_model(path).model, faces, [1, 4])
+        assert strangers["share"][name] == pytest.approx(float(named.mean()))
+    assert_bad_input(runner.invoke(app, verify_args(mi_world, protected, tmp_path / "neg", "--max-strangers-rise",
+                                                    "-1")), "--max-strangers-rise")
     junit = (tmp_path / "strict" / "junit.xml").read_text()
     assert "<failure" in junit and "natural accuracy drop" in junit
 
@@ -78,6 +88,9 @@ def test_verify_runs_the_strong_set_by_default_gates_on_upper_bounds_and_names_t
         low, high = report["accuracy_drop"][part]["ci95_points"]
         assert low <= report["accuracy_drop"][part]["points"] <= high
         assert check["value"] == round(high, 3) and check["passed"] == (high <= limit)
+    strangers = checks["random faces named as a protected person, rise, 95% upper bound"]
+    shares = report["strangers_named"]["share"]  # one model on both sides: no rise, and the check holds
+    assert shares["baseline"] == shares["hardened"] and strangers["value"] == 0 and strangers["passed"]
     worst = max(report["attacks"], key=lambda r: (r["hardened"]["top1_ci95"][1], r["hardened"]["top1"]))
     assert report["worst_attack"] == worst["preset"]
     summary = (tmp_path / "v" / "summary.md").read_text()
@@ -190,3 +203,22 @@ def test_worst_attack_note_says_which_recovered_classes_were_on_their_decoy() ->
     note = worst_attack_note([{"preset": "gmi", "hardened": undefended, "baseline": {"top1": 0.85}}], "hardened",
                              "standard", False)
     assert "Recovered: class 67 53.3%, class 27 20.0%." in note and "although" not in note
+
+
+def test_strangers_check_gates_on_the_upper_end_of_the_paired_rise() -> None:
+    """The rise in random faces named as a protected person: 10 points more fails a 2-point limit, a face or two
+    more of 2,048 passes it, and a 1.5-point rise over only 200 faces fails: its interval reaches past 2."""
+    baseline = np.zeros(2048, dtype=bool)
+    baseline[:200] = True
+    hardened = baseline.copy()
+    hardened[200:405] = True  # 205 of 2,048 faces newly named: 10 points
+    risen = strangers_check(baseline, hardened, limit=2.0)
+    assert not risen.passed and risen.value > 10 and "baseline 9.8% -> hardened 19.8%" in risen.detail
+    assert strangers_check(baseline, baseline, limit=2.0).value == 0
+    nearly = baseline.copy()
+    nearly[200:202] = True
+    assert strangers_check(baseline, nearly, limit=2.0).passed
+    few_b, few_h = baseline[1848:], hardened[1848:].copy()  # 200 faces, none named by either
+    few_h[:3] = True  # 1.5 points
+    unresolved = strangers_check(few_b, few_h, limit=2.0)
+    assert not unresolved.passed and unresolved.value > 2

@@ -133,6 +133,7 @@ SuiteRestartsOption = typer.Option(None, "--restarts", help="Restarts per class 
 MaxAccDropOption = typer.Option(1.0, "--max-acc-drop", help="Largest allowed drop of held-out accuracy, in points (the upper end of its paired 95% interval must be within it).")
 MaxProtectedAccDropOption = typer.Option(2.0, "--max-protected-acc-drop", help="Same, on the protected classes.")
 MaxAttackAccOption = typer.Option(5.0, "--max-attack-acc", help="Largest allowed attack top-1 accuracy on protected classes, in % (the upper end of its 95% Wilson interval must be within it).")
+MaxStrangersRiseOption = typer.Option(2.0, "--max-strangers-rise", help="Largest allowed rise, in points, of the share of random faces of --gan that the model names as a protected person (strangers a face service would misname; the upper end of its paired 95% interval must be within it).")
 MaxMiaAucOption = typer.Option(None, "--max-mia-auc", help="Largest allowed membership-inference AUC (0.5 = chance); needs --members.")
 DeviceOption = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N")
 ForceSpecOption = typer.Option(False, "--force-spec", help="Go on although --data says the input spec is wrong.")

@@ -9,8 +9,9 @@ from rich.table import Table
 
 from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, ForceSpecOption,
                                  InputRangeOption, JsonOption, MaxAccDropOption, MaxAttackAccOption, MaxMiaAucOption,
-                                 MaxProtectedAccDropOption, MeanOption, NormalizeOption, StdOption, SuiteBudgetOption,
-                                 SuitePresetOption, SuiteRestartsOption, SuiteStepsOption, console, declared_spec,
+                                 MaxProtectedAccDropOption, MaxStrangersRiseOption, MeanOption, NormalizeOption,
+                                 StdOption, SuiteBudgetOption, SuitePresetOption, SuiteRestartsOption, SuiteStepsOption,
+                                 console, declared_spec,
                                  handles_errors, print_json, print_warnings)
 
 
@@ -32,6 +33,7 @@ def compare(
     max_acc_drop: float = MaxAccDropOption,
     max_protected_acc_drop: float = MaxProtectedAccDropOption,
     max_attack_acc: float = MaxAttackAccOption,
+    max_strangers_rise: float = MaxStrangersRiseOption,
     max_mia_auc: float = MaxMiaAucOption,
     seed: int = typer.Option(0, "--seed", help="Selects the attack seeds, as verify (the same for every model)."),
     device: str = DeviceOption,
@@ -55,7 +57,8 @@ def compare(
     job = CompareJob(hardened=list(hardened), baseline=baseline, data=data, gan=gan, eval_model=eval_model, out=out,
                      members=members, protect=list(protect_classes or []) or None, critic=critic,
                      presets=tuple(preset or DEFAULT_PRESETS), budget=budget, steps=steps, restarts=restarts, seed=seed,
-                     limits=GateLimits(max_acc_drop, max_protected_acc_drop, max_attack_acc, max_mia_auc),
+                     limits=GateLimits(max_acc_drop, max_protected_acc_drop, max_attack_acc, max_mia_auc,
+                                        max_strangers_rise),
                      device=device, spec_changes=declared_spec(mean, std, normalize, channel_order, input_range),
                      force_spec=force_spec, arch=arch, allow_pickle=allow_pickle)
     with progress_bar(enabled=not as_json) as progress:

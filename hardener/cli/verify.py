@@ -8,8 +8,9 @@ from rich.table import Table
 
 from hardener.cli.common import (AllowPickleOption, ArchOption, ChannelOrderOption, DeviceOption, ForceSpecOption,
                                  InputRangeOption, JsonOption, MaxAccDropOption, MaxAttackAccOption, MaxMiaAucOption,
-                                 MaxProtectedAccDropOption, MeanOption, NormalizeOption, StdOption, SuiteBudgetOption,
-                                 SuitePresetOption, SuiteRestartsOption, SuiteStepsOption, console, declared_spec,
+                                 MaxProtectedAccDropOption, MaxStrangersRiseOption, MeanOption, NormalizeOption,
+                                 StdOption, SuiteBudgetOption, SuitePresetOption, SuiteRestartsOption, SuiteStepsOption,
+                                 console, declared_spec,
                                  handles_errors, print_json, print_warnings)
 
 
@@ -31,6 +32,7 @@ def verify(
     max_acc_drop: float = MaxAccDropOption,
     max_protected_acc_drop: float = MaxProtectedAccDropOption,
     max_attack_acc: float = MaxAttackAccOption,
+    max_strangers_rise: float = MaxStrangersRiseOption,
     members: str = typer.Option(None, "--members", help="Private TRAINING images: adds the membership-inference check (--data are the non-members)."),
     max_mia_auc: float = MaxMiaAucOption,
     mia_shadows: int = typer.Option(0, "--mia-shadows", help="Add LiRA with K shadow models of the hardened model's architecture (0: threshold attacks only; slow: K trainings)."),
@@ -57,7 +59,8 @@ def verify(
     job = VerifyJob(hardened=hardened, baseline=baseline, data=data, gan=gan, eval_model=eval_model,
                     protect=protect_classes, out=out, critic=critic, presets=tuple(preset or DEFAULT_PRESETS),
                     budget=budget, steps=steps, restarts=restarts, seed=seed, max_acc_drop=max_acc_drop,
-                    max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc, members=members,
+                    max_protected_acc_drop=max_protected_acc_drop, max_attack_acc=max_attack_acc,
+                    max_strangers_rise=max_strangers_rise, members=members,
                     max_mia_auc=max_mia_auc, mia_shadows=mia_shadows, mia_shadow_epochs=mia_shadow_epochs, device=device,
                     spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
                     arch=arch, allow_pickle=allow_pickle, resume=resume,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,9 +27,21 @@ def stranger_faces(generator: nn.Module, latent_dim: int, count: int = STRANGERS
     return random_faces(generator, latent_dim, count, seed, device, batch)
 
 
+def top_classes(model: nn.Module, faces: torch.Tensor, device: torch.device | str = "cpu",
+                batch: int = 256) -> torch.Tensor:
+    """Each face's top-1 class under `model` (on the CPU)."""
+    with evaluating(model, device):
+        return torch.cat([model(faces[i:i + batch].to(device)).argmax(1).cpu() for i in range(0, len(faces), batch)])
+
+
 def named_shares(model: nn.Module, faces: torch.Tensor, classes: Sequence[int], device: torch.device | str = "cpu",
                  batch: int = 256) -> dict[int, float]:
     """The share of `faces` whose top-1 class under `model` is each of `classes`."""
-    with evaluating(model, device):
-        top = torch.cat([model(faces[i:i + batch].to(device)).argmax(1).cpu() for i in range(0, len(faces), batch)])
+    top = top_classes(model, faces, device, batch)
     return {int(c): float((top == int(c)).float().mean()) for c in classes}
+
+
+def named_any(model: nn.Module, faces: torch.Tensor, classes: Sequence[int], device: torch.device | str = "cpu",
+              batch: int = 256) -> np.ndarray:
+    """Per face: does `model` name it as any of `classes` (the paired data verify's strangers check needs)."""
+    return torch.isin(top_classes(model, faces, device, batch), torch.tensor(list(classes))).numpy()

@@ -66,7 +66,7 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
     from hardener.files import prepare_out_dir, write_json, write_text
     from hardener.gan import check_gan_matches
     from hardener.jobs.suite import (attack_models, gate_checks, load_suite, membership, natural_accuracy,
-                                     natural_hits, report_decoys)
+                                     natural_hits, report_decoys, stranger_hits, strangers_named)
     from hardener.loading import load_model
     from hardener.report.compare import markdown_table, privacy_utility_plot
     from hardener.report.gate import GateResult
@@ -96,6 +96,7 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
     models = {"baseline": baseline.model, **{c.key: c.loaded.model for c in candidates}}
     hits = natural_hits(suite, models)
     accuracy = {name: natural_accuracy(h, suite.in_protected) for name, h in hits.items()}
+    strangers = stranger_hits(suite, models)
     decoys = {c.key: report_decoys(c.protect_report) for c in candidates if c.protect_report}
     rows = attack_models(suite, models, out / "surrogates", decoys=decoys, progress=progress)
     mia = membership(models, members, suite.data, suite.device, progress=progress) if members is not None else None
@@ -103,7 +104,8 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
     entries = [_entry("baseline", "baseline", job.baseline, None, accuracy, rows, mia)]
     for c in candidates:
         checks, drops = gate_checks(suite, job.limits, c.key, hits, accuracy, rows, mia,
-                                    parity=None if c.onnx is None else (c.loaded.model, c.onnx, c.bundle))
+                                    parity=None if c.onnx is None else (c.loaded.model, c.onnx, c.bundle),
+                                    strangers=strangers)
         gate = GateResult(checks, title=f"hardener compare: {c.key} ({c.given})", notes=[DECISION_RULE])
         entry = _entry(c.key, "hardened", c.given, c.protect_report, accuracy, rows, mia)
         entry["accuracy_drop"] = {k: {"points": 100 * d.point, "ci95_points": [100 * d.low, 100 * d.high]}
@@ -124,6 +126,7 @@ def run_compare(job: CompareJob, progress: ProgressFn = no_progress) -> dict:
         "skipped_attacks": suite.skipped,
         "limits": vars(job.limits),
         "models": entries,
+        "strangers_named": strangers_named(strangers),
         "attacks": rows,
         "decision_rule": DECISION_RULE,
         "data": {"source": suite.data.source, "images": len(suite.data)},

@@ -25,10 +25,14 @@ DEFAULT_PRESETS = ("strong",)  # every attack a reviewer expects, lomma-logit an
 DEFAULT_BUDGET = "paper"  # the published lengths unless --budget or --steps/--restarts say otherwise
 VERIFY_SEED_OFFSET = 90_001  # protect's inversions use seeds seed + 1000 * round; verify's are far from them
 DEFAULT_PROTECTED = 5  # DESIGN.md's protocol: the 5 private identities with the most images unless stated
+STRANGER_FACES = 2048  # random faces of the attacker's GAN for the strangers check: a rise of 0 has a 95 % upper
+# bound near 0, and a real rise of 2 points is resolved
+STRANGER_SEED = 90_777  # apart from protect's strangers (hardener.defenses.strangers) and verify's attack seeds
 
 DECISION_RULE = ("Decision rule: a check passes only when the upper end of its 95% interval is within the limit "
                  "(attack top-1: Wilson interval over the reconstructions, classes x restarts; accuracy drops: "
-                 "paired bootstrap over the held-out images, 10,000 resamples, seed 0). A difference the data "
+                 "paired bootstrap over the held-out images, 10,000 resamples, seed 0; strangers named: the same over "
+                 "the random faces). A difference the data "
                  "cannot resolve fails the gate: to pass, add held-out images or restarts. Restarts of one class "
                  "are not independent, so the attack interval is if anything too narrow.")
 
@@ -41,8 +45,12 @@ class GateLimits:
     max_protected_acc_drop: float = 2.0
     max_attack_acc: float = 5.0
     max_mia_auc: float | None = None
+    max_strangers_rise: float = 2.0
 
     def validate(self) -> None:
+        if not self.max_strangers_rise >= 0:
+            raise InputError(f"--max-strangers-rise {self.max_strangers_rise:g} is negative", where="--max-strangers-rise",
+                             fix="e.g. --max-strangers-rise 2 (points of random faces named as a protected person)")
         if self.max_mia_auc is not None and not 0.5 <= self.max_mia_auc <= 1.0:
             raise InputError(f"--max-mia-auc {self.max_mia_auc:g} is not an AUC between 0.5 (chance) and 1",
                              where="--max-mia-auc", fix="e.g. --max-mia-auc 0.6 (a fraction, not a percentage)")
@@ -252,6 +260,24 @@ def natural_hits(suite: AttackSuite, models: dict[str, Any]) -> dict[str, np.nda
     return hits
 
 
+def stranger_hits(suite: AttackSuite, models: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per model, per random face of the attacker's GAN (STRANGER_FACES, one fixed seed): does its top-1 name a
+    protected person. The decoy defense's lift can spread over the whole face manifold, and a face service would
+    then name strangers as the protected people, which held-out accuracy on the private people does not show
+    (docs/MEASUREMENTS.md, "Session 37": 45 % of random faces named as one person after protect on the demo, 10 %
+    before)."""
+    from hardener.defenses.strangers import named_any, stranger_faces
+
+    faces = stranger_faces(suite.gan.generator, suite.gan.latent_dim, STRANGER_FACES, STRANGER_SEED, suite.device)
+    return {name: named_any(model, faces, suite.protect, suite.device) for name, model in models.items()}
+
+
+def strangers_named(strangers: dict[str, np.ndarray]) -> dict:
+    """report.json's figures: per model the share of the random faces named as a protected person."""
+    return {"faces": len(next(iter(strangers.values()))), "gan": "the attacker's (--gan)",
+            "share": {name: float(named.mean()) for name, named in strangers.items()}}
+
+
 def natural_accuracy(hits: np.ndarray, in_protected: np.ndarray) -> dict:
     """Held-out accuracy overall and on the protected classes, each with its 95 % Wilson interval."""
     from hardener.audit.intervals import wilson
@@ -287,10 +313,11 @@ def membership(models: dict[str, Any], members, non_members, device, *, lira: tu
 
 def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[str, np.ndarray],
                 accuracy: dict[str, dict], rows: list[dict], mia: dict | None = None, with_lira: bool = False,
-                parity: tuple | None = None) -> tuple[list, dict]:
-    """verify's checks for model `name` against "baseline": accuracy drops, one check per attack, the
-    membership-inference AUC (informational unless limits.max_mia_auc), ONNX parity when `parity` =
-    (model, onnx file, bundle). Returns (checks, drops)."""
+                parity: tuple | None = None, strangers: dict[str, np.ndarray] | None = None) -> tuple[list, dict]:
+    """verify's checks for model `name` against "baseline": accuracy drops, one check per attack, the rise in
+    random faces named as a protected person (with `strangers`: stranger_hits), the membership-inference AUC
+    (informational unless limits.max_mia_auc), ONNX parity when `parity` = (model, onnx file, bundle). Returns
+    (checks, drops)."""
     from hardener.audit.intervals import paired_bootstrap_drop
     from hardener.report.gate import Check
 
@@ -318,6 +345,8 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
                             f"{100 * row['baseline']['top1']:.1f}%; {row['steps']} steps x {row['restarts']} restarts, "
                             f"seed {row['seed']}" + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
                             + ("" if at_wall is None else f"; latents at the box's wall {100 * at_wall:.0f}%")))
+    if strangers is not None:
+        checks.append(strangers_check(strangers["baseline"], strangers[name], limits.max_strangers_rise))
     if mia is not None:
         auc, limit = mia[name]["max_auc"], limits.max_mia_auc
         attacks_run = "threshold attacks and LiRA" if with_lira else "threshold attacks"
@@ -329,6 +358,19 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
     if parity is not None:
         checks.append(parity_check(*parity))
     return checks, drops
+
+
+def strangers_check(baseline: np.ndarray, hardened: np.ndarray, limit: float) -> Any:
+    """The rise in random faces named as a protected person, gated on the upper end of its paired interval."""
+    from hardener.audit.intervals import paired_bootstrap_drop
+    from hardener.report.gate import Check
+
+    rise = paired_bootstrap_drop(hardened, baseline)  # mean(hardened) - mean(baseline), faces resampled together
+    high = 100 * rise.high
+    return Check("random faces named as a protected person, rise, 95% upper bound", high <= limit, round(high, 3),
+                 limit, "points",
+                 f"rise {100 * rise.point:.1f} points (95% CI {100 * rise.low:.1f} to {high:.1f}, paired, {len(hardened)} "
+                 f"random faces of the attacker's GAN): baseline {baseline.mean():.1%} -> hardened {hardened.mean():.1%}")
 
 
 def parity_check(model, onnx_file: Path, bundle: Path) -> Any:

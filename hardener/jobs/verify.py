@@ -2,7 +2,9 @@
 
 Checks: natural accuracy (overall and on the protected classes) on held-out data, hardened vs baseline;
 attack accuracy on the protected classes under each preset (default: the `strong` group) with fresh seeds
-(never those protect used), judged by the independent evaluation model; ONNX parity of the exported file.
+(never those protect used), judged by the independent evaluation model; the rise in random faces of the
+attacker's GAN named as a protected person (strangers a face service would misname); ONNX parity of the
+exported file.
 Accuracy drops and attack rates gate on the upper end of their 95 % interval (DECISION_RULE, written into
 summary.md with the worst attack), so a verdict does not pass on a handful of lucky photos. Decoy hit rate and the
 baseline's own attack accuracy are reported beside them for information. With `members` (the private
@@ -41,6 +43,7 @@ class VerifyJob:
     max_attack_acc: float = 5.0
     members: str | None = None  # the private training images: enables the membership-inference check
     max_mia_auc: float | None = None
+    max_strangers_rise: float = 2.0  # points: random faces of --gan named as a protected person (suite.stranger_hits)
     mia_shadows: int = 0  # LiRA shadow models (0: threshold attacks only); trained like `mia_shadow_epochs`
     mia_shadow_epochs: int = 10
     device: str = "auto"
@@ -62,7 +65,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     from hardener.jobs.checkpoints import check_shadow_resume, shadow_checkpoints
     from hardener.jobs.suite import (attack_models, earlier_rows, gate_checks, hardened_files, load_suite,
                                      measurement_key, membership, natural_accuracy, natural_hits, report_decoys,
-                                     row_key, sample_size_note, worst_attack, worst_attack_note)
+                                     row_key, sample_size_note, stranger_hits, strangers_named, worst_attack,
+                                     worst_attack_note)
     from hardener.loading import load_model
     from hardener.report.gate import GateResult, write_gate_reports
     from hardener.report.images import provenance
@@ -82,7 +86,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     warnings = list(suite.warnings)
     if not hardened.spec.declared:
         warnings.append(f"input spec assumed from the plugin default ({hardened.spec.describe()})")
-    limits = GateLimits(job.max_acc_drop, job.max_protected_acc_drop, job.max_attack_acc, job.max_mia_auc)
+    limits = GateLimits(job.max_acc_drop, job.max_protected_acc_drop, job.max_attack_acc, job.max_mia_auc,
+                        job.max_strangers_rise)
     limits.validate()
     if (job.max_mia_auc is not None or job.mia_shadows) and job.members is None:
         raise InputError("--max-mia-auc and --mia-shadows need the training images to test membership of",
@@ -109,6 +114,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     models = {"hardened": hardened.model, "baseline": baseline.model}
     hits = natural_hits(suite, {"baseline": baseline.model, "hardened": hardened.model})
     acc = {name: natural_accuracy(h, suite.in_protected) for name, h in hits.items()}
+    strangers = stranger_hits(suite, models)
     decoys = {"hardened": report_decoys(protect_report)}
     attack_rows = attack_models(suite, models, out / "surrogates", decoys=decoys, known=known, progress=progress)
     reused = [r["preset"] for r in attack_rows if known and "baseline" in known.get(row_key(r), {})]
@@ -118,7 +124,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
                          lira=None if plan is None else (plan, shadow_config), progress=progress,
                          checkpoints=shadow_checkpoints(out, job.resume))
     checks, drops = gate_checks(suite, limits, "hardened", hits, acc, attack_rows, mia, with_lira=plan is not None,
-                                parity=None if onnx_file is None else (hardened.model, onnx_file, bundle))
+                                parity=None if onnx_file is None else (hardened.model, onnx_file, bundle),
+                                strangers=strangers)
     worst = worst_attack(attack_rows, "hardened")
     notes = [DECISION_RULE]
     note = worst_attack_note(attack_rows, "hardened", job.budget, bool(job.steps or job.restarts))
@@ -136,6 +143,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
         "natural_accuracy": acc,
         "accuracy_drop": {k: {"points": 100 * d.point, "ci95_points": [100 * d.low, 100 * d.high]}
                           for k, d in drops.items()},
+        "strangers_named": strangers_named(strangers),
         "budget": job.budget,
         "attacks": attack_rows,
         "worst_attack": None if worst is None else worst["preset"],
