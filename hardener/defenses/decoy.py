@@ -17,6 +17,8 @@ GAN's manifold. So the objective works on raw margins and logits, against the at
   + omega * EWC + retain * CE(F(x_real), y) + distill * KL(F_0(x_real) || F(x_real))
   + manifold * KL over the unprotected classes (F_0(G(z)) || F(G(z)))      random faces of protect's GAN
   + anchor_caps * relu(z_t(G(z)) - cap_z)                                   the same faces, each protected t
+  + decoy_slopes * smooth_l1(z_t, m_t on G(line from z to a decoy's latent), rising to the floors)
+                                                     (hardener.defenses.slopes)
   + leak_caps * [the alpha term on leak endpoints]   (2 on a TL-DMI stack, else 0; hardener.defenses.leaks)
                                                      (found by --leak-seeker: ensemble by default, mix, plg,
                                                       pseudo: these two capped below the decision boundary)
@@ -71,6 +73,7 @@ from hardener.data.datasets import fingerprint
 from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batch
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
 from hardener.defenses.leaks import BELOW_BOUNDARY, BOUNDARY_CAP, LEAK_SEEKERS, LeakSearch, leak_endpoints
+from hardener.defenses.slopes import DecoySlopes
 from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
@@ -83,6 +86,7 @@ TASK = "protect"
 RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
 DECOY_CHOICES = ("farthest", "nearest", "common")  # automatic decoys: DecoyConfig.decoy_choice
+DECOY_FLOORS = ("endpoints", "photos")  # what the decoys' floors sit above: DecoyConfig.decoy_floor
 COMMON_SHARE = 0.01  # decoy choice "common": the least share of protect's GAN samples the public classifier names
 COMMON_SAMPLES = 2048  # ... out of this many (seeded)
 PHOTOS_PER_DECOY = 32  # with decoy photos and no --photos-per-decoy
@@ -130,6 +134,10 @@ class DecoyConfig:
     manifold_samples: int = 512
     anchor_caps: float = 0.0  # margin recipe: weight of the caps on each protected class's logit on the manifold
     # anchors (random images of protect's GAN), at its real photos' median: the decoys' lift stays off the rest
+    decoy_floor: str = "endpoints"  # margin recipe: the decoys' floors sit margin_gap above the highest of the first
+    # endpoints and the real photos ("endpoints") or of the real photos alone ("photos"; needs data)
+    decoy_slopes: float = 0.0  # margin recipe: weight of the slopes on lines from random faces to the decoys
+    # (hardener.defenses.slopes)
     photos_per_decoy: int | None = None  # with decoy photos: at most this many real photos of each decoy join its
     # inversions; None: PHOTOS_PER_DECOY (None so that the CLI can tell it was given without decoy photos)
     seed: int = 0
@@ -144,10 +152,16 @@ class DecoyConfig:
         if not 0.0 <= self.cap_quantile <= 1.0:
             raise InputError(f"cap quantile {self.cap_quantile} is not between 0 and 1", fix="e.g. 0.5 (the median)")
         weights = (self.private_weight(), self.beta, self.omega, self.lambda2, self.retain, filled.retain_protected,
-                   self.margin_gap, self.distill, self.manifold, filled.leak_caps, self.anchor_caps)
+                   self.margin_gap, self.distill, self.manifold, filled.leak_caps, self.anchor_caps, self.decoy_slopes)
         if min(weights) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold, "
-                             "leak caps and anchor caps must not be negative", fix="e.g. --alpha 1 --beta 2")
+                             "leak caps, anchor caps and decoy slopes must not be negative", fix="e.g. --alpha 1 --beta 2")
+        if self.decoy_floor not in DECOY_FLOORS:
+            raise InputError(f"unknown decoy floor {self.decoy_floor!r}", where="--decoy-floor",
+                             fix=f"use one of: {', '.join(DECOY_FLOORS)}")
+        if self.recipe != "margin" and (self.decoy_slopes > 0 or self.decoy_floor != "endpoints"):
+            raise InputError("--decoy-slopes and --decoy-floor need the margin recipe (its floors)",
+                             fix="drop them or use --recipe margin")
         for option, names in (("--leak-seeker", self.leak_seekers), ("--leak-boundary", self.leak_boundary)):
             unknown = [s for s in names or () if s not in LEAK_SEEKERS]
             if unknown:
@@ -249,6 +263,9 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     identities (`hardener.defenses.decoy_photos`), matched to the public classifier by `public_names`; the
     decoys are then chosen among the identities photographed and their photos join the decoy samples."""
     config.validate()
+    if config.decoy_floor == "photos" and data is None:
+        raise InputError("--decoy-floor photos needs the real photos to measure", where="--decoy-floor",
+                         fix="add --data PRIVATE_TRAIN or drop --decoy-floor")
     config = config.resolved()  # once: unset means not stacked here (the CLI resolves a stack's before)
     started = time.perf_counter()
     device = torch.device(device)
@@ -325,8 +342,12 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     anchors = (Anchors.sample(model, generator, latent_dim, protect, config, device)
                if config.recipe == "margin" and (config.manifold > 0 or config.anchor_caps > 0) else None)
     margin = (MarginTargets.measure(model, first, teacher, real[1] if real is not None else None, protect,
-                                    config.margin_gap, config.cap_quantile, device)
+                                    config.margin_gap, config.cap_quantile, device,
+                                    photos_only=config.decoy_floor == "photos")
               if config.recipe == "margin" else None)
+    slopes = (DecoySlopes.build(model, generator, latent_dim, public_inv.z, _as_protected(public_inv, decoy_map, "cpu")[1],
+                                margin.floor_logit, margin.floor_margin, seed=config.seed + 9, device=device)
+              if margin is not None and config.decoy_slopes > 0 else None)
     for round_index in range(start_round, start_round if stopped else config.rounds):
         added = {}  # --extra-decoys: one more for each class the last round's decoys did not capture
         if round_index > 0 and config.extra_decoys > 0:
@@ -354,7 +375,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         result.leaks = leaks[:2] if leaks is not None else None
         samples = RoundSamples(x_pri, y_pri, x_pub, y_pub,
                                real if margin is not None or config.retain > 0 else None, teacher, anchors, leaks,
-                               real_weights)
+                               real_weights, slopes)
         recipe = PatentRecipe() if margin is None else MarginRecipe(margin)
         parts = _fine_tune(hardened, optimizer, samples, ewc, recipe, config, generator_rng, device, progress, round_index)
         clock["fine_tune"] = time.perf_counter()
@@ -531,9 +552,10 @@ class MarginTargets:
     @classmethod
     def measure(cls, model: FaceModel, first: InversionResult, real_logits: torch.Tensor | None,
                 real_labels: torch.Tensor | None, protect: list[int], gap: float, quantile: float,
-                device: torch.device) -> "MarginTargets":
+                device: torch.device, photos_only: bool = False) -> "MarginTargets":
         """From the undefended model: caps at the `quantile` of real photos of the class (without real
-        photos, half that quantile of the first endpoints), floors `gap` above the highest endpoint or photo."""
+        photos, half that quantile of the first endpoints), floors `gap` above the highest endpoint or photo
+        (with `photos_only`, photo: --decoy-floor photos)."""
         end_logits = _logits(model, first.images, device)
         caps_m, caps_z, floors_m, floors_z = {}, {}, {}, {}
         for c in protect:
@@ -545,7 +567,8 @@ class MarginTargets:
                 y_real = torch.full((int(photos.sum()),), c)
                 real_m, real_z = class_margin(real_logits[photos], y_real), real_logits[photos, c]
                 caps_m[c], caps_z[c] = float(real_m.quantile(quantile)), float(real_z.quantile(quantile))
-                top_m, top_z = max(float(end_m.max()), float(real_m.max())), max(float(end_z.max()), float(real_z.max()))
+                top_m, top_z = ((float(real_m.max()), float(real_z.max())) if photos_only else
+                                (max(float(end_m.max()), float(real_m.max())), max(float(end_z.max()), float(real_z.max()))))
             else:
                 q_m, q_z = float(end_m.quantile(quantile)), float(end_z.quantile(quantile))
                 caps_m[c], caps_z[c] = q_m - abs(q_m) / 2, q_z - abs(q_z) / 2  # half-way to 0, or below if negative
@@ -591,6 +614,7 @@ class RoundSamples:
     # classes and which are capped below the decision boundary (hardener.defenses.leaks.BOUNDARY_CAP)
     real_weights: torch.Tensor | None = None  # --retain-protected: each real photo's weight in the retain terms;
     # None: all alike (the plain batch means)
+    slopes: DecoySlopes | None = None  # --decoy-slopes: points on lines to the decoys and their targets
 
 
 def protected_photo_weights(labels: torch.Tensor, protect: list[int], weight: float) -> torch.Tensor:
@@ -665,6 +689,10 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             anchor_rows = torch.randint(0, len(anchors.images), (min(config.batch_size, len(anchors.images)),),
                                         generator=rng)
             batch["anchors"] = anchors.images[anchor_rows].to(device)
+        if samples.slopes is not None:  # twice the batch: the measured setting (docs/MEASUREMENTS.md, "Session 38")
+            slope_rows = torch.randint(0, len(samples.slopes.classes),
+                                       (min(2 * config.batch_size, len(samples.slopes.classes)),), generator=rng)
+            batch["slopes"] = samples.slopes.images[slope_rows].to(device)
         if leaks is not None:
             leak_rows = torch.randint(0, len(leaks[1]), (min(config.batch_size, len(leaks[1])),), generator=rng)
             batch["leaks"] = leaks[0][leak_rows]
@@ -691,6 +719,9 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
                 parts["loss_anchor_caps"] = anchor_logit_caps(logits["anchors"], anchors.protected.to(device),
                                                               recipe.targets)
                 loss = loss + config.anchor_caps * parts["loss_anchor_caps"]
+        if samples.slopes is not None:
+            parts["loss_slopes"] = samples.slopes.loss(logits["slopes"], slope_rows)
+            loss = loss + config.decoy_slopes * parts["loss_slopes"]
         if leaks is not None:
             parts["loss_leaks"] = recipe.capped(logits["leaks"], leaks[1][leak_rows], below=leaks[2][leak_rows])
             loss = loss + config.leak_caps * parts["loss_leaks"]

@@ -134,6 +134,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--anchor-caps", "anchor_caps", float, 0.0, "margin: weight of caps on the protected classes' "
                    "logits on the same random images, at the median of each class's real photos: the decoys' lift "
                    "stays off the rest of the face manifold (default 0; docs/MEASUREMENTS.md, \"Session 37\")."),
+               Opt("--decoy-floor", "decoy_floor", str, "endpoints", "margin: the decoys' floors sit --margin-gap "
+                   "above the highest of the first attack endpoints and the real photos (endpoints), or of the real "
+                   "photos alone (photos; needs --data)."),
+               Opt("--decoy-slopes", "decoy_slopes", float, 0.0, "margin: weight of slopes on lines in protect's "
+                   "GAN's latent box from random faces to the decoys, the protected logit and margin rising along "
+                   "each to the decoys' floors: an attack's climb leads to the decoy (default 0; docs/MEASUREMENTS.md, "
+                   "\"Session 38\")."),
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
