@@ -78,8 +78,8 @@ def test_cli_writes_a_bundle_verify_can_gate(mi_world: dict, tmp_path: Path) -> 
     gate_args = ["verify", str(out), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
                  "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["eval"]), "--protect", "1",
                  "--preset", "gmi", "--steps", "5", "--restarts", "1", "--max-acc-drop", "100",
-                 "--max-protected-acc-drop", "100", "--max-attack-acc", "100", "--members",
-                 str(mi_world["train"]), "--max-mia-auc", "1.0", "--mia-shadows", "2",
+                 "--max-protected-acc-drop", "100", "--max-attack-acc", "100", "--max-strangers-rise", "100",
+                 "--members", str(mi_world["train"]), "--max-mia-auc", "1.0", "--mia-shadows", "2",
                  "--mia-shadow-epochs", "1", "--out", str(tmp_path / "v")]
     gate = runner.invoke(app, gate_args)
     assert gate.exit_code == 0, gate.output
