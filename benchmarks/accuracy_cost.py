@@ -31,9 +31,9 @@ def control(settings: list[str]) -> None:
     from worlds import load_world
 
     from hardener.data import load_dataset, to_model_input
-    from hardener.defenses.decoy import DecoyConfig, _fisher_batches, _logits, distillation
+    from hardener.defenses.decoy import DecoyConfig, _fisher_batches, distillation
     from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
-    from hardener.evaluate import accuracy
+    from hardener.evaluate import accuracy, logits as _logits
     from hardener.loading import load_model
 
     world = load_world("lfw")
@@ -71,7 +71,7 @@ def flips(models: list[Path]) -> None:
     from worlds import load_world
 
     from hardener.data import load_dataset, to_model_input
-    from hardener.defenses.decoy import _logits
+    from hardener.evaluate import logits as _logits
     from hardener.loading import load_model
 
     world = load_world("lfw")

@@ -1,4 +1,4 @@
-"""Natural accuracy of a model on images: one function every job and defense uses (none of them trains)."""
+"""A model's logits and natural accuracy on images: what every job and defense uses (none of them trains)."""
 from __future__ import annotations
 
 import torch
@@ -6,6 +6,15 @@ import torch
 from hardener.arch import FaceModel
 from hardener.device import evaluating
 from hardener.errors import InputError
+
+
+def logits(model: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
+           batch_size: int = 256) -> torch.Tensor:
+    """The model's float logits on float [0, 1] images, in batches, on the CPU (eval mode and no autograd for the
+    call; every module's mode and the device are restored)."""
+    with evaluating(model, device):
+        return torch.cat([model(images[i:i + batch_size].to(device)).float().cpu()
+                          for i in range(0, len(images), batch_size)])
 
 
 def accuracy(model: FaceModel, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",

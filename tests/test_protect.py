@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from cli_helpers import assert_bad_input
 
+from hardener.attacks.engine import invert, with_overrides
+from hardener.attacks.presets import get_attack
 from hardener.checkpoint import Checkpoint
 from hardener.cli.app import app
 from hardener.data import load_dataset, to_model_input
 from hardener.defenses.decoy import DecoyConfig, bounded_push_away, protect_decoy
-from hardener.attacks.engine import invert, with_overrides
-from hardener.attacks.presets import get_attack
 from hardener.defenses.ewc import EWCPenalty
 from hardener.defenses.slopes import DecoySlopes
 from hardener.defenses.strangers import STRANGERS, named_shares, stranger_faces

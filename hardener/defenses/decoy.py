@@ -74,13 +74,12 @@ from hardener.defenses.decoy_photos import classes_with_photos, decoy_photo_batc
 from hardener.defenses.ewc import EWCPenalty, diagonal_fisher
 from hardener.defenses.leaks import BELOW_BOUNDARY, BOUNDARY_CAP, LEAK_SEEKERS, LeakSearch, leak_endpoints
 from hardener.defenses.slopes import DecoySlopes
-from hardener.device import evaluating
 from hardener.errors import InputError
 from hardener.attacks.engine import InversionResult, with_overrides
 from hardener.gan.samples import random_faces
 from hardener.progress import ProgressEvent, ProgressFn, no_progress
 from hardener.train import flip_and_shift
-from hardener.evaluate import accuracy
+from hardener.evaluate import accuracy, logits as model_logits
 
 TASK = "protect"
 RECIPES = ("margin", "patent")
@@ -155,7 +154,8 @@ class DecoyConfig:
                    self.margin_gap, self.distill, self.manifold, filled.leak_caps, self.anchor_caps, self.decoy_slopes)
         if min(weights) < 0:
             raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold, "
-                             "leak caps, anchor caps and decoy slopes must not be negative", fix="e.g. --alpha 1 --beta 2")
+                             "leak caps, anchor caps and decoy slopes must not be negative",
+                             fix="e.g. --alpha 1 --beta 2")
         if self.decoy_floor not in DECOY_FLOORS:
             raise InputError(f"unknown decoy floor {self.decoy_floor!r}", where="--decoy-floor",
                              fix=f"use one of: {', '.join(DECOY_FLOORS)}")
@@ -335,7 +335,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     private_inv = first if start_round == 0 else invert(hardened, protect, seed=config.seed + 1000 * (start_round + 1),
                                                         task="re-invert (resumed)")
     # the original model's logits on the real photos: the margin recipe's caps and its distillation target
-    teacher = _logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
+    teacher = model_logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
     start_accuracy = accuracy(model, *real, device=device) if real is not None else None
     real_weights = (protected_photo_weights(real[1], protect, config.retain_protected)
                     if real is not None and config.retain_protected != 1 else None)
@@ -345,8 +345,9 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                     config.margin_gap, config.cap_quantile, device,
                                     photos_only=config.decoy_floor == "photos")
               if config.recipe == "margin" else None)
-    slopes = (DecoySlopes.build(model, generator, latent_dim, public_inv.z, _as_protected(public_inv, decoy_map, "cpu")[1],
-                                margin.floor_logit, margin.floor_margin, seed=config.seed + 9, device=device)
+    slopes = (DecoySlopes.build(model, generator, latent_dim, public_inv.z,
+                                _as_protected(public_inv, decoy_map, "cpu")[1], margin.floor_logit,
+                                margin.floor_margin, seed=config.seed + 9, device=device)
               if margin is not None and config.decoy_slopes > 0 else None)
     for round_index in range(start_round, start_round if stopped else config.rounds):
         added = {}  # --extra-decoys: one more for each class the last round's decoys did not capture
@@ -472,7 +473,7 @@ def generated_shares(generator: nn.Module, latent_dim: int, public_model: FaceMo
     """Per public class, the share of `count` seeded samples of protect's GAN that the public classifier names
     it: how often a GAN trained on public faces makes that face (protect's own GAN, never the attacker's)."""
     _, images = gan_pool(generator, latent_dim, count, seed, device)
-    named = _logits(public_model, images, device).argmax(1)
+    named = model_logits(public_model, images, device).argmax(1)
     return torch.bincount(named.cpu(), minlength=public_model.num_classes).float() / count
 
 
@@ -555,8 +556,8 @@ class MarginTargets:
                 device: torch.device, photos_only: bool = False) -> "MarginTargets":
         """From the undefended model: caps at the `quantile` of real photos of the class (without real
         photos, half that quantile of the first endpoints), floors `gap` above the highest endpoint or photo
-        (with `photos_only`, photo: --decoy-floor photos)."""
-        end_logits = _logits(model, first.images, device)
+        (with `photos_only`, `--decoy-floor photos`: above the highest photo)."""
+        end_logits = model_logits(model, first.images, device)
         caps_m, caps_z, floors_m, floors_z = {}, {}, {}, {}
         for c in protect:
             rows = first.targets == c
@@ -567,8 +568,9 @@ class MarginTargets:
                 y_real = torch.full((int(photos.sum()),), c)
                 real_m, real_z = class_margin(real_logits[photos], y_real), real_logits[photos, c]
                 caps_m[c], caps_z[c] = float(real_m.quantile(quantile)), float(real_z.quantile(quantile))
-                top_m, top_z = ((float(real_m.max()), float(real_z.max())) if photos_only else
-                                (max(float(end_m.max()), float(real_m.max())), max(float(end_z.max()), float(real_z.max()))))
+                top_m, top_z = float(real_m.max()), float(real_z.max())
+                if not photos_only:
+                    top_m, top_z = max(top_m, float(end_m.max())), max(top_z, float(end_z.max()))
             else:
                 q_m, q_z = float(end_m.quantile(quantile)), float(end_z.quantile(quantile))
                 caps_m[c], caps_z[c] = q_m - abs(q_m) / 2, q_z - abs(q_z) / 2  # half-way to 0, or below if negative
@@ -589,12 +591,6 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
     kl = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
                   reduction="batchmean" if weights is None else "none")
     return (kl if weights is None else (kl.sum(1) * weights).mean()) * t * t
-
-
-def _logits(model: FaceModel, images: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
-    """The model's logits on `images`, in batches, on the CPU (eval mode and no autograd for the call)."""
-    with evaluating(model, device):
-        return torch.cat([model(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])
 
 
 @dataclass(frozen=True)
@@ -652,7 +648,7 @@ class Anchors:
     def sample(cls, model: FaceModel, generator: nn.Module, latent_dim: int, protect: Sequence[int],
                config: DecoyConfig, device) -> "Anchors":
         images = random_faces(generator, latent_dim, config.manifold_samples, config.seed + 7, device)
-        logits = _logits(model, images, device)
+        logits = model_logits(model, images, device)
         protected = set(protect)
         columns = torch.tensor([c for c in range(logits.shape[1]) if c not in protected])
         return cls(images, logits[:, columns], columns, torch.tensor(sorted(protected)))

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hardener.attacks.losses import max_margin
-from hardener.device import evaluating
+from hardener.evaluate import logits as model_logits
+from hardener.gan.samples import generate
 
 SLOPE_SAMPLES = 1024  # points on the lines, drawn once (the generator is frozen, so the images are too)
 
@@ -48,12 +49,12 @@ class DecoySlopes:
         starts = torch.randn(count, latent_dim, generator=g).clamp(-1, 1)
         lam = torch.rand(count, generator=g)
         points = (1 - lam[:, None]) * starts + lam[:, None] * decoy_z[rows].cpu()
-        start_logits = _logits(model, _faces(generator, starts, device, batch), device, batch)
+        start_logits = model_logits(model, generate(generator, starts, device, batch), device)
         logit0 = start_logits.gather(1, classes[:, None]).squeeze(1)
         margin0 = -max_margin(start_logits, classes)
         top_logit = torch.tensor([floor_logit[int(c)] for c in classes])
         top_margin = torch.tensor([floor_margin[int(c)] for c in classes])
-        return cls(_faces(generator, points, device, batch), classes, lam, logit0 + lam * (top_logit - logit0),
+        return cls(generate(generator, points, device, batch), classes, lam, logit0 + lam * (top_logit - logit0),
                    margin0 + lam * (top_margin - margin0))
 
     def loss(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -65,13 +66,3 @@ class DecoySlopes:
         return (F.smooth_l1_loss(logit, self.logit[rows].to(device))
                 + F.smooth_l1_loss(-max_margin(logits, classes), self.margin[rows].to(device)))
 
-
-def _faces(generator: nn.Module, latents: torch.Tensor, device, batch: int) -> torch.Tensor:
-    with evaluating(generator, device):
-        return torch.cat([generator(latents[i:i + batch].to(device)).float().cpu()
-                          for i in range(0, len(latents), batch)])
-
-
-def _logits(model: nn.Module, images: torch.Tensor, device, batch: int) -> torch.Tensor:
-    with evaluating(model, device):
-        return torch.cat([model(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hardener.device import evaluating
+from hardener.evaluate import logits as model_logits
 from hardener.gan.samples import random_faces
 
 STRANGERS = 512  # random faces: a share's 95 % interval is at most +-4.3 points
@@ -30,8 +30,7 @@ def stranger_faces(generator: nn.Module, latent_dim: int, count: int = STRANGERS
 def top_classes(model: nn.Module, faces: torch.Tensor, device: torch.device | str = "cpu",
                 batch: int = 256) -> torch.Tensor:
     """Each face's top-1 class under `model` (on the CPU)."""
-    with evaluating(model, device):
-        return torch.cat([model(faces[i:i + batch].to(device)).argmax(1).cpu() for i in range(0, len(faces), batch)])
+    return model_logits(model, faces, device, batch).argmax(1)
 
 
 def named_shares(model: nn.Module, faces: torch.Tensor, classes: Sequence[int], device: torch.device | str = "cpu",

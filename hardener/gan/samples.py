@@ -30,10 +30,17 @@ def sample_grid(generator: Generator, n: int = 16, seed: int = 0, *, columns: in
 
 
 
+def generate(generator: torch.nn.Module, latents: torch.Tensor, device: torch.device | str = "cpu",
+             batch: int = 128) -> torch.Tensor:
+    """The faces an unconditional generator makes of `latents`, in eval mode in batches on `device`, as float on
+    the CPU."""
+    with evaluating(generator, device):
+        return torch.cat([generator(latents[i:i + batch].to(device)).float().cpu()
+                          for i in range(0, len(latents), batch)])
+
+
 def random_faces(generator: torch.nn.Module, latent_dim: int, count: int, seed: int,
                  device: torch.device | str = "cpu", batch: int = 128) -> torch.Tensor:
-    """`count` faces of an unconditional generator from N(0, 1) latents drawn from `seed` (not clamped), made in
-    eval mode in batches on `device`, returned as float on the CPU."""
+    """`count` faces of an unconditional generator from N(0, 1) latents drawn from `seed` (not clamped)."""
     z = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
-    with evaluating(generator, device):
-        return torch.cat([generator(z[i:i + batch].to(device)).float().cpu() for i in range(0, len(z), batch)])
+    return generate(generator, z, device, batch)

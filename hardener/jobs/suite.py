@@ -49,8 +49,8 @@ class GateLimits:
 
     def validate(self) -> None:
         if not self.max_strangers_rise >= 0:
-            raise InputError(f"--max-strangers-rise {self.max_strangers_rise:g} is negative", where="--max-strangers-rise",
-                             fix="e.g. --max-strangers-rise 2 (points of random faces named as a protected person)")
+            raise InputError(f"--max-strangers-rise {self.max_strangers_rise:g} is negative",
+                             where="--max-strangers-rise", fix="e.g. --max-strangers-rise 2 (points of random faces named as a protected person)")
         if self.max_mia_auc is not None and not 0.5 <= self.max_mia_auc <= 1.0:
             raise InputError(f"--max-mia-auc {self.max_mia_auc:g} is not an AUC between 0.5 (chance) and 1",
                              where="--max-mia-auc", fix="e.g. --max-mia-auc 0.6 (a fraction, not a percentage)")
@@ -369,8 +369,9 @@ def strangers_check(baseline: np.ndarray, hardened: np.ndarray, limit: float) ->
     high = 100 * rise.high
     return Check("random faces named as a protected person, rise, 95% upper bound", high <= limit, round(high, 3),
                  limit, "points",
-                 f"rise {100 * rise.point:.1f} points (95% CI {100 * rise.low:.1f} to {high:.1f}, paired, {len(hardened)} "
-                 f"random faces of the attacker's GAN): baseline {baseline.mean():.1%} -> hardened {hardened.mean():.1%}")
+                 f"rise {100 * rise.point:.1f} points (95% CI {100 * rise.low:.1f} to {high:.1f}, paired, "
+                 f"{len(hardened)} random faces of the attacker's GAN): baseline {baseline.mean():.1%} -> hardened "
+                 f"{hardened.mean():.1%}")
 
 
 def parity_check(model, onnx_file: Path, bundle: Path) -> Any:

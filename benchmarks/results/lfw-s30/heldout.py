@@ -11,7 +11,7 @@ sys.path.insert(0, "benchmarks")  # worlds.py
 from worlds import load_world  # noqa: E402
 
 from hardener.data import load_dataset, to_model_input  # noqa: E402
-from hardener.defenses.decoy import _logits  # noqa: E402
+from hardener.evaluate import logits as _logits  # noqa: E402
 from hardener.loading import load_model  # noqa: E402
 
 
