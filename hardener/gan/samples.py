@@ -29,7 +29,6 @@ def sample_grid(generator: Generator, n: int = 16, seed: int = 0, *, columns: in
     return tile(images, columns=columns, padding=padding)
 
 
-
 def generate(generator: torch.nn.Module, latents: torch.Tensor, device: torch.device | str = "cpu",
              batch: int = 128) -> torch.Tensor:
     """The faces an unconditional generator makes of `latents`, in eval mode in batches on `device`, as float on

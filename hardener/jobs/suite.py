@@ -32,9 +32,9 @@ STRANGER_SEED = 90_777  # apart from protect's strangers (hardener.defenses.stra
 DECISION_RULE = ("Decision rule: a check passes only when the upper end of its 95% interval is within the limit "
                  "(attack top-1: Wilson interval over the reconstructions, classes x restarts; accuracy drops: "
                  "paired bootstrap over the held-out images, 10,000 resamples, seed 0; strangers named: the same over "
-                 "the random faces). A difference the data "
-                 "cannot resolve fails the gate: to pass, add held-out images or restarts. Restarts of one class "
-                 "are not independent, so the attack interval is if anything too narrow.")
+                 "the random faces). A difference the data cannot resolve fails the gate: to pass, add held-out "
+                 "images or restarts. Restarts of one class are not independent, so the attack interval is if "
+                 "anything too narrow.")
 
 
 @dataclass
@@ -50,7 +50,8 @@ class GateLimits:
     def validate(self) -> None:
         if not self.max_strangers_rise >= 0:
             raise InputError(f"--max-strangers-rise {self.max_strangers_rise:g} is negative",
-                             where="--max-strangers-rise", fix="e.g. --max-strangers-rise 2 (points of random faces named as a protected person)")
+                             where="--max-strangers-rise",
+                             fix="e.g. --max-strangers-rise 2 (points of random faces named as a protected person)")
         if self.max_mia_auc is not None and not 0.5 <= self.max_mia_auc <= 1.0:
             raise InputError(f"--max-mia-auc {self.max_mia_auc:g} is not an AUC between 0.5 (chance) and 1",
                              where="--max-mia-auc", fix="e.g. --max-mia-auc 0.6 (a fraction, not a percentage)")
@@ -247,17 +248,11 @@ def worst_attack(rows: list[dict], name: str) -> dict | None:
 def natural_hits(suite: AttackSuite, models: dict[str, Any]) -> dict[str, np.ndarray]:
     """Per model, per held-out image: does its top-1 name the label (the paired data both intervals need)."""
     from hardener.data import to_model_input
-    from hardener.device import evaluating
+    from hardener.evaluate import logits
 
     y = torch.from_numpy(suite.data.labels)
-    hits = {}
-    for name, model in models.items():
-        x = to_model_input(suite.data.images, model.spec.image_size)
-        with evaluating(model, suite.device):
-            predictions = torch.cat([model(x[i:i + 256].to(suite.device)).argmax(1).cpu()
-                                     for i in range(0, len(y), 256)])
-        hits[name] = (predictions == y).numpy()
-    return hits
+    return {name: (logits(model, to_model_input(suite.data.images, model.spec.image_size), suite.device).argmax(1)
+                   == y).numpy() for name, model in models.items()}
 
 
 def stranger_hits(suite: AttackSuite, models: dict[str, Any]) -> dict[str, np.ndarray]:
