@@ -45,7 +45,7 @@ def main() -> None:
                         help="attack with protect's own GAN (the white-box setting the tests use), not the attacker's")
     args = parser.parse_args()
 
-    from worlds import load_world  # the same worlds and attacker GAN as the other benchmarks
+    from worlds import config_fields, load_world  # the same worlds and attacker GAN as the other benchmarks
 
     from hardener.attacks.presets import expand_presets, get_attack
     from hardener.audit.metrics import attack_metrics
@@ -88,10 +88,10 @@ def main() -> None:
         return (f"| {recipe} | {setting} | {seconds:.0f} | {accuracy(model, x, y):.1%} | "
                 f"{accuracy(model, x, y, classes=args.protect):.1%} | " + " | ".join(cells) + f" | {worst:.0%} |")
 
-    base = dict(rounds=args.rounds, steps_per_round=args.steps_per_round, **_fields(args.set))
+    base = dict(rounds=args.rounds, steps_per_round=args.steps_per_round, **config_fields(args.set))
     if args.recipe:
         base["recipe"] = args.recipe
-    settings = [base] if not args.sweep else [{**base, **_fields([f"{args.sweep.split('=')[0]}={v}"])}
+    settings = [base] if not args.sweep else [{**base, **config_fields([f"{args.sweep.split('=')[0]}={v}"])}
                                              for v in args.sweep.split("=")[1].split(",")]
     if args.with_patent:
         settings.insert(0, dict(rounds=args.rounds, steps_per_round=args.steps_per_round, recipe="patent"))
@@ -131,25 +131,6 @@ def main() -> None:
         from hardener.report.plots import privacy_utility_png
 
         print(f"plot: {privacy_utility_png(points, args.plot, title='protect: worst attack vs accuracy')}")
-
-
-def _fields(items: list[str]) -> dict:
-    """`name=value` strings as DecoyConfig keyword arguments (numbers and true/false parsed, tuples split on '+')."""
-    out = {}
-    for item in items:
-        name, value = item.split("=", 1)
-        if value.lower() in ("true", "false"):
-            out[name] = value.lower() == "true"
-            continue
-        for cast in (int, float):
-            try:
-                out[name] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[name] = tuple(value.split("+")) if "+" in value else value
-    return out
 
 
 if __name__ == "__main__":

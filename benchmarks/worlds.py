@@ -92,3 +92,22 @@ def load_world(name: str, cache: Path | None = None) -> dict:
     if name == "synthetic":
         return synthetic_world(cache or ROOT / ".cache" / "benchmarks" / "mi_world")
     return lfw_world(cache or ROOT / ".cache" / "benchmarks")
+
+
+def config_fields(items: list[str]) -> dict:
+    """`name=value` strings as DecoyConfig keyword arguments (numbers and true/false parsed, tuples split on '+')."""
+    out = {}
+    for item in items:
+        name, value = item.split("=", 1)
+        if value.lower() in ("true", "false"):
+            out[name] = value.lower() == "true"
+            continue
+        for cast in (int, float):
+            try:
+                out[name] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[name] = tuple(value.split("+")) if "+" in value else value
+    return out
