@@ -399,6 +399,11 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes_or
     ranked = rank_decoys(model, model, [0, 19], invert, shares=shares)
     assert ranked[0][:3] == common[::-1] and ranked[19][:3] == common  # common first, each farthest first
     assert ranked[0][3:] == [d for d in rank_decoys(model, model, [0], invert)[0] if d not in common]
+    likeness = torch.ones(20)
+    likeness[common] = torch.tensor([0.2, 0.1, 0.2])  # one least like the photos, two tied next
+    ranked = rank_decoys(model, model, [0, 19], invert, likeness=likeness)
+    assert ranked[0][:3] == [common[1], common[2], common[0]]  # least like first, the tie farthest first
+    assert ranked[19][:3] == [common[1], common[0], common[2]]
     with pytest.raises(Exception, match="decoy choice"):
         DecoyConfig(decoy_choice="closest").validate()
 
@@ -418,6 +423,27 @@ def test_common_decoys_are_classes_protects_gan_makes(mi_world: dict) -> None:
     farthest = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], latent_dim=gan.latent_dim,
                              config=replace(config, decoy_choice="farthest"))
     assert any(float(shares[d]) < COMMON_SHARE for d in farthest.decoys.values())  # here the choice matters
+
+
+def test_unlike_decoys_are_the_public_classes_the_other_peoples_photos_least_look_like(mi_world: dict) -> None:
+    """--decoy-choice unlike end to end: the decoys are the candidates with the lowest mean public-classifier
+    probability over the unprotected people's photos, and that mean is the one measured here by hand."""
+    from hardener.defenses.decoy import decoy_pool, photo_likeness
+
+    target, gan = load_model(mi_world["target"]).model, load_gan(mi_world["gan"])
+    public, data = gan.classifier, load_dataset(mi_world["train"])
+    others = data.labels >= 2  # protect 0 and 1
+    by_hand = torch.softmax(public.eval()(to_model_input(data.images[others], 32)), 1).mean(0).detach()
+    likeness = photo_likeness(public, data, [0, 1], "cpu")
+    assert torch.allclose(likeness, by_hand, atol=1e-6) and float(likeness.max() - likeness.min()) > 0.05
+    config = DecoyConfig(rounds=1, steps_per_round=1, samples_per_class=2, inversion_steps=2, fisher_samples=8,
+                         manifold=0, decoy_choice="unlike")
+    result = protect_decoy(target, gan.generator, gan.critic, public, [0, 1], latent_dim=gan.latent_dim, data=data,
+                           config=config)
+    pool = decoy_pool(list(range(public.num_classes)), public.num_classes)
+    assert sorted(result.decoys.values()) == sorted(sorted(pool, key=lambda d: float(likeness[d]))[:2])
+    with pytest.raises(Exception, match="needs the private photos"):
+        protect_decoy(target, gan.generator, gan.critic, public, [0, 1], latent_dim=gan.latent_dim, config=config)
 
 
 def test_rounds_stop_early_only_once_the_decoys_capture_and_the_accuracy_is_back() -> None:

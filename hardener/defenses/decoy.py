@@ -84,7 +84,7 @@ from hardener.evaluate import accuracy, logits as model_logits
 TASK = "protect"
 RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
-DECOY_CHOICES = ("farthest", "nearest", "common")  # automatic decoys: DecoyConfig.decoy_choice
+DECOY_CHOICES = ("farthest", "nearest", "common", "unlike")  # automatic decoys: DecoyConfig.decoy_choice
 DECOY_FLOORS = ("endpoints", "photos")  # what the decoys' floors sit above: DecoyConfig.decoy_floor
 COMMON_SHARE = 0.01  # decoy choice "common": the least share of protect's GAN samples the public classifier names
 COMMON_SAMPLES = 2048  # ... out of this many (seeded)
@@ -118,7 +118,8 @@ class DecoyConfig:
     # "Session 31"); None: resolved's rule
     cap_quantile: float = 0.5  # margin recipe: endpoints are capped at this quantile of real photos' margins
     decoy_choice: str | None = None  # automatic decoys: the public class farthest from (or nearest to) the protected
-    # one; "common": farthest among those protect's GAN makes (rank_decoys); None: resolved's rule
+    # one; "common": farthest among those protect's GAN makes; "unlike": the least like the other people's photos
+    # (rank_decoys); None: resolved's rule
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy (and,
     # with data, the accuracy is back: captured_and_recovered)
     extra_decoys: int = 0  # per protected class: at most this many more decoys, one a round while its hit rate is low
@@ -266,6 +267,9 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     if config.decoy_floor == "photos" and data is None:
         raise InputError("--decoy-floor photos needs the real photos to measure", where="--decoy-floor",
                          fix="add --data PRIVATE_TRAIN or drop --decoy-floor")
+    if config.decoy_choice == "unlike" and decoys is None and data is None:
+        raise InputError("--decoy-choice unlike needs the private photos it keeps the decoys unlike",
+                         where="--decoy-choice", fix="add --data PRIVATE_TRAIN or choose another")
     config = config.resolved()  # once: unset means not stacked here (the CLI resolves a stack's before)
     started = time.perf_counter()
     device = torch.device(device)
@@ -287,8 +291,10 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                         if decoy_photos is not None else None)
         common = (generated_shares(generator, latent_dim, public_model, device)
                   if config.decoy_choice == "common" else None)
+        likeness = (photo_likeness(public_model, data, protect, device)
+                    if config.decoy_choice == "unlike" and data is not None else None)
         ranking = rank_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest",
-                              allowed=photographed, shares=common)
+                              allowed=photographed, shares=common, likeness=likeness)
     if decoys is None:
         decoys = distinct_decoys(ranking, protect)
     decoy_map = dict(zip(protect, (int(d) for d in decoys)))
@@ -433,14 +439,16 @@ def distinct_decoys(ranking: dict[int, list[int]], protect: Sequence[int]) -> li
 
 def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert, candidates: int = 16,
                 nearest: bool = False, allowed: Sequence[int] | None = None,
-                shares: torch.Tensor | None = None) -> dict[int, list[int]]:
+                shares: torch.Tensor | None = None, likeness: torch.Tensor | None = None) -> dict[int, list[int]]:
     """Per protected class, a seeded pool of `candidates` public classes (drawn from `allowed` when given: the
     classes with decoy photos), best decoy first: farthest from the class's inversions in the model's feature
     space (the patent's aim: the attacker recovers someone else entirely), or with `nearest` the closest
     (TrapNet's: a decoy the model already nearly takes for the class needs less change to become the class's
     maximum). With `shares` (per public class, the share of GAN samples named it: `generated_shares`), the
     candidates at or above COMMON_SHARE come first, each part farthest first: a face the attacker's GAN cannot
-    make cannot draw its search, and the farthest ones were the rarest on LFW (docs/MEASUREMENTS.md, "Session 32")."""
+    make cannot draw its search, and the farthest ones were the rarest on LFW (docs/MEASUREMENTS.md, "Session 32").
+    With `likeness` (per public class, `photo_likeness`) the candidates are ranked by it, least first (ties farthest
+    first): a decoy the other people look like can take their photos with it when it is lifted to the class."""
     allowed = list(range(public_model.num_classes)) if allowed is None else list(allowed)
     if len(allowed) < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {len(allowed)} public classes to choose decoys "
@@ -458,6 +466,8 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
         ranked = [pool[i] for i in distance.argsort(descending=not nearest).tolist()]
         if shares is not None:
             ranked = sorted(ranked, key=lambda d: float(shares[d]) < COMMON_SHARE)  # stable: farthest first in each
+        if likeness is not None:
+            ranked = sorted(ranked, key=lambda d: float(likeness[d]))
         ranking[c] = ranked
     return ranking
 
@@ -475,6 +485,20 @@ def generated_shares(generator: nn.Module, latent_dim: int, public_model: FaceMo
     _, images = gan_pool(generator, latent_dim, count, seed, device)
     named = model_logits(public_model, images, device).argmax(1)
     return torch.bincount(named.cpu(), minlength=public_model.num_classes).float() / count
+
+
+def photo_likeness(public_model: FaceModel, data: FaceDataset, protect: Sequence[int], device) -> torch.Tensor:
+    """Per public class, the public classifier's mean probability for it over the real photos of the people who
+    are not protected: how much the people the model must go on recognising look like that face. On the demo at
+    seeds 0 and 1, the four unlike decoys took 7, 7, 34 and 89 of the other people's held-out photos for their
+    protected class where the default's took 50, 52, 36 and 89 (benchmarks/lost_photos.py; docs/MEASUREMENTS.md,
+    "Session 39")."""
+    others = ~torch.isin(torch.from_numpy(data.labels), torch.tensor(list(protect)))
+    if not bool(others.any()):
+        raise InputError("--decoy-choice unlike needs photos of people who are not protected", where="--data",
+                         fix="give the whole private training set, or choose another --decoy-choice")
+    images = to_model_input(data.images[others.numpy()], public_model.spec.image_size)
+    return model_logits(public_model, images, device).softmax(1).mean(0).cpu()
 
 
 def next_decoy(ranked: Sequence[int], used: Sequence[int]) -> int | None:

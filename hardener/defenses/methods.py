@@ -148,8 +148,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "photos of each decoy (default 32)."),
                Opt("--decoy-choice", "decoy_choice", str, None, "Without --decoy: farthest (the public class whose "
                    "inversions lie farthest from the protected class in the model's feature space), nearest, or "
-                   "common: farthest among those protect's GAN makes at least 1 % of the time (default common with "
-                   "--pretrained, farthest without; docs/MEASUREMENTS.md, \"Session 33\")."),
+                   "common: farthest among those protect's GAN makes at least 1 % of the time, or unlike: those the "
+                   "public classifier least takes the other people's --data photos for (default common with "
+                   "--pretrained, farthest without; docs/MEASUREMENTS.md, \"Session 33\", \"Session 39\")."),
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
                    "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),
