@@ -46,26 +46,14 @@ def main() -> None:
 
 def judge_variant(folder: Path, out: Path, changes: dict, seed_offset: int, device: str) -> Path:
     """Protect the folder's target as the demo does, with `changes`, and run the demo's gate; the gate's report."""
-    from hardener.defenses.decoy import DecoyConfig
-    from hardener.gan import packaged
-    from hardener.jobs.demo import DemoSize
-    from hardener.jobs.protect import ProtectJob, run_protect
-    from hardener.jobs.verify import VerifyJob, run_verify
+    from hardener.jobs.demo import DemoSize, gate_job, protect_job
+    from hardener.jobs.protect import run_protect
+    from hardener.jobs.verify import run_verify
 
     size, seed = DemoSize(), json.loads((folder / "hardened" / "report.json").read_text())["config"]["seed"]
-    gans = {role: packaged.packaged_gan_path(gan) for role, gan in packaged.ROLES.items()}
-    target, protect = folder / "target" / "model.safetensors", ["0", "1"]
-    config = DecoyConfig(rounds=size.protect_rounds, steps_per_round=size.protect_steps,
-                         samples_per_class=size.protect_samples, inversion_steps=size.protect_inversion_steps,
-                         seed=seed + seed_offset, **changes)
-    run_protect(ProtectJob(model=target, gan=gans["defender"], public_model=folder / "public" / "model.safetensors",
-                           protect=protect, out=out / "hardened", data=str(folder / "data" / "private_train.npz"),
-                           device=device, config=config))
-    run_verify(VerifyJob(hardened=out / "hardened", baseline=target, data=str(folder / "data" / "private_test.npz"),
-                         gan=gans["attacker"], eval_model=folder / "eval" / "model.safetensors", protect=protect,
-                         out=out / "verify", presets=("gmi", "plg-margin", "lomma-logit"), steps=size.attack_steps,
-                         restarts=size.gate_restarts, seed=seed, device=device,
-                         baseline_report=folder / "verify" / "report.json"))
+    run_protect(protect_job(folder, size, seed + seed_offset, device, out=out / "hardened", **changes))
+    run_verify(gate_job(folder, out / "hardened", out / "verify", size, seed, device,
+                        baseline_report=folder / "verify" / "report.json"))
     return out / "verify" / "report.json"
 
 

@@ -15,6 +15,11 @@ from pathlib import Path
 from hardener.progress import ProgressFn, no_progress
 
 
+PROTECTED = ("0", "1")  # the classes the demo protects and gates
+GATE_PRESETS = ("gmi", "plg-margin", "lomma-logit")  # the demo gate's attacks: CE, max-margin and logit losses
+MODEL_FILE = "model.safetensors"  # each model's file in its folder (train classifier's --out)
+
+
 @dataclass(frozen=True)
 class DemoSize:
     identities: int = 10
@@ -48,13 +53,12 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     from hardener.data import subset
     from hardener.data.splits import save_npz, split_by_image
     from hardener.data.synthetic import synthetic_faces
-    from hardener.defenses.decoy import DecoyConfig
     from hardener.files import prepare_out_dir, write_json
     from hardener.gan import packaged
     from hardener.jobs.attack import AttackJob, run_attack
-    from hardener.jobs.protect import ProtectJob, run_protect
+    from hardener.jobs.protect import run_protect
     from hardener.jobs.train_classifier import ClassifierJob, run_classifier_job
-    from hardener.jobs.verify import VerifyJob, run_verify
+    from hardener.jobs.verify import run_verify
     from hardener.train import TrainConfig
 
     started = time.perf_counter()
@@ -91,24 +95,14 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
             f"{report['final'].get('val_acc', 0):.1%}")
     step(f"3/6 the packaged GANs: protect's {gans['defender']}, the attacker's {gans['attacker']}")
 
-    attack = run_attack(AttackJob(model=models["target"], gan=gans["attacker"], classes="0,1",
+    attack = run_attack(AttackJob(model=models["target"], gan=gans["attacker"], classes=",".join(PROTECTED),
                                   eval_model=models["eval"], data=str(paths["train"]), out=out / "attack_before",
                                   preset="gmi", steps=size.attack_steps, restarts=size.restarts, seed=seed + 11,
                                   device=device), progress)
     step(f"4/6 GMI attack on the undefended target: top-1 {attack['metrics']['top1']:.0%} on classes 0 and 1")
-    protected = run_protect(ProtectJob(
-        model=models["target"], gan=gans["defender"], public_model=models["public"], protect=["0", "1"],
-        out=out / "hardened", data=str(paths["train"]), device=device,
-        config=DecoyConfig(rounds=size.protect_rounds, steps_per_round=size.protect_steps,
-                           samples_per_class=size.protect_samples, inversion_steps=size.protect_inversion_steps,
-                           seed=seed)),
-        progress)
+    protected = run_protect(protect_job(out, size, seed, device), progress)
     step(f"5/6 protected classes 0 and 1 -> {out / 'hardened'} (decoys {protected['decoys']})")
-    gate, verify = run_verify(VerifyJob(hardened=out / "hardened", baseline=models["target"], data=str(paths["test"]),
-                                        gan=gans["attacker"], eval_model=models["eval"], protect=["0", "1"],
-                                        out=out / "verify", presets=("gmi", "plg-margin", "lomma-logit"),
-                                        steps=size.attack_steps, restarts=size.gate_restarts, seed=seed,
-                                        device=device), progress)
+    gate, verify = run_verify(gate_job(out, out / "hardened", out / "verify", size, seed, device), progress)
     step(f"6/6 release gate: {'PASSED' if gate.passed else 'FAILED'} ({len(gate.failures)} failed checks) -> {out / 'verify'}")
 
     table = [{"measure": "held-out accuracy (all classes)", "before": verify["natural_accuracy"]["baseline"]["all"],
@@ -128,3 +122,34 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
                "grids": {"attack": attack["grid"], "protect": protected["grid"]}}
     write_json(out / "report.json", summary)
     return summary
+
+
+def protect_job(folder: Path, size: DemoSize, seed: int, device: str = "auto", out: Path | None = None,
+                **changes):
+    """The demo's protect of the target in `folder` (a demo's --out), into `out` (default folder/hardened);
+    `changes`: DecoyConfig fields over the demo's (benchmarks/demo_seeds.py)."""
+    from hardener.defenses.decoy import DecoyConfig
+    from hardener.gan import packaged
+    from hardener.jobs.protect import ProtectJob
+
+    config = DecoyConfig(rounds=size.protect_rounds, steps_per_round=size.protect_steps,
+                         samples_per_class=size.protect_samples, inversion_steps=size.protect_inversion_steps,
+                         seed=seed, **changes)
+    return ProtectJob(model=folder / "target" / MODEL_FILE, gan=packaged.packaged_gan_path(packaged.DEFENDER),
+                      public_model=folder / "public" / MODEL_FILE, protect=list(PROTECTED),
+                      out=out or folder / "hardened", data=str(folder / "data" / "private_train.npz"), device=device,
+                      config=config)
+
+
+def gate_job(folder: Path, hardened: Path, out: Path, size: DemoSize, seed: int, device: str = "auto",
+             baseline_report: Path | None = None):
+    """The demo's release gate of `hardened` against the target in `folder`, with the attacker's GAN, into `out`;
+    `baseline_report`: an earlier gate's report.json whose baseline rows are reused."""
+    from hardener.gan import packaged
+    from hardener.jobs.verify import VerifyJob
+
+    return VerifyJob(hardened=hardened, baseline=folder / "target" / MODEL_FILE,
+                     data=str(folder / "data" / "private_test.npz"), gan=packaged.packaged_gan_path(packaged.ATTACKER),
+                     eval_model=folder / "eval" / MODEL_FILE, protect=list(PROTECTED), out=out,
+                     presets=GATE_PRESETS, steps=size.attack_steps, restarts=size.gate_restarts, seed=seed,
+                     device=device, baseline_report=baseline_report)
