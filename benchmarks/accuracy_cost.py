@@ -3,6 +3,7 @@
     python benchmarks/accuracy_cost.py control [--settings default:1e-4:1:1 slow:3e-5:1:1 ...]   # LFW
     python benchmarks/accuracy_cost.py flips MODEL.safetensors ...                               # LFW
     python benchmarks/accuracy_cost.py gan-drift [--weights 0 10]                                # synthetic
+    python benchmarks/accuracy_cost.py lost DEMO_FOLDER [--hardened DIR]                         # the demo
 
 control: protect's fine-tuning loop with no decoy term (EWC, the retain CE and the distillation on the real
 private photos only, 3 x 60 steps at batch 32, as protect's defaults): how much held-out accuracy the loop
@@ -13,6 +14,11 @@ gan-drift: on the synthetic world, protect for 10 steps with the `manifold` anch
 mean change of the unprotected classes' logits, raw and less each image's common shift of them (the anchors'
 KL divergence holds only the latter), and of all logits, and the share of changed argmax, on 128 GAN images
 that were not anchors.
+lost: on a `hardener demo` folder (its hardened model, or --hardened, a protect --out), the lost photos per
+protected class: how many held-out photos of other people it took from the target's right answer, how often the
+public classifier names those the class's decoy against the photos it did not take, the rise of the class's logit
+on them, and the margin their own class had over it before; then the protected people's own lost photos
+(docs/MEASUREMENTS.md, "Session 39").
 """
 from __future__ import annotations
 
@@ -93,6 +99,47 @@ def flips(models: list[Path]) -> None:
               f"{to_protected} | {int(gained.sum())} |")
 
 
+def lost(folder: Path, hardened: Path | None) -> None:
+    import json
+
+    from hardener.data import load_dataset, to_model_input
+    from hardener.evaluate import logits
+    from hardener.loading import load_model
+
+    hardened_dir = hardened or folder / "hardened"
+    decoys = {int(c): int(d) for c, d in json.loads((hardened_dir / "report.json").read_text())["decoys"].items()}
+    models = {name: load_model(path).model for name, path in (
+        ("target", folder / "target" / "model.safetensors"), ("hardened", hardened_dir / "hardened.safetensors"),
+        ("public", folder / "public" / "model.safetensors"))}
+    test = load_dataset(str(folder / "data" / "private_test.npz"))
+    labels = torch.from_numpy(test.labels)
+    scores = {name: logits(model, to_model_input(test.images, model.spec.image_size), "cpu")
+              for name, model in models.items()}
+    before, after = scores["target"].argmax(1), scores["hardened"].argmax(1)
+    lost_rows = (before == labels) & (after != labels)
+    named = scores["public"].argmax(1)
+    own = scores["target"].gather(1, labels[:, None]).squeeze(1)
+    print(f"{folder}: held-out {float((before == labels).float().mean()):.1%} -> "
+          f"{float((after == labels).float().mean()):.1%}; {int(lost_rows.sum())} photos lost, "
+          f"{int((lost_rows & torch.isin(after, torch.tensor(list(decoys)))).sum())} of them to a protected class")
+    print("| protected | decoy | others' photos it took | named the decoy: taken / kept | logit rise: taken / all "
+          "others | own margin before: taken / kept |")
+    print("|---|---|---|---|---|---|")
+    for c, d in decoys.items():
+        others = labels != c
+        taken, kept = lost_rows & (after == c), others & ~lost_rows
+        rise = scores["hardened"][:, c] - scores["target"][:, c]
+        margin = own - scores["target"][:, c]
+        print(f"| {c} | {d} | {int(taken.sum())} | {_mean(named[taken] == d):.0%} / {_mean(named[kept] == d):.0%} | "
+              f"{_mean(rise[taken]):.2f} / {_mean(rise[others]):.2f} | {_mean(margin[taken]):.2f} / "
+              f"{_mean(margin[kept]):.2f} |")
+        print(f"  class {c}'s own photos lost: {int((lost_rows & (labels == c)).sum())} of {int((labels == c).sum())}")
+
+
+def _mean(values: torch.Tensor) -> float:
+    return float(values.float().mean()) if len(values) else float("nan")
+
+
 def gan_drift(weights: list[float]) -> None:
     from worlds import load_world
 
@@ -132,12 +179,17 @@ def main() -> None:
                                                                              "no-retain:1e-4:1:0"])
     sub.add_parser("flips").add_argument("models", type=Path, nargs="+")
     sub.add_parser("gan-drift").add_argument("--weights", type=float, nargs="+", default=[0.0, 10.0])
+    demo = sub.add_parser("lost")
+    demo.add_argument("folder", type=Path, help="a `hardener demo --out` folder")
+    demo.add_argument("--hardened", type=Path, default=None, help="a protect --out folder (default: the demo's)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "benchmarks"))
     if args.mode == "control":
         control(args.settings)
     elif args.mode == "flips":
         flips(args.models)
+    elif args.mode == "lost":
+        lost(args.folder, args.hardened)
     else:
         gan_drift(args.weights)
 

@@ -65,6 +65,7 @@ from torch import nn
 
 from hardener.arch import FaceModel
 from hardener.attacks.augment import PARAMS, warp
+from hardener.attacks.losses import max_margin
 from hardener.attacks.plg_gan import gan_pool
 from hardener.attacks.presets import get_attack
 from hardener.checkpoint import Checkpoint, restore, states
@@ -303,6 +304,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     public_inv = invert(public_model, list(decoy_map.values()), seed=config.seed, task="invert public decoys",
                         family=False)
     x_pub, y_pub = _as_protected(public_inv, decoy_map, device)
+    decoy_labels = y_pub.cpu()  # the GAN decoys' protected classes, before any decoy photos join them
     photo_batch = None
     if decoy_photos is not None:
         photo_batch = decoy_photo_batch(decoy_photos, decoy_map, public_model.num_classes, public_names,
@@ -351,8 +353,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                     config.margin_gap, config.cap_quantile, device,
                                     photos_only=config.decoy_floor == "photos")
               if config.recipe == "margin" else None)
-    slopes = (DecoySlopes.build(model, generator, latent_dim, public_inv.z,
-                                _as_protected(public_inv, decoy_map, "cpu")[1], margin.floor_logit,
+    slopes = (DecoySlopes.build(model, generator, latent_dim, public_inv.z, decoy_labels, margin.floor_logit,
                                 margin.floor_margin, seed=config.seed + 9, device=device)
               if margin is not None and config.decoy_slopes > 0 else None)
     for round_index in range(start_round, start_round if stopped else config.rounds):
@@ -491,8 +492,8 @@ def photo_likeness(public_model: FaceModel, data: FaceDataset, protect: Sequence
     """Per public class, the public classifier's mean probability for it over the real photos of the people who
     are not protected: how much the people the model must go on recognising look like that face. On the demo at
     seeds 0 and 1, the four unlike decoys took 7, 7, 34 and 89 of the other people's held-out photos for their
-    protected class where the default's took 50, 52, 36 and 89 (benchmarks/lost_photos.py; docs/MEASUREMENTS.md,
-    "Session 39")."""
+    protected class where the default's took 50, 52, 36 and 89 (`benchmarks/accuracy_cost.py lost`;
+    docs/MEASUREMENTS.md, "Session 39")."""
     others = ~torch.isin(torch.from_numpy(data.labels), torch.tensor(list(protect)))
     if not bool(others.any()):
         raise InputError("--decoy-choice unlike needs photos of people who are not protected", where="--data",
@@ -560,9 +561,8 @@ def bounded_push_away(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 def class_margin(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """z_t - max_{k != t} z_k per row: what a max-margin attack raises."""
-    target_logit = logits.gather(1, target[:, None]).squeeze(1)
-    return target_logit - logits.scatter(1, target[:, None], float("-inf")).max(1).values
+    """z_t - max_{k != t} z_k per row: what a max-margin attack raises (the attack's loss, negated)."""
+    return -max_margin(logits, target)
 
 
 @dataclass
