@@ -141,6 +141,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "GAN's latent box from random faces to the decoys, the protected logit and margin rising along "
                    "each to the decoys' floors: an attack's climb leads to the decoy (default 0; docs/MEASUREMENTS.md, "
                    "\"Session 38\")."),
+               Opt("--photo-caps", "photo_caps", float, 0.0, "margin: weight of caps on the protected classes' "
+                   "logits on the other people's --data photos, at the original model's: the softmax distillation "
+                   "does not see a protected logit that rises below a photo's top class (default 0)."),
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
