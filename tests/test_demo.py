@@ -56,3 +56,14 @@ def test_quick_demo_runs_every_step_and_writes_its_reports(tmp_path: Path) -> No
     for part in ("target/model.safetensors", "eval/model.safetensors", "public/model.safetensors",
                  "attack_before/grid.png", "hardened/hardened.onnx", "verify/junit.xml"):
         assert (tmp_path / "demo" / part).exists(), part
+
+
+def test_demo_under_torchrun_is_refused_before_it_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun only rank 0 writes the demo's data files and the other ranks hang waiting to read them
+    (session 39); the demo says so and writes nothing. The environment torchrun sets is what the command reads."""
+    from cli_helpers import assert_bad_input
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo")])
+    assert_bad_input(result, "one process", "torchrun")
+    assert not (tmp_path / "demo").exists()

@@ -48,6 +48,18 @@ QUICK = DemoSize(identities=4, images_per_identity=10, held_out_per_identity=2, 
                  protect_samples=2, protect_inversion_steps=5)
 
 
+def one_process() -> None:
+    """The demo writes its data files on rank 0 and reads them back, so under torchrun the other ranks wait for
+    files they never see (measured: the run hangs); refused instead."""
+    from hardener import ranks
+    from hardener.errors import InputError
+
+    if ranks.world_size() > 1:
+        raise InputError(f"hardener demo runs as one process, not {ranks.world_size()} (torchrun)",
+                         where="torchrun", fix="run `hardener demo` without torchrun; torchrun serves attack, "
+                                               "verify, protect, scan, audit-mia and train classifier")
+
+
 def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: str = "auto",
              progress: ProgressFn = no_progress, say=print) -> dict:
     from hardener.data import subset
@@ -61,6 +73,7 @@ def run_demo(out: Path, *, size: DemoSize = DemoSize(), seed: int = 0, device: s
     from hardener.jobs.verify import run_verify
     from hardener.train import TrainConfig
 
+    one_process()
     started = time.perf_counter()
 
     def step(line: str) -> None:  # each step's line says when it ended: where the minutes go
