@@ -268,15 +268,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     identities (`hardener.defenses.decoy_photos`), matched to the public classifier by `public_names`; the
     decoys are then chosen among the identities photographed and their photos join the decoy samples."""
     config.validate()
-    if config.decoy_floor == "photos" and data is None:
-        raise InputError("--decoy-floor photos needs the real photos to measure", where="--decoy-floor",
-                         fix="add --data PRIVATE_TRAIN or drop --decoy-floor")
-    if config.photo_caps > 0 and data is None:
-        raise InputError("--photo-caps needs the real photos whose logits it holds", where="--photo-caps",
-                         fix="add --data PRIVATE_TRAIN or drop --photo-caps")
-    if config.decoy_choice == "unlike" and decoys is None and data is None:
-        raise InputError("--decoy-choice unlike needs the private photos it keeps the decoys unlike",
-                         where="--decoy-choice", fix="add --data PRIVATE_TRAIN or choose another")
+    if data is None:
+        _check_options_without_photos(config, automatic_decoys=decoys is None)
     config = config.resolved()  # once: unset means not stacked here (the CLI resolves a stack's before)
     started = time.perf_counter()
     device = torch.device(device)
@@ -851,6 +844,19 @@ def _pooled(parts: list[InversionResult]) -> InversionResult:
     pooled.best_rows = {int(c): int(torch.nonzero(pooled.targets == c).flatten()[
         pooled.confidence[pooled.targets == c].argmax()]) for c in pooled.targets.unique()}
     return pooled
+
+
+def _check_options_without_photos(config: DecoyConfig, automatic_decoys: bool) -> None:
+    """The options that measure or hold something on the real photos refuse to run without --data."""
+    needs = (("--decoy-floor", config.decoy_floor == "photos", "--decoy-floor photos needs the real photos to measure",
+              "drop --decoy-floor"),
+             ("--photo-caps", config.photo_caps > 0, "--photo-caps needs the real photos whose logits it holds",
+              "drop --photo-caps"),
+             ("--decoy-choice", config.decoy_choice == "unlike" and automatic_decoys,
+              "--decoy-choice unlike needs the private photos it keeps the decoys unlike", "choose another"))
+    for option, given, what, instead in needs:
+        if given:
+            raise InputError(what, where=option, fix=f"add --data PRIVATE_TRAIN or {instead}")
 
 
 def _check_decoys(decoys: dict[int, int], public_model: FaceModel) -> None:
