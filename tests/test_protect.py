@@ -289,6 +289,15 @@ def test_a_margin_stack_defaults_to_common_decoys_and_the_protected_photos_weigh
     assert stack.resolved() == stack  # protect_decoy resolves again: a stack's values stay
 
 
+def small_protect(target, gan, data, *, steps: int, **changes) -> torch.nn.Module:
+    """One round of `steps` on the tests' world (classes 1 and 4, decoys 5 and 2, small samples): the hardened
+    model of the term-by-term checks below, each run with its term on and off."""
+    config = DecoyConfig(rounds=1, steps_per_round=steps, samples_per_class=2, inversion_steps=4, fisher_samples=16,
+                         **{"manifold_samples": 128, **changes})
+    return protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2], latent_dim=gan.latent_dim,
+                         data=data, config=config).model
+
+
 def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_original(mi_world: dict) -> None:
     """The anchors hold the logits of the classes that are not protected (1 and 4 are): on 128 GAN images that
     were not anchors, those must drift less than without the term (`benchmarks/accuracy_cost.py gan-drift`
@@ -304,10 +313,7 @@ def test_manifold_anchors_keep_the_logits_of_unseen_gan_images_nearer_the_origin
         original = target.eval()(images)
 
     def drift(weight: float) -> float:
-        config = DecoyConfig(rounds=1, steps_per_round=10, samples_per_class=2, inversion_steps=4, fisher_samples=16,
-                             manifold=weight, manifold_samples=128)
-        hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
-                                 latent_dim=gan.latent_dim, data=data, config=config).model
+        hardened = small_protect(target, gan, data, steps=10, manifold=weight)
         with torch.no_grad():
             change = (hardened.eval()(images) - original)[:, [0, 2, 3, 5, 6, 7]]
         return float((change - change.mean(1, keepdim=True)).abs().mean())
@@ -326,10 +332,7 @@ def test_anchor_caps_hold_down_the_protected_logits_on_random_gan_faces(mi_world
     faces = stranger_faces(gan.generator, gan.latent_dim)
 
     def top_logits(weight: float) -> float:
-        config = DecoyConfig(rounds=1, steps_per_round=40, samples_per_class=2, inversion_steps=4, fisher_samples=16,
-                             manifold_samples=128, anchor_caps=weight, beta=8.0)
-        hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
-                                 latent_dim=gan.latent_dim, data=data, config=config).model
+        hardened = small_protect(target, gan, data, steps=40, anchor_caps=weight, beta=8.0)
         with torch.no_grad():
             logits = hardened.eval()(faces)[:, [1, 4]]
         return float(logits.quantile(0.9, dim=0).mean())
@@ -354,10 +357,7 @@ def test_decoy_slopes_make_the_protected_logit_rise_along_unseen_lines_to_the_de
     assert torch.allclose(lines.logit[lines.position > 0.999], torch.tensor(12.0), atol=0.05)
 
     def following(weight: float) -> float:
-        config = DecoyConfig(rounds=1, steps_per_round=20, samples_per_class=2, inversion_steps=4, fisher_samples=16,
-                             manifold_samples=128, decoy_slopes=weight)
-        hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
-                                 latent_dim=gan.latent_dim, data=data, config=config).model
+        hardened = small_protect(target, gan, data, steps=20, decoy_slopes=weight)
         with torch.no_grad():
             logits = hardened.eval()(lines.images).gather(1, lines.classes[:, None]).squeeze(1)
         return float(torch.corrcoef(torch.stack([logits, lines.position]))[0, 1])
@@ -388,10 +388,7 @@ def test_photo_caps_hold_the_protected_logits_on_other_peoples_held_out_photos(m
         before = target.eval()(x)
 
     def rise(weight: float) -> float:
-        config = DecoyConfig(rounds=1, steps_per_round=20, samples_per_class=2, inversion_steps=4, fisher_samples=16,
-                             manifold_samples=128, photo_caps=weight, beta=8.0)
-        hardened = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
-                                 latent_dim=gan.latent_dim, data=data, config=config).model
+        hardened = small_protect(target, gan, data, steps=20, photo_caps=weight, beta=8.0)
         with torch.no_grad():
             return float(photo_logit_caps(hardened.eval()(x), before, y, protected))
 
