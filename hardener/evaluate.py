@@ -12,8 +12,18 @@ def logits(model: torch.nn.Module, images: torch.Tensor, device: torch.device | 
            batch_size: int = 256) -> torch.Tensor:
     """The model's float logits on float [0, 1] images, in batches, on the CPU (eval mode and no autograd for the
     call; every module's mode and the device are restored)."""
+    return _in_batches(model, model, images, device, batch_size)
+
+
+def features(model: FaceModel, images: torch.Tensor, device: torch.device | str = "cpu",
+             batch_size: int = 256) -> torch.Tensor:
+    """The model's penultimate features (what its head reads) on float [0, 1] images, as `logits` gives logits."""
+    return _in_batches(model, model.forward_features, images, device, batch_size)
+
+
+def _in_batches(model: torch.nn.Module, forward, images: torch.Tensor, device, batch_size: int) -> torch.Tensor:
     with evaluating(model, device):
-        return torch.cat([model(images[i:i + batch_size].to(device)).float().cpu()
+        return torch.cat([forward(images[i:i + batch_size].to(device)).float().cpu()
                           for i in range(0, len(images), batch_size)])
 
 

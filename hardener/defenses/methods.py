@@ -144,6 +144,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--photo-caps", "photo_caps", float, 0.0, "margin: weight of caps on the protected classes' "
                    "logits on the other people's --data photos, at the original model's: the softmax distillation "
                    "does not see a protected logit that rises below a photo's top class (default 0)."),
+               Opt("--feature-hold", "feature_hold", float, 0.0, "margin: weight of the --data photos' penultimate "
+                   "features held where the original model put them (their squared change over their squared size): "
+                   "the distillation holds the photos' softmax, not what lies behind it (default 0; "
+                   "docs/MEASUREMENTS.md, \"Session 41\")."),
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
