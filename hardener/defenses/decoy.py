@@ -346,7 +346,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                                                         task="re-invert (resumed)")
     # the original model's logits on the real photos: the margin recipe's caps and its distillation target
     teacher = model_logits(model, real[0], device) if config.recipe == "margin" and real is not None else None
-    teacher_features = model_features(model, real[0], device) if teacher is not None and config.feature_hold > 0 else None
+    teacher_features = (model_features(model, real[0], device) if teacher is not None and config.feature_hold > 0
+                        else None)
     start_accuracy = accuracy(model, *real, device=device) if real is not None else None
     real_weights = (protected_photo_weights(real[1], protect, config.retain_protected)
                     if real is not None and config.retain_protected != 1 else None)
