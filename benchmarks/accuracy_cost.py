@@ -4,6 +4,7 @@
     python benchmarks/accuracy_cost.py flips MODEL.safetensors ...                               # LFW
     python benchmarks/accuracy_cost.py gan-drift [--weights 0 10]                                # synthetic
     python benchmarks/accuracy_cost.py lost DEMO_FOLDER [--hardened DIR]                         # the demo
+    python benchmarks/accuracy_cost.py feature-drift DEMO_FOLDER [--hardened DIR ...]            # the demo
 
 control: protect's fine-tuning loop with no decoy term (EWC, the retain CE and the distillation on the real
 private photos only, 3 x 60 steps at batch 32, as protect's defaults): how much held-out accuracy the loop
@@ -19,6 +20,10 @@ protected class: how many held-out photos of other people it took from the targe
 public classifier names those the class's decoy against the photos it did not take, the rise of the class's logit
 on them, and the margin their own class had over it before; then the protected people's own lost photos
 (docs/MEASUREMENTS.md, "Session 39").
+feature-drift: on a `hardener demo` folder, how far each hardened model (the demo's, or each --hardened) moved the
+penultimate features of the private training and held-out photos from the target's, as protect's --feature-hold
+measures it (mean squared change over mean squared size), with the mean cosine similarity and held-out accuracy
+(docs/MEASUREMENTS.md, "Session 41").
 """
 from __future__ import annotations
 
@@ -136,6 +141,27 @@ def lost(folder: Path, hardened: Path | None) -> None:
         print(f"  class {c}'s own photos lost: {int((lost_rows & (labels == c)).sum())} of {int((labels == c).sum())}")
 
 
+def feature_drift_table(folder: Path, hardened: list[Path]) -> None:
+    from hardener.data import load_dataset, to_model_input
+    from hardener.defenses.decoy import feature_drift
+    from hardener.evaluate import accuracy, features
+    from hardener.loading import load_model
+
+    target = load_model(folder / "target" / "model.safetensors").model
+    photos = {split: load_dataset(str(folder / "data" / f"private_{split}.npz")) for split in ("train", "test")}
+    inputs = {split: to_model_input(d.images, target.spec.image_size) for split, d in photos.items()}
+    before = {split: features(target, x) for split, x in inputs.items()}
+    print("| hardened | drift: train / held out | cosine: train / held out | held-out accuracy |")
+    print("|---|---|---|---|")
+    for path in hardened or [folder / "hardened"]:
+        model = load_model(path / "hardened.safetensors").model
+        after = {split: features(model, x) for split, x in inputs.items()}
+        drift = [float(feature_drift(after[s], before[s])) for s in inputs]
+        cosine = [float(F.cosine_similarity(after[s], before[s]).mean()) for s in inputs]
+        held_out = accuracy(model, inputs["test"], torch.from_numpy(photos["test"].labels))
+        print(f"| {path} | {drift[0]:.3f} / {drift[1]:.3f} | {cosine[0]:.3f} / {cosine[1]:.3f} | {held_out:.1%} |")
+
+
 def _mean(values: torch.Tensor) -> float:
     return float(values.float().mean()) if len(values) else float("nan")
 
@@ -182,6 +208,9 @@ def main() -> None:
     demo = sub.add_parser("lost")
     demo.add_argument("folder", type=Path, help="a `hardener demo --out` folder")
     demo.add_argument("--hardened", type=Path, default=None, help="a protect --out folder (default: the demo's)")
+    drift = sub.add_parser("feature-drift")
+    drift.add_argument("folder", type=Path, help="a `hardener demo --out` folder")
+    drift.add_argument("--hardened", type=Path, nargs="*", default=[], help="protect --out folders (default: the demo's)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "benchmarks"))
     if args.mode == "control":
@@ -190,6 +219,8 @@ def main() -> None:
         flips(args.models)
     elif args.mode == "lost":
         lost(args.folder, args.hardened)
+    elif args.mode == "feature-drift":
+        feature_drift_table(args.folder, args.hardened)
     else:
         gan_drift(args.weights)
 
