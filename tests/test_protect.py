@@ -415,9 +415,9 @@ def test_feature_hold_keeps_held_out_photos_features_nearer_the_original(mi_worl
                                                                        plain_beta8: torch.nn.Module) -> None:
     """Held on the training photos, the features of held-out photos protect never saw must move less than after
     the same run without the term: the distillation alone holds the photos' softmax, not the features behind
-    it. Measured (session 41, one thread, 20 steps; `.cache`-free: the same runs at weights 0, 4, 16 and 64 on
-    benchmarks/worlds.py's synthetic world): 0.36 with weight 16 against 0.62 without (0.50 at 4, 0.19 at 64),
-    held-out accuracy 66.7 % against 62.5 %."""
+    it; with the term unwired the two runs are the same model. Measured (session 41, one thread, 20 steps, the same
+    runs on benchmarks/worlds.py's copy of this world): 0.36 with weight 16 against 0.62 without (0.50 at weight
+    4, 0.19 at 64), held-out accuracy 66.7 % against 62.5 %."""
     target, gan = load_model(mi_world["target"]).model, load_gan(mi_world["gan"])
     data, test = load_dataset(mi_world["train"]), load_dataset(mi_world["test"])
     x = to_model_input(test.images, 32)

@@ -19,6 +19,8 @@ GAN's manifold. So the objective works on raw margins and logits, against the at
   + anchor_caps * relu(z_t(G(z)) - cap_z)                                   the same faces, each protected t
   + decoy_slopes * smooth_l1(z_t, m_t on G(line from z to a decoy's latent), rising to the floors)
                                                      (hardener.defenses.slopes)
+  + photo_caps * relu(z_t(x_real) - z_t^0(x_real))  each protected t, on the other people's photos
+  + feature_hold * |phi(x_real) - phi_0(x_real)|^2 / |phi_0(x_real)|^2     penultimate features (feature_drift)
   + leak_caps * [the alpha term on leak endpoints]   (2 on a TL-DMI stack, else 0; hardener.defenses.leaks)
                                                      (found by --leak-seeker: ensemble by default, mix, plg,
                                                       pseudo: these two capped below the decision boundary)
@@ -743,9 +745,9 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
             leak_rows = torch.randint(0, len(leaks[1]), (min(config.batch_size, len(leaks[1])),), generator=rng)
             batch["leaks"] = leaks[0][leak_rows]
         sizes = [len(b) for b in batch.values()]
-        features = model.forward_features(torch.cat(list(batch.values())))  # the head reads them: one pass for both
-        logits = dict(zip(batch, model.forward_head(features).split(sizes)))
-        features = dict(zip(batch, features.split(sizes)))
+        pooled = model.forward_features(torch.cat(list(batch.values())))  # what the head reads: one pass for both
+        logits = dict(zip(batch, model.forward_head(pooled).split(sizes)))
+        features = dict(zip(batch, pooled.split(sizes)))
         loss_private, loss_public = recipe.losses(logits["private"], y_pri[pri], logits["public"], y_pub[pub])
         loss_private = loss_private if alpha > 0 else torch.zeros((), device=device)  # the mean of no rows is NaN
         penalty = ewc.penalty(model)
