@@ -5,6 +5,7 @@
     python benchmarks/accuracy_cost.py gan-drift [--weights 0 10]                                # synthetic
     python benchmarks/accuracy_cost.py lost DEMO_FOLDER [--hardened DIR]                         # the demo
     python benchmarks/accuracy_cost.py feature-drift DEMO_FOLDER [--hardened DIR ...]            # the demo
+    python benchmarks/accuracy_cost.py feature-drift lfw --hardened DIR ... [--reference MODEL]  # LFW
 
 control: protect's fine-tuning loop with no decoy term (EWC, the retain CE and the distillation on the real
 private photos only, 3 x 60 steps at batch 32, as protect's defaults): how much held-out accuracy the loop
@@ -20,15 +21,18 @@ protected class: how many held-out photos of other people it took from the targe
 public classifier names those the class's decoy against the photos it did not take, the rise of the class's logit
 on them, and the margin their own class had over it before; then the protected people's own lost photos
 (docs/MEASUREMENTS.md, "Session 39").
-feature-drift: on a `hardener demo` folder, how far each hardened model (the demo's, or each --hardened) moved the
-penultimate features of the private training and held-out photos from the target's, as protect's --feature-hold
-measures it (mean squared change over mean squared size), with the mean cosine similarity and held-out accuracy
-(docs/MEASUREMENTS.md, "Session 41").
+feature-drift: on a `hardener demo` folder or `lfw` (benchmarks/train_models.py's models), how far each hardened
+model (the demo's, or each --hardened) moved the penultimate features of the private training and held-out photos
+from the target's (or --reference's: on a TL-DMI stack, the TL-DMI step's model, which the decoy step starts from
+and --feature-hold holds), as protect's --feature-hold measures it (mean squared change over mean squared size),
+with the mean cosine similarity and held-out accuracy, overall and of the protected people (docs/MEASUREMENTS.md,
+"Session 41", "Session 42").
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -141,25 +145,38 @@ def lost(folder: Path, hardened: Path | None) -> None:
         print(f"  class {c}'s own photos lost: {int((lost_rows & (labels == c)).sum())} of {int((labels == c).sum())}")
 
 
-def feature_drift_table(folder: Path, hardened: list[Path]) -> None:
+def feature_drift_table(folder: Path, hardened: list[Path], reference: Path | None = None) -> None:
     from hardener.data import load_dataset, to_model_input
     from hardener.defenses.decoy import feature_drift
     from hardener.evaluate import accuracy, features
     from hardener.loading import load_model
 
-    target = load_model(folder / "target" / "model.safetensors").model
-    photos = {split: load_dataset(str(folder / "data" / f"private_{split}.npz")) for split in ("train", "test")}
-    inputs = {split: to_model_input(d.images, target.spec.image_size) for split, d in photos.items()}
-    before = {split: features(target, x) for split, x in inputs.items()}
-    print("| hardened | drift: train / held out | cosine: train / held out | held-out accuracy |")
+    if str(folder) == "lfw":
+        from worlds import load_world
+
+        world = load_world("lfw")
+        target, splits, protect = world["target"], {"train": world["train"], "test": world["test"]}, world["protect_classes"]
+    else:
+        target = folder / "target" / "model.safetensors"
+        splits = {split: folder / "data" / f"private_{split}.npz" for split in ("train", "test")}
+        protect = [int(str(p["class"]).split()[0]) for p in json.loads((folder / "hardened" / "report.json").read_text())["protected"]]
+    start = load_model(reference or target).model
+    photos = {split: load_dataset(str(path)) for split, path in splits.items()}
+    inputs = {split: to_model_input(d.images, start.spec.image_size) for split, d in photos.items()}
+    before = {split: features(start, x) for split, x in inputs.items()}
+    labels = torch.from_numpy(photos["test"].labels)
+    print(f"drift from {reference or target}; protected classes {protect}")
+    print("| hardened | drift: train / held out | cosine: train / held out | held-out accuracy: all / protected |")
     print("|---|---|---|---|")
     for path in hardened or [folder / "hardened"]:
-        model = load_model(path / "hardened.safetensors").model
+        model = load_model(path / "hardened.safetensors" if path.is_dir() else path).model
         after = {split: features(model, x) for split, x in inputs.items()}
         drift = [float(feature_drift(after[s], before[s])) for s in inputs]
         cosine = [float(F.cosine_similarity(after[s], before[s]).mean()) for s in inputs]
-        held_out = accuracy(model, inputs["test"], torch.from_numpy(photos["test"].labels))
-        print(f"| {path} | {drift[0]:.3f} / {drift[1]:.3f} | {cosine[0]:.3f} / {cosine[1]:.3f} | {held_out:.1%} |")
+        held_out = accuracy(model, inputs["test"], labels)
+        mine = accuracy(model, inputs["test"], labels, classes=protect)
+        print(f"| {path} | {drift[0]:.3f} / {drift[1]:.3f} | {cosine[0]:.3f} / {cosine[1]:.3f} | {held_out:.1%} / "
+              f"{mine:.1%} |")
 
 
 def _mean(values: torch.Tensor) -> float:
@@ -209,8 +226,11 @@ def main() -> None:
     demo.add_argument("folder", type=Path, help="a `hardener demo --out` folder")
     demo.add_argument("--hardened", type=Path, default=None, help="a protect --out folder (default: the demo's)")
     drift = sub.add_parser("feature-drift")
-    drift.add_argument("folder", type=Path, help="a `hardener demo --out` folder")
-    drift.add_argument("--hardened", type=Path, nargs="*", default=[], help="protect --out folders (default: the demo's)")
+    drift.add_argument("folder", type=Path, help="a `hardener demo --out` folder, or lfw")
+    drift.add_argument("--hardened", type=Path, nargs="*", default=[],
+                       help="protect --out folders or model files (default: the demo's)")
+    drift.add_argument("--reference", type=Path, default=None,
+                       help="the model to measure the drift from (default: the target; on a stack, its TL-DMI step)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "benchmarks"))
     if args.mode == "control":
@@ -220,7 +240,7 @@ def main() -> None:
     elif args.mode == "lost":
         lost(args.folder, args.hardened)
     elif args.mode == "feature-drift":
-        feature_drift_table(args.folder, args.hardened)
+        feature_drift_table(args.folder, args.hardened, args.reference)
     else:
         gan_drift(args.weights)
 
