@@ -155,11 +155,12 @@ def feature_drift_table(folder: Path, hardened: list[Path], reference: Path | No
         from worlds import load_world
 
         world = load_world("lfw")
-        target, splits, protect = world["target"], {"train": world["train"], "test": world["test"]}, world["protect_classes"]
+        target, protect = world["target"], world["protect_classes"]
+        splits = {"train": world["train"], "test": world["test"]}
     else:
         target = folder / "target" / "model.safetensors"
         splits = {split: folder / "data" / f"private_{split}.npz" for split in ("train", "test")}
-        protect = [int(str(p["class"]).split()[0]) for p in json.loads((folder / "hardened" / "report.json").read_text())["protected"]]
+        protect = [int(c) for c in json.loads((folder / "hardened" / "report.json").read_text())["decoys"]]
     start = load_model(reference or target).model
     photos = {split: load_dataset(str(path)) for split, path in splits.items()}
     inputs = {split: to_model_input(d.images, start.spec.image_size) for split, d in photos.items()}
