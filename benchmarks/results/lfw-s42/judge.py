@@ -3,23 +3,28 @@ held-out split, 5 protected classes, budget standard, 15 restarts, seed 0; each 
 it) without attacking the baseline; write the rows verify would write for 'hardened' to OUT.json after each preset.
     python benchmarks/results/lfw-s42/judge.py PROTECT_OUT OUT.json [presets...]   # from the repository root
 JUDGE_STEPS / JUDGE_RESTARTS override the budget for a smoke run."""
-import json, os, sys, time
+import json
+import os
+import sys
+import time
 from pathlib import Path
-from hardener.jobs.suite import load_suite, attack_models, natural_hits, natural_accuracy, hardened_files, report_decoys
+
+from hardener.jobs.suite import (attack_models, hardened_files, load_suite, natural_accuracy, natural_hits,
+                                 report_decoys)
 from hardener.loading import load_model
-from hardener.progress import ProgressEvent
 
 B = Path(".cache/benchmarks")
-FIVE = ("plg-margin", "adaptive-trapdoor", "plg-gan", "lomma-logit", "plg-gan-adaptive")  # the stack's worst, sessions 24-33
+FIVE = ("plg-margin", "adaptive-trapdoor", "plg-gan", "lomma-logit", "plg-gan-adaptive")  # leaked most, sessions 24-33
 model_path, out = Path(sys.argv[1]), Path(sys.argv[2])
 presets = tuple(sys.argv[3:]) or FIVE
 bundle, _, protect_report = hardened_files(model_path)
 hardened, baseline = load_model(bundle), load_model(B / "target" / "model.safetensors")
 steps = int(os.environ["JUDGE_STEPS"]) if "JUDGE_STEPS" in os.environ else None
+restarts = int(os.environ.get("JUDGE_RESTARTS", 15))
 result = {"model": str(model_path), "rows": []}
 for preset in presets:
-    suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=int(os.environ.get("JUDGE_RESTARTS", 15)),
-                       seed=0, gan=B / "gan-attacker" / "gan.safetensors", critic=None,
+    suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=0,
+                       gan=B / "gan-attacker" / "gan.safetensors", critic=None,
                        eval_model=B / "eval" / "model.safetensors", data=str(B / "splits" / "private" / "test.npz"),
                        target=hardened, spec_model=baseline, protect=["6", "18", "27", "31", "67"], device="cpu")
     if "accuracy" not in result:
@@ -31,5 +36,5 @@ for preset in presets:
     out.write_text(json.dumps(result, indent=1))
     for r in rows:
         h = r["hardened"]
-        print(time.strftime("%T"), f"{r['preset']:18s} seed {r['seed']} top1 {h['top1']:.3f} top5 {h['top5']:.3f} rows {h['rows']} "
-              f"{h['top1_by_class']} {h['seconds_with_preparation']:.0f} s", flush=True)
+        print(time.strftime("%T"), f"{r['preset']:18s} seed {r['seed']} top1 {h['top1']:.3f} top5 {h['top5']:.3f} "
+              f"rows {h['rows']} {h['top1_by_class']} {h['seconds_with_preparation']:.0f} s", flush=True)
