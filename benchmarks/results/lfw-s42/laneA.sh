@@ -1,7 +1,7 @@
 #!/bin/bash
 # lane A: wait for the eval model (lane A's training) and the default's TL-DMI step, then --feature-hold 4 resumed
 # from that step, then judge it.
-cd /work/main; export PY=.venv/bin/python OMP_NUM_THREADS=1
+cd "${REPO:-.}"; export PY=.venv/bin/python OMP_NUM_THREADS=1
 B=.cache/benchmarks
 while [ ! -f $B/eval/report.json ] || pgrep -f "stages split target public eval" >/dev/null; do sleep 20; done
 while [ ! -f .cache/s42/def0/out/tl-dmi/report.json ]; do sleep 20; done

@@ -1,6 +1,6 @@
 #!/bin/bash
 # lane B: wait for the GANs and the public classifier, then the default stack at seed 0, then judge it.
-cd /work/main; export PY=.venv/bin/python OMP_NUM_THREADS=1
+cd "${REPO:-.}"; export PY=.venv/bin/python OMP_NUM_THREADS=1
 B=.cache/benchmarks
 while [ ! -f $B/gan-attacker/report.json ] || [ ! -f $B/public/report.json ] || pgrep -f "stages gan gan-attacker" >/dev/null; do sleep 20; done
 OMP_NUM_THREADS=1 $PY benchmarks/train_models.py --stages gan gan-attacker > .cache/s42/addclf.log 2>&1

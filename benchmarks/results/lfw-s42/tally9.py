@@ -1,8 +1,15 @@
+"""All nine `strong` attacks per model from this folder's judge rows (judge/NAME.json: the five of rule R42;
+judge/NAME-rest.json: the other four).   python benchmarks/results/lfw-s42/tally9.py"""
 import json
-for n in ("def0", "fh4"):
-    rows = json.load(open(f".cache/s42/{n}/judge.json"))["rows"] + json.load(open(f".cache/s42/{n}/judge-rest.json"))["rows"]
-    tot = sum(round(r["hardened"]["top1"] * r["hardened"]["rows"]) for r in rows)
-    worst = max((r["hardened"]["top1"], r["preset"]) for r in rows); w5 = max((r["hardened"]["top5"], r["preset"]) for r in rows)
-    at5 = sum(r["hardened"]["top1"] <= 0.05 + 1e-9 for r in rows)
-    print(n, len(rows), "attacks; recovered", tot, "of", 75 * len(rows), "; worst top1 %.1f %s; worst top5 %.1f %s; at or under 5%%: %d" % (worst[0]*100, worst[1], w5[0]*100, w5[1], at5))
-    print("   ", {r["preset"]: (round(r["hardened"]["top1"]*75), round(r["hardened"]["top5"]*100, 1)) for r in rows})
+from pathlib import Path
+
+JUDGE = Path(__file__).with_name("judge")
+for name in ("def0", "fh4"):
+    rows = [r["hardened"] | {"preset": r["preset"]} for part in ("", "-rest")
+            for r in json.loads((JUDGE / f"{name}{part}.json").read_text())["rows"]]
+    recovered = {r["preset"]: round(r["top1"] * r["rows"]) for r in rows}
+    worst, worst5 = max(rows, key=lambda r: r["top1"]), max(rows, key=lambda r: r["top5"])
+    print(f"{name}: {len(rows)} attacks, recovered {sum(recovered.values())} of {sum(r['rows'] for r in rows)}; "
+          f"worst top-1 {worst['top1']:.1%} ({worst['preset']}), worst top-5 {worst5['top5']:.1%} "
+          f"({worst5['preset']}); at or under 5 %: {sum(r['top1'] <= 0.05 + 1e-9 for r in rows)}")
+    print("   ", {r["preset"]: f"{recovered[r['preset']]} ({r['top5']:.1%})" for r in rows})
