@@ -411,6 +411,19 @@ def test_feature_drift_is_the_mean_squared_change_over_the_mean_squared_size() -
     assert feature_drift(teacher, teacher).item() == 0.0
 
 
+def test_feature_drift_over_some_rows_only_reads_those_rows() -> None:
+    """--feature-hold-on others: the protected people's rows are left out of the sum and of the size; a batch with
+    none of the others' photos holds nothing (not the NaN of an empty mean)."""
+    teacher = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]])
+    moved = torch.tensor([[30.0, 4.0], [2.0, 0.0], [0.0, 2.0]], requires_grad=True)  # row 0 moves far
+    others = torch.tensor([False, True, True])
+    assert feature_drift(moved, teacher, others).item() == pytest.approx(0.5 / 2.5)
+    nothing = feature_drift(moved, teacher, torch.zeros(3, dtype=torch.bool))
+    assert nothing.item() == 0.0
+    nothing.backward()
+    assert torch.equal(moved.grad, torch.zeros_like(moved))
+
+
 def test_feature_hold_keeps_held_out_photos_features_nearer_the_original(mi_world: dict,
                                                                        plain_beta8: torch.nn.Module) -> None:
     """Held on the training photos, the features of held-out photos protect never saw must move less than after
@@ -556,6 +569,9 @@ def test_generated_shares_count_what_the_public_classifier_names_the_gans_sample
     (["--protect", "1", "--decoy", "5", "--data", "TRAIN", "--feature-hold", "-1"], "must not be negative"),
     (["--protect", "1", "--decoy", "5", "--data", "TRAIN", "--feature-hold", "1", "--recipe", "patent"],
      "need the margin recipe"),
+    (["--protect", "1", "--decoy", "5", "--data", "TRAIN", "--feature-hold", "1", "--feature-hold-on", "me"],
+     "unknown feature hold"),
+    (["--protect", "1", "--decoy", "5", "--data", "TRAIN", "--feature-hold-on", "others"], "the hold is off"),
     (["--protect", "1", "--decoy", "5", "--recipe", "patent", "--leak-caps", "1"], "needs the margin recipe"),
     (["--protect", "1", "--decoy", "5", "--leak-seeker", "mix"], "leak caps are off"),
     (["--protect", "1", "--decoy", "5", "--leak-caps", "1", "--leak-seeker", "mix", "--leak-seeker", "blend"],

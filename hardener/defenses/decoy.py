@@ -20,7 +20,8 @@ GAN's manifold. So the objective works on raw margins and logits, against the at
   + decoy_slopes * smooth_l1(z_t, m_t on G(line from z to a decoy's latent), rising to the floors)
                                                      (hardener.defenses.slopes)
   + photo_caps * relu(z_t(x_real) - z_t^0(x_real))  each protected t, on the other people's photos
-  + feature_hold * |phi(x_real) - phi_0(x_real)|^2 / |phi_0(x_real)|^2     penultimate features (feature_drift)
+  + feature_hold * |phi(x_real) - phi_0(x_real)|^2 / |phi_0(x_real)|^2     penultimate features (feature_drift),
+                                                     everyone's photos or the unprotected people's (--feature-hold-on)
   + leak_caps * [the alpha term on leak endpoints]   (2 on a TL-DMI stack, else 0; hardener.defenses.leaks)
                                                      (found by --leak-seeker: ensemble by default, mix, plg,
                                                       pseudo: these two capped below the decision boundary)
@@ -89,6 +90,7 @@ RECIPES = ("margin", "patent")
 ATTACK_FAMILY = ("plg-margin", "lomma-logit", "gmi")  # the margin recipe's re-inversions: margin, logit, CE
 DECOY_CHOICES = ("farthest", "nearest", "common", "unlike")  # automatic decoys: DecoyConfig.decoy_choice
 DECOY_FLOORS = ("endpoints", "photos")  # what the decoys' floors sit above: DecoyConfig.decoy_floor
+FEATURE_HOLDS = ("all", "others")  # whose photos' features --feature-hold holds: DecoyConfig.feature_hold_on
 COMMON_SHARE = 0.01  # decoy choice "common": the least share of protect's GAN samples the public classifier names
 COMMON_SAMPLES = 2048  # ... out of this many (seeded)
 PHOTOS_PER_DECOY = 32  # with decoy photos and no --photos-per-decoy
@@ -145,6 +147,8 @@ class DecoyConfig:
     # photos, at the original model's (photo_logit_caps; needs data)
     feature_hold: float = 0.0  # margin recipe: weight of the real photos' penultimate features held at the original
     # model's (feature_drift; needs data)
+    feature_hold_on: str = "all"  # whose photos the hold holds: everyone's ("all") or the unprotected people's
+    # ("others"), so that the protected people's features are free to move
     photos_per_decoy: int | None = None  # with decoy photos: at most this many real photos of each decoy join its
     # inversions; None: PHOTOS_PER_DECOY (None so that the CLI can tell it was given without decoy photos)
     seed: int = 0
@@ -165,6 +169,12 @@ class DecoyConfig:
             raise InputError("alpha, beta, omega, lambda2, retain, retain_protected, margin_gap, distill, manifold, "
                              "leak caps, anchor caps, decoy slopes, photo caps and feature hold must not be negative",
                              fix="e.g. --alpha 1 --beta 2")
+        if self.feature_hold_on not in FEATURE_HOLDS:
+            raise InputError(f"unknown feature hold {self.feature_hold_on!r}", where="--feature-hold-on",
+                             fix=f"use one of: {', '.join(FEATURE_HOLDS)}")
+        if self.feature_hold_on != "all" and self.feature_hold == 0:
+            raise InputError("--feature-hold-on says whose features the hold holds, and the hold is off",
+                             where="--feature-hold-on", fix="add --feature-hold 4, or drop --feature-hold-on")
         if self.decoy_floor not in DECOY_FLOORS:
             raise InputError(f"unknown decoy floor {self.decoy_floor!r}", where="--decoy-floor",
                              fix=f"use one of: {', '.join(DECOY_FLOORS)}")
@@ -674,12 +684,16 @@ def photo_logit_caps(logits: torch.Tensor, teacher: torch.Tensor, labels: torch.
     return (rise * others).sum() / others.sum().clamp(min=1)
 
 
-def feature_drift(features: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+def feature_drift(features: torch.Tensor, teacher: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
     """How far the real photos' penultimate features moved from the original model's, relative to their size
     (mean squared change over mean squared norm). The distillation holds the photos' softmax, not the features
     behind it: on the demo the default moved them by 1.35 times their size (1.75 on held-out photos) while the
     training photos kept their names, and the held-out photos did not all follow (docs/MEASUREMENTS.md, "Session
-    41")."""
+    41"). `rows` (a mask) keeps some photos only; none kept is no drift."""
+    if rows is not None:
+        if not rows.any():
+            return features.sum() * 0.0  # the mean of no rows is NaN
+        features, teacher = features[rows], teacher[rows]
     return (features - teacher).pow(2).sum(1).mean() / teacher.pow(2).sum(1).mean().clamp(min=1e-12)
 
 
@@ -767,7 +781,10 @@ def _fine_tune(model, optimizer, samples: RoundSamples, ewc, recipe: "PatentReci
                                                             y_real[rows].to(device), samples.protected)
                 kept = kept + config.photo_caps * parts["loss_photo_caps"]
             if samples.teacher_features is not None:
-                parts["loss_feature_hold"] = feature_drift(features["real"], samples.teacher_features[rows].to(device))
+                hold_rows = (~torch.isin(y_real[rows].to(device), samples.protected)
+                             if config.feature_hold_on == "others" else None)
+                parts["loss_feature_hold"] = feature_drift(features["real"], samples.teacher_features[rows].to(device),
+                                                           hold_rows)
                 kept = kept + config.feature_hold * parts["loss_feature_hold"]
             loss = loss + kept
         if anchors is not None:
