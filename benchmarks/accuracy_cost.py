@@ -25,8 +25,9 @@ feature-drift: on a `hardener demo` folder or `lfw` (benchmarks/train_models.py'
 model (the demo's, or each --hardened) moved the penultimate features of the private training and held-out photos
 from the target's (or --reference's: on a TL-DMI stack, the TL-DMI step's model, which the decoy step starts from
 and --feature-hold holds), as protect's --feature-hold measures it (mean squared change over mean squared size),
-with the mean cosine similarity and held-out accuracy, overall and of the protected people (docs/MEASUREMENTS.md,
-"Session 41", "Session 42").
+with the mean cosine similarity and held-out accuracy, overall and of the protected people, and the held-out drift
+of the protected people's photos and the others' apart (docs/MEASUREMENTS.md, "Session 41", "Session 42", "Session
+43").
 """
 from __future__ import annotations
 
@@ -166,18 +167,21 @@ def feature_drift_table(folder: Path, hardened: list[Path], reference: Path | No
     inputs = {split: to_model_input(d.images, start.spec.image_size) for split, d in photos.items()}
     before = {split: features(start, x) for split, x in inputs.items()}
     labels = torch.from_numpy(photos["test"].labels)
+    theirs = torch.isin(labels, torch.tensor(protect))
     print(f"drift from {reference or target}; protected classes {protect}")
-    print("| hardened | drift: train / held out | cosine: train / held out | held-out accuracy: all / protected |")
-    print("|---|---|---|---|")
+    print("| hardened | drift: train / held out | held-out drift: protected / others | cosine: train / held out "
+          "| held-out accuracy: all / protected |")
+    print("|---|---|---|---|---|")
     for path in hardened or [folder / "hardened"]:
         model = load_model(path / "hardened.safetensors" if path.is_dir() else path).model
         after = {split: features(model, x) for split, x in inputs.items()}
         drift = [float(feature_drift(after[s], before[s])) for s in inputs]
+        groups = [float(feature_drift(after["test"], before["test"], rows)) for rows in (theirs, ~theirs)]
         cosine = [float(F.cosine_similarity(after[s], before[s]).mean()) for s in inputs]
         held_out = accuracy(model, inputs["test"], labels)
         mine = accuracy(model, inputs["test"], labels, classes=protect)
-        print(f"| {path} | {drift[0]:.3f} / {drift[1]:.3f} | {cosine[0]:.3f} / {cosine[1]:.3f} | {held_out:.1%} / "
-              f"{mine:.1%} |")
+        print(f"| {path} | {drift[0]:.3f} / {drift[1]:.3f} | {groups[0]:.3f} / {groups[1]:.3f} | {cosine[0]:.3f} / "
+              f"{cosine[1]:.3f} | {held_out:.1%} / {mine:.1%} |")
 
 
 def _mean(values: torch.Tensor) -> float:
