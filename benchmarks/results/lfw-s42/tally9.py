@@ -1,12 +1,13 @@
-"""All nine `strong` attacks per model from this folder's judge rows (judge/NAME.json: the five of rule R42;
-judge/NAME-rest.json: the other four).   python benchmarks/results/lfw-s42/tally9.py"""
+"""All nine `strong` attacks per model from judge rows (JUDGE/NAME.json: the five of rule R42; JUDGE/NAME-rest.json:
+the other four, where run); by default this folder's.   python benchmarks/results/lfw-s42/tally9.py [JUDGE NAME ...]"""
 import json
+import sys
 from pathlib import Path
 
-JUDGE = Path(__file__).with_name("judge")
-for name in ("def0", "fh4"):
-    rows = [r["hardened"] | {"preset": r["preset"]} for part in ("", "-rest")
-            for r in json.loads((JUDGE / f"{name}{part}.json").read_text())["rows"]]
+JUDGE = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("judge")
+for name in sys.argv[2:] or ("def0", "fh4"):
+    parts = [JUDGE / f"{name}{part}.json" for part in ("", "-rest") if (JUDGE / f"{name}{part}.json").exists()]
+    rows = [r["hardened"] | {"preset": r["preset"]} for path in parts for r in json.loads(path.read_text())["rows"]]
     recovered = {r["preset"]: round(r["top1"] * r["rows"]) for r in rows}
     worst, worst5 = max(rows, key=lambda r: r["top1"]), max(rows, key=lambda r: r["top5"])
     print(f"{name}: {len(rows)} attacks, recovered {sum(recovered.values())} of {sum(r['rows'] for r in rows)}; "
