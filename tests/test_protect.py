@@ -440,6 +440,26 @@ def test_feature_hold_keeps_held_out_photos_features_nearer_the_original(mi_worl
     assert held < 0.75 * plain, (float(held), float(plain))
 
 
+def test_feature_hold_on_others_leaves_the_protected_peoples_photos_out_of_the_hold(mi_world: dict) -> None:
+    """With only the protected people's photos as data, `--feature-hold-on others` holds nothing at any step (the
+    term is exactly 0), while `all` holds them (the model moves, so their drift is above 0): the mask reaches the
+    fine-tuning loop, not only feature_drift."""
+    import numpy as np
+
+    target, gan, data = load_model(mi_world["target"]).model, load_gan(mi_world["gan"]), load_dataset(mi_world["train"])
+    theirs = np.isin(data.labels, [1, 4])
+    photos = replace(data, images=data.images[theirs], labels=data.labels[theirs])
+    config = DecoyConfig(rounds=1, steps_per_round=3, samples_per_class=2, inversion_steps=2, fisher_samples=8,
+                         manifold=0, feature_hold=1.0)
+
+    def hold(on: str) -> float:
+        result = protect_decoy(target, gan.generator, gan.critic, gan.classifier, [1, 4], [5, 2],
+                               latent_dim=gan.latent_dim, data=photos, config=replace(config, feature_hold_on=on))
+        return result.rounds[0]["loss_feature_hold"]
+
+    assert hold("others") == 0.0 < hold("all")
+
+
 def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes_or_common_ones_first() -> None:
     """The model's features here are the images themselves: class c's inversions sit at (c, 0), so the
     distances between classes are known."""
