@@ -148,7 +148,7 @@ class DecoyConfig:
     feature_hold: float = 0.0  # margin recipe: weight of the real photos' penultimate features held at the original
     # model's (feature_drift; needs data)
     feature_hold_on: str = "all"  # whose photos the hold holds: everyone's ("all") or the unprotected people's
-    # ("others"), so that the protected people's features are free to move
+    # ("others"; on LFW the protected people's features then moved barely more: one backbone makes them all)
     photos_per_decoy: int | None = None  # with decoy photos: at most this many real photos of each decoy join its
     # inversions; None: PHOTOS_PER_DECOY (None so that the CLI can tell it was given without decoy photos)
     seed: int = 0

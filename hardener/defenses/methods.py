@@ -149,8 +149,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "the distillation holds the photos' softmax, not what lies behind it (default 0; "
                    "docs/MEASUREMENTS.md, \"Session 41\")."),
                Opt("--feature-hold-on", "feature_hold_on", str, "all", "margin: whose photos --feature-hold holds: "
-                   "all, or others (the people not protected: the protected people's features are free to move; "
-                   "docs/MEASUREMENTS.md, \"Session 43\")."),
+                   "all, or others (only the people not protected; on LFW the protected people's features still "
+                   "moved little more, and it traded leaks for accuracy: docs/MEASUREMENTS.md, \"Session 43\")."),
                Opt("--decoy-photos", "decoy_photos", str, None, "Real photos of public identities (npz, ImageFolder; "
                    "by the public classifier's names or classes): decoys are chosen among them and their photos join "
                    "the GAN decoys (README, \"Decoy photos\"). Never the protected people or the attacker's data."),
