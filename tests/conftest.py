@@ -31,8 +31,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Files are then ordered for pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands them out in this
     order): first the file that builds the hardened model, so that the longest chain starts at once; then the
-    files that need no trained world, which the other worker runs meanwhile instead of waiting on the build's
-    lock; then the files that need the world; last the other files that need the hardened model."""
+    files that need no trained world but have a slow test, which the other worker runs meanwhile instead of
+    waiting on the build's lock; then the files that need the world; then the other files that need the hardened
+    model; last the files with no slow test, small pieces that even out the two workers' ends (with the hardened
+    model's files last, one worker ran 80-odd seconds alone: session 44, tests' world and CI time)."""
     uses: dict[Path, set[str]] = {}  # file -> the worlds its tests need
     for item in items:
         worlds = set(WORLDS) & set(getattr(item, "fixturenames", ()))
@@ -40,11 +42,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         uses.setdefault(item.path, set()).update(worlds)
     builder = next((path for path, worlds in uses.items() if "protected" in worlds), None)
+    heavy = {item.path for item in items if item.get_closest_marker("slow")}
 
     def rank(path: Path) -> int:
         if path == builder:
             return 0
-        return 3 if "protected" in uses[path] else 2 if uses[path] else 1
+        if "protected" in uses[path]:
+            return 3
+        return 2 if uses[path] else 1 if path in heavy else 4
 
     items.sort(key=lambda item: rank(item.path))  # stable: each file keeps its own order
 
