@@ -2,7 +2,8 @@
 held-out split, 5 protected classes, budget standard, 15 restarts, seed 0; each preset at the seed verify gives
 it) without attacking the baseline; write the rows verify would write for 'hardened' to OUT.json after each preset.
     python benchmarks/results/lfw-s42/judge.py PROTECT_OUT OUT.json [presets...]   # from the repository root
-JUDGE_STEPS / JUDGE_RESTARTS override the budget for a smoke run."""
+JUDGE_STEPS / JUDGE_RESTARTS override the budget for a smoke run; JUDGE_GAN another GAN bundle (session 44: protect's
+own, .cache/benchmarks/gan/gan.safetensors, to see what the defender could see)."""
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ restarts = int(os.environ.get("JUDGE_RESTARTS", 15))
 result = {"model": str(model_path), "rows": []}
 for preset in presets:
     suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=0,
-                       gan=B / "gan-attacker" / "gan.safetensors", critic=None,
+                       gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
                        eval_model=B / "eval" / "model.safetensors", data=str(B / "splits" / "private" / "test.npz"),
                        target=hardened, spec_model=baseline, protect=["6", "18", "27", "31", "67"], device="cpu")
     if "accuracy" not in result:
