@@ -34,7 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     files that need no trained world but have a slow test, which the other worker runs meanwhile instead of
     waiting on the build's lock; then the files that need the world; then the other files that need the hardened
     model; last the files with no slow test, small pieces that even out the two workers' ends (with the hardened
-    model's files last, one worker ran 80-odd seconds alone: session 44, tests' world and CI time)."""
+    model's files last, the workers ended about 95 s apart; now 10 s: benchmarks/suite_schedule.py on session
+    44's durations)."""
     uses: dict[Path, set[str]] = {}  # file -> the worlds its tests need
     for item in items:
         worlds = set(WORLDS) & set(getattr(item, "fixturenames", ()))
