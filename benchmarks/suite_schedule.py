@@ -31,9 +31,11 @@ def durations(log: str) -> dict[str, float]:
 
 def collected() -> list[str]:
     """The test ids in the order the work tree's conftest hands them out."""
-    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q"],
-                         capture_output=True, text=True, check=False).stdout
-    return [line for line in out.splitlines() if "::" in line]
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q"],
+                         capture_output=True, text=True, check=False)
+    if run.returncode != 0:  # an empty schedule would read as a suite that takes no time
+        sys.exit(f"collection failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    return [line for line in run.stdout.splitlines() if "::" in line]
 
 
 def schedule(ids: list[str], seconds: dict[str, float], workers: int = 2) -> list[tuple[float, list[str]]]:
@@ -50,10 +52,9 @@ def schedule(ids: list[str], seconds: dict[str, float], workers: int = 2) -> lis
             node["pending"] += files[name]
             node["files"].append(name)
 
-    for node in nodes:
-        top_up(node)
-    for node in nodes:
-        top_up(node)
+    for _ in range(2):  # a file each, then each topped up once, as LoadScopeScheduling starts
+        for node in nodes:
+            top_up(node)
     while any(node["pending"] for node in nodes):
         node = min((n for n in nodes if n["pending"]), key=lambda n: n["clock"])
         node["clock"] += node["pending"].pop(0)
