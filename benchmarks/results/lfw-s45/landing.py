@@ -35,7 +35,8 @@ def main() -> None:
     steps, restarts = suite.budget.scale(attack, suite.steps, suite.restarts)
     started = time.perf_counter()
     inverted = attack.prepare(model.model, gan.generator, gan.latent_dim,
-                              caches=CacheFolder(out.parent / (out.stem + "-cache")), budget_fraction=suite.budget.steps_fraction, seed=seed, device=suite.device,
+                              caches=CacheFolder(out.parent / (out.stem + "-cache")),
+                              budget_fraction=suite.budget.steps_fraction, seed=seed, device=suite.device,
                               public_classifier=gan.classifier)
     result = attack.run(gan.generator, gan.critic, inverted, suite.protect, latent_dim=gan.latent_dim, seed=seed,
                         steps=steps, restarts=restarts, device=suite.device, public_classifier=gan.classifier)
