@@ -90,9 +90,11 @@ def test_protect_warns_of_each_class_its_decoys_did_not_capture() -> None:
     (warning,) = uncaptured_warnings(rounds, 0.5, [f"person_{i}" for i in range(30)])
     assert warning.startswith("the decoys did not capture class 27 (person_27): 21% of protect's last")
     assert "--extra-decoys 2 (README" in warning and uncaptured_warnings(rounds, 0.2, None) == []
-    (tried,) = uncaptured_warnings(rounds, 0.5, None, extra_decoys=2)
+    (tried,) = uncaptured_warnings(rounds, 0.5, None, extra_decoys=2, added={"27": [40, 16]})
     assert tried.startswith("the decoys did not capture class 27: 21%")
-    assert "--extra-decoys 2 did not capture it" in tried
+    assert "its extra decoys 40, 16 did not capture it either" in tried
+    (untried,) = uncaptured_warnings(rounds, 0.5, None, extra_decoys=2, added={6: [40]})  # another class got one
+    assert "--extra-decoys 2 added it none" in untried and "extra decoys 40" not in untried
     assert uncaptured_warnings([], 0.5, None) == []
 
 

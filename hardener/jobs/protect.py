@@ -146,7 +146,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
              for stage, model in (("before", target.model), ("after", result.model))}
     names = target.class_names
     warnings = warnings + uncaptured_warnings(result.rounds, job.config.decoy_hit_target, names,
-                                              job.config.extra_decoys)
+                                              job.config.extra_decoys, result.extra_decoys)
     report = {
         "command": "protect",
         "method": ("tl-dmi, then " if job.stacked_on else "") + METHOD_LINES[job.config.recipe]
@@ -175,19 +175,30 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
     return report
 
 
-def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | None, extra_decoys: int = 0) -> list[str]:
+def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | None, extra_decoys: int = 0,
+                        added: dict[int, list[int]] | None = None) -> list[str]:
     """One warning per protected class whose decoys caught under `target` of protect's last re-inversions: there
     the decoys did not capture what protect's own inversions find. A weak cue on LFW (session 30): the class it
     flagged at seed 1 (Chirac, 21 %) was plg-gan's (11 of 15), but with --extra-decoys 2 plg-gan took an unflagged
-    one (67 %) 8 times in 15. The advice points to --extra-decoys only where the run had none."""
+    one (67 %) 8 times in 15. The advice points to --extra-decoys only where the run had none; where it had some,
+    it says whether the class got any, since they go in only before rounds 2 onward and nothing acts on the last
+    round's rate (session 48: at seed 3 the leaking class fell under the aim only there)."""
     from hardener.classes import label
 
     last = rounds[-1]["decoy_hit_rate"] if rounds else {}
-    advice = ("`hardener verify`, or add decoys for such classes with --extra-decoys 2 (README, \"Extra decoys\")"
-              if extra_decoys == 0 else f"`hardener verify` (--extra-decoys {extra_decoys} did not capture it)")
+    added = {int(c): list(d) for c, d in (added or {}).items()}
+
+    def advice(c: int) -> str:
+        if extra_decoys == 0:
+            return "`hardener verify`, or add decoys for such classes with --extra-decoys 2 (README, \"Extra decoys\")"
+        if added.get(c):
+            return f"`hardener verify` (its extra decoys {', '.join(map(str, added[c]))} did not capture it either)"
+        return (f"`hardener verify` (--extra-decoys {extra_decoys} added it none: they go in before rounds 2 onward, "
+                "after a round under the aim, and nothing acts on the last round's)")
+
     return [f"the decoys did not capture class {label(int(c), names)}: {rate:.0%} of protect's last re-inversions "
             f"landed on them (the rounds aim for {target:.0%}); attacks may recover the person there: check with "
-            + advice for c, rate in last.items() if rate < target]
+            + advice(int(c)) for c, rate in last.items() if rate < target]
 
 
 METHOD_LINES = {
