@@ -192,7 +192,8 @@ def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | No
         if extra_decoys == 0:
             return "`hardener verify`, or add decoys for such classes with --extra-decoys 2 (README, \"Extra decoys\")"
         if added.get(c):
-            return f"`hardener verify` (its extra decoys {', '.join(map(str, added[c]))} did not capture it either)"
+            decoys = f"decoy{'s' if len(added[c]) > 1 else ''} {', '.join(map(str, added[c]))}"
+            return f"`hardener verify` (its extra {decoys} did not capture it either)"
         return (f"`hardener verify` (--extra-decoys {extra_decoys} added it none: they go in before rounds 2 onward, "
                 "after a round under the aim, and nothing acts on the last round's)")
 
