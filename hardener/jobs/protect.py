@@ -186,7 +186,7 @@ def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | No
     from hardener.classes import label
 
     last = rounds[-1]["decoy_hit_rate"] if rounds else {}
-    added = {int(c): list(d) for c, d in (added or {}).items()}
+    added = {int(c): d for c, d in (added or {}).items()}  # a resumed run's rounds come back with string keys
 
     def advice(c: int) -> str:
         if extra_decoys == 0:
@@ -197,9 +197,9 @@ def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | No
         return (f"`hardener verify` (--extra-decoys {extra_decoys} added it none: they go in before rounds 2 onward, "
                 "after a round under the aim, and nothing acts on the last round's)")
 
-    return [f"the decoys did not capture class {label(int(c), names)}: {rate:.0%} of protect's last re-inversions "
+    return [f"the decoys did not capture class {label(c, names)}: {rate:.0%} of protect's last re-inversions "
             f"landed on them (the rounds aim for {target:.0%}); attacks may recover the person there: check with "
-            + advice(int(c)) for c, rate in last.items() if rate < target]
+            + advice(c) for c, rate in ((int(c), rate) for c, rate in last.items()) if rate < target]
 
 
 METHOD_LINES = {
