@@ -3,7 +3,8 @@ held-out split, 5 protected classes, budget standard, 15 restarts, seed 0; each 
 it) without attacking the baseline; write the rows verify would write for 'hardened' to OUT.json after each preset.
     python benchmarks/results/lfw-s42/judge.py PROTECT_OUT OUT.json [presets...]   # from the repository root
 JUDGE_STEPS / JUDGE_RESTARTS override the budget for a smoke run; JUDGE_GAN another GAN bundle (session 44: protect's
-own, .cache/benchmarks/gan/gan.safetensors, to see what the defender could see)."""
+own, .cache/benchmarks/gan/gan.safetensors, to see what the defender could see); JUDGE_EVAL another evaluation model
+(session 49: the user's own target, a judge the defender owns)."""
 import json
 import os
 import sys
@@ -26,7 +27,7 @@ result = {"model": str(model_path), "rows": []}
 for preset in presets:
     suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=0,
                        gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
-                       eval_model=B / "eval" / "model.safetensors", data=str(B / "splits" / "private" / "test.npz"),
+                       eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")), data=str(B / "splits" / "private" / "test.npz"),
                        target=hardened, spec_model=baseline, protect=["6", "18", "27", "31", "67"], device="cpu")
     if "accuracy" not in result:
         result["accuracy"] = natural_accuracy(natural_hits(suite, {"h": hardened.model})["h"], suite.in_protected)
