@@ -176,7 +176,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
 
 
 def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | None, extra_decoys: int = 0,
-                        added: dict[int, list[int]] | None = None) -> list[str]:
+                        added: dict[int | str, list[int]] | None = None) -> list[str]:
     """One warning per protected class whose decoys caught under `target` of protect's last re-inversions: there
     the decoys did not capture what protect's own inversions find. A weak cue on LFW (session 30): the class it
     flagged at seed 1 (Chirac, 21 %) was plg-gan's (11 of 15), but with --extra-decoys 2 plg-gan took an unflagged
