@@ -27,7 +27,8 @@ result = {"model": str(model_path), "rows": []}
 for preset in presets:
     suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=0,
                        gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
-                       eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")), data=str(B / "splits" / "private" / "test.npz"),
+                       eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")),
+                       data=str(B / "splits" / "private" / "test.npz"),
                        target=hardened, spec_model=baseline, protect=["6", "18", "27", "31", "67"], device="cpu")
     if "accuracy" not in result:
         result["accuracy"] = natural_accuracy(natural_hits(suite, {"h": hardened.model})["h"], suite.in_protected)

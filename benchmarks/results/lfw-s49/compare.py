@@ -8,7 +8,8 @@ from pathlib import Path
 from scipy.stats import kendalltau
 
 HERE = Path(__file__).parent
-JUDGES = {"DX0": "lfw-s48", "DX2": "lfw-s48", "DX3": "lfw-s48", "DX4": "lfw-s48", "S34": "lfw-s49", "S02": "lfw-s49"}
+# where each model's judge rows are; S02 had no audit (its judge stopped after two attacks)
+JUDGES = {"DX0": "lfw-s48", "DX2": "lfw-s48", "DX3": "lfw-s48", "DX4": "lfw-s48", "S34": "lfw-s49"}
 
 
 def recovered(path: Path) -> tuple[int, dict[str, int], int]:

@@ -1,8 +1,10 @@
 """quantize.py OUT_DIR IN_DIR [BITS] [noise]: a hardened model with every conv and linear weight rounded to a symmetric
 per-output-channel grid of BITS bits (default 8), as weight-only int8 serving stores it (per output channel, so the
 same as quantizing after folding BatchNorm into the convolutions), kept in float; the report is copied. Session 49."""
-import json, sys
+import json
+import sys
 from pathlib import Path
+
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -27,6 +29,7 @@ with safe_open(str(src / "hardened.safetensors"), "pt") as f:
             change += float((t2 - t).pow(2).sum()); size += float(t.pow(2).sum()); t = t2
         tensors[k] = t
 save_file(tensors, str(out / "hardened.safetensors"), metadata=meta)
-rep = json.loads((src / "report.json").read_text()); rep["quantized"] = (f"noise the size of int{bits} rounding" if noise else f"int{bits} weights per output channel") + f", from {src}"
-(out / "report.json").write_text(json.dumps(rep, indent=1))
+how = f"noise the size of int{bits} rounding" if noise else f"int{bits} weights per output channel"
+report = json.loads((src / "report.json").read_text()) | {"quantized": f"{how}, from {src}"}
+(out / "report.json").write_text(json.dumps(report, indent=1))
 print(f"{out}: relative weight change {(change / size) ** 0.5:.2e}")
