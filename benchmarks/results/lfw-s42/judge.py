@@ -4,7 +4,8 @@ it) without attacking the baseline; write the rows verify would write for 'harde
     python benchmarks/results/lfw-s42/judge.py PROTECT_OUT OUT.json [presets...]   # from the repository root
 JUDGE_STEPS / JUDGE_RESTARTS override the budget for a smoke run; JUDGE_GAN another GAN bundle (session 44: protect's
 own, .cache/benchmarks/gan/gan.safetensors, to see what the defender could see); JUDGE_EVAL another evaluation model
-(session 49: the user's own target, a judge the defender owns)."""
+(session 49: the user's own target, a judge the defender owns); JUDGE_SEED verify's --seed (default 0: other attack
+seeds for every preset)."""
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ steps = int(os.environ["JUDGE_STEPS"]) if "JUDGE_STEPS" in os.environ else None
 restarts = int(os.environ.get("JUDGE_RESTARTS", 15))
 result = {"model": str(model_path), "rows": []}
 for preset in presets:
-    suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=0,
+    suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=int(os.environ.get("JUDGE_SEED", 0)),
                        gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
                        eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")),
                        data=str(B / "splits" / "private" / "test.npz"),
