@@ -24,9 +24,10 @@ bundle, _, protect_report = hardened_files(model_path)
 hardened, baseline = load_model(bundle), load_model(B / "target" / "model.safetensors")
 steps = int(os.environ["JUDGE_STEPS"]) if "JUDGE_STEPS" in os.environ else None
 restarts = int(os.environ.get("JUDGE_RESTARTS", 15))
+seed = int(os.environ.get("JUDGE_SEED", 0))
 result = {"model": str(model_path), "rows": []}
 for preset in presets:
-    suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=int(os.environ.get("JUDGE_SEED", 0)),
+    suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=seed,
                        gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
                        eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")),
                        data=str(B / "splits" / "private" / "test.npz"),
