@@ -4,8 +4,8 @@ it) without attacking the baseline; write the rows verify would write for 'harde
     python benchmarks/results/lfw-s42/judge.py PROTECT_OUT OUT.json [presets...]   # from the repository root
 JUDGE_STEPS / JUDGE_RESTARTS override the budget for a smoke run; JUDGE_GAN another GAN bundle (session 44: protect's
 own, .cache/benchmarks/gan/gan.safetensors, to see what the defender could see); JUDGE_EVAL another evaluation model
-(session 49: the user's own target, a judge the defender owns); JUDGE_SEED verify's --seed (default 0: other attack
-seeds for every preset)."""
+(session 49: the user's own target, a judge the defender owns); JUDGE_SEED verify's --seed (default 0; another
+value draws other attack seeds for every preset)."""
 import json
 import os
 import sys
