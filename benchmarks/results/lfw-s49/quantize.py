@@ -21,9 +21,8 @@ with safe_open(str(src / "hardened.safetensors"), "pt") as f:
     for k in f.keys():
         t = f.get_tensor(k)
         if k.endswith("weight") and t.ndim >= 2:
-            scale = t.abs().flatten(1).amax(1).clamp_min(1e-12) / levels
-            q = (t / scale.view(-1, *[1] * (t.ndim - 1))).round().clamp(-levels, levels)
-            t2 = q * scale.view(-1, *[1] * (t.ndim - 1))
+            scale = (t.abs().flatten(1).amax(1).clamp_min(1e-12) / levels).view(-1, *[1] * (t.ndim - 1))
+            t2 = (t / scale).round().clamp(-levels, levels) * scale
             if noise:
                 t2 = t + torch.randn_like(t) * (t2 - t).pow(2).mean().sqrt()
             change += float((t2 - t).pow(2).sum()); size += float(t.pow(2).sum()); t = t2
