@@ -717,3 +717,35 @@ def test_leak_caps_keep_what_the_original_names_and_lower_the_hardened_margin_th
     resumed = run(tmp_path / "below-split", True, leak_seekers=("pseudo",))
     for (name, a), b in zip(below.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_extra_gans_add_their_inversions_of_the_attack_family_only(mi_world: dict) -> None:
+    """--extra-gan: the attack family's inversions run through protect's GAN and then each extra one (seeds
+    GAN_SEED_STRIDE apart), pooled in that order; the decoys' inversions (family=False) stay on protect's GAN."""
+    from hardener.defenses.decoy import GAN_SEED_STRIDE, DefenderGAN, _inverter
+
+    target, gan = load_model(mi_world["target"]).model.eval(), load_gan(mi_world["gan"])
+    config = DecoyConfig(samples_per_class=2, inversion_steps=3)
+    alone = _inverter(gan.generator, gan.critic, gan.latent_dim, config, "cpu", no_progress)
+    extra = DefenderGAN(gan.generator, gan.critic, gan.latent_dim)  # the same GAN again: rows comparable
+    both = _inverter(gan.generator, gan.critic, gan.latent_dim, config, "cpu", no_progress, [extra])
+    pooled, first, second = (both(target, [1, 4], seed=5, task="t"), alone(target, [1, 4], seed=5, task="t"),
+                             alone(target, [1, 4], seed=5 + GAN_SEED_STRIDE, task="t"))
+    assert torch.allclose(pooled.images, torch.cat([first.images, second.images]))
+    assert len(set(pooled.restarts.tolist())) == 2 * len(set(first.restarts.tolist()))
+    assert not torch.allclose(first.images, second.images)  # other seeds: other rows
+    decoys_only = both(target, [1, 4], seed=5, task="t", family=False)
+    assert torch.allclose(decoys_only.images, alone(target, [1, 4], seed=5, task="t", family=False).images)
+
+
+def test_an_extra_gan_without_a_critic_or_with_another_latent_size_exits_2(mi_world: dict, tmp_path: Path) -> None:
+    from hardener.gan import save_gan_bundle
+    from hardener.gan.models import Critic, Generator
+
+    gan = load_gan(mi_world["gan"])
+    no_critic = save_gan_bundle(tmp_path / "no_critic.safetensors", gan.generator, None)
+    other = save_gan_bundle(tmp_path / "other.safetensors", Generator(32, gan.width, 64), Critic(32, gan.width))
+    base = ["protect", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--protect", "1", "--decoy", "5",
+            "--out", str(tmp_path / "o")]
+    assert_bad_input(runner.invoke(app, [*base, "--extra-gan", str(no_critic)]), "holds no critic")
+    assert_bad_input(runner.invoke(app, [*base, "--extra-gan", str(other)]), "latent size 64")

@@ -276,12 +276,15 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
                   data: FaceDataset | None = None, config: DecoyConfig = DecoyConfig(),
                   device: torch.device | str = "cpu", checkpoint: Checkpoint | None = None,
                   run_identity: dict | None = None, progress: ProgressFn = no_progress,
-                  decoy_photos: FaceDataset | None = None, public_names: Sequence[str] | None = None) -> DefenseResult:
+                  decoy_photos: FaceDataset | None = None, public_names: Sequence[str] | None = None,
+                  extra_gans: Sequence[DefenderGAN] = ()) -> DefenseResult:
     """Return a hardened copy of `model`; the input model is never modified. With a `checkpoint` every round
     is saved, and a resuming one continues from there; `run_identity` adds what else must match for that
     (the input files' hashes); the data's fingerprint is added here. `decoy_photos`: real photos of public
     identities (`hardener.defenses.decoy_photos`), matched to the public classifier by `public_names`; the
-    decoys are then chosen among the identities photographed and their photos join the decoy samples."""
+    decoys are then chosen among the identities photographed and their photos join the decoy samples.
+    `extra_gans`: further GANs of the defender's; every inversion of the protected classes (the first, each
+    round's re-inversion) runs through each of them too, its rows pooled with those through `generator`."""
     config.validate()
     if data is None:
         _check_options_without_photos(config, automatic_decoys=decoys is None)
@@ -291,7 +294,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     protect = [int(c) for c in protect]
     hardened = copy.deepcopy(model).to(device).eval()
     public_model = public_model.to(device).eval()
-    invert = _inverter(generator, critic, latent_dim, config, device, progress)
+    invert = _inverter(generator, critic, latent_dim, config, device, progress, extra_gans)
     # the resume identity is checked before any work: automatic decoys are a function of it
     identity = {"config": {k: v for k, v in asdict(config).items() if k != "rounds"}, "protect": protect,
                 "decoys": [int(d) for d in decoys] if decoys is not None else "automatic",
@@ -850,10 +853,26 @@ class MarginRecipe:
         return loss_private, loss_public
 
 
-def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progress):
-    """invert(model, classes, seed, task) with the recipe's presets (several: their rows pooled). Public
-    decoys and the decoy choice use the first preset: they need realistic samples, not the attack family."""
+@dataclass(frozen=True)
+class DefenderGAN:
+    """A GAN of the defender's own (never the attacker's): generator, critic and latent size."""
+
+    generator: nn.Module
+    critic: nn.Module
+    latent_dim: int
+
+
+GAN_SEED_STRIDE = 100  # the inversions through extra GAN k (1, 2, ...) use seeds k times this above the first GAN's
+
+
+def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progress,
+              extra_gans: Sequence[DefenderGAN] = ()):
+    """invert(model, classes, seed, task) with the recipe's presets (several: their rows pooled), through protect's
+    GAN and, for the attack family, through each of `extra_gans` too (pooled). Public decoys and the decoy choice
+    use the first preset through protect's GAN alone: they need realistic samples, not the attack family."""
     from hardener.attacks.engine import invert as run
+
+    gan = DefenderGAN(generator, critic, latent_dim)
 
     bases = [with_overrides(get_attack(name).config, steps=config.steps_for_inversion(),
                             restarts=config.samples_per_class) for name in config.inversion_presets()]
@@ -861,14 +880,22 @@ def _inverter(generator, critic, latent_dim, config: DecoyConfig, device, progre
     def invert(model, classes, *, seed: int, task: str, restarts: int | None = None, family: bool = True,
                through: nn.Module | None = None) -> InversionResult:
         """`through`: a generator to invert through instead of protect's GAN (the plg leak seeker's)."""
-        parts = [run(through or generator, critic, model, classes, config=with_overrides(base, restarts=restarts),
-                     latent_dim=latent_dim, seed=seed + index, device=device, progress=progress,
-                     task=task if len(bases) == 1 else f"{task}: {name}")
+        gans = [gan, *extra_gans] if family and through is None else [gan]
+        parts = [run(through or g.generator, g.critic, model, classes, config=with_overrides(base, restarts=restarts),
+                     latent_dim=g.latent_dim, seed=seed + index + GAN_SEED_STRIDE * k, device=device,
+                     progress=progress, task=_inversion_task(task, name if len(bases) > 1 else None, k, len(gans)))
+                 for k, g in enumerate(gans)
                  for index, (name, base) in enumerate(zip(config.inversion_presets(), bases))
                  if family or index == 0]
         return parts[0] if len(parts) == 1 else _pooled(parts)
 
     return invert
+
+
+def _inversion_task(task: str, preset: str | None, gan_index: int, gans: int) -> str:
+    """The progress line of one inversion: the task, its preset when there are several, its GAN when several."""
+    parts = [task] + ([preset] if preset else []) + ([f"GAN {gan_index + 1}"] if gans > 1 else [])
+    return ": ".join(parts)
 
 
 def _pooled(parts: list[InversionResult]) -> InversionResult:

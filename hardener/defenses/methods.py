@@ -103,6 +103,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                Opt("--decoy", "decoy", list, None, "Public decoy class per --protect, in order; chosen automatically when left out."),
                Opt("--public-model", "public_model", Path, None, "Public classifier; default: the one in the GAN bundle."),
                Opt("--critic", "critic", Path, None, "Critic checkpoint when --gan is a bare generator."),
+               Opt("--extra-gan", "extra_gans", list, None, "Another GAN bundle of your own (with its critic; "
+                   "public faces, never the attacker's); repeatable. protect's inversions of the protected classes "
+                   "run through each as well as --gan, pooled (README, \"More than one GAN\")."),
                Opt("--data", "data", str, None, "Private training images: Fisher information, the retain term, the spec check."),
                Opt("--recipe", "recipe", str, "margin", "margin: cap the attack family's endpoints, lift the decoys "
                    "above them (raw margins and logits); patent: the patent's CE objective."),

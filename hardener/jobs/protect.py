@@ -26,6 +26,7 @@ class ProtectJob:
     data: str | None = None
     decoy_photos: str | None = None  # real photos of public identities, to use as decoys (README, "Decoy photos")
     critic: Path | None = None
+    extra_gans: list[Path] = field(default_factory=list)  # --extra-gan: more GANs of the defender's (pooled inversions)
     config: DecoyConfig = field(default_factory=DecoyConfig)
     device: str = "auto"
     resume: bool = False
@@ -51,6 +52,7 @@ class ProtectInputs:
     data: Any  # FaceDataset or None
     warnings: list[str]
     decoy_photos: Any = None  # FaceDataset or None
+    extra_gans: list = field(default_factory=list)  # LoadedGan each
 
 
 def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> ProtectInputs:
@@ -70,13 +72,16 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
         check_gan_matches(gan, public, str(job.public_model or job.gan))
         data = load_dataset(job.data) if job.data else None
         photos = load_dataset(job.decoy_photos) if job.decoy_photos else None
+        extra_gans = [_extra_gan(path, gan) for path in job.extra_gans]
     else:
-        gan, public, public_names, public_sha256, data, photos = (
+        gan, public, public_names, public_sha256, data, photos, extra_gans = (
             checked.gan, checked.public, checked.public_names, checked.public_sha256, checked.data,
-            checked.decoy_photos)
+            checked.decoy_photos, checked.extra_gans)
     # a stacked run's model is ours, made with MODEL's spec: MODEL's warnings (`checked`) are the ones to show
     warnings = list(target.warnings) + gan.warnings if checked is None else list(checked.warnings)
     check_gan_matches(gan, target.model, str(job.gan))
+    for path, extra in zip(job.extra_gans, extra_gans):
+        check_gan_matches(extra, target.model, str(path))
     protect = parse_distinct(job.protect, target.num_classes, target.class_names, "--protect")
     decoys = parse_distinct(job.decoy, public.num_classes, public_names, "--decoy") if job.decoy else None
     if decoys is not None and len(decoys) != len(protect):
@@ -95,14 +100,29 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
             raise InputError(f"--decoy-photos shows fewer public identities than the {len(protect)} protected classes",
                              where=photos.source, fix="give photos of more public identities, or protect fewer")
     return ProtectInputs(device, target, gan, public, public_names, public_sha256, protect, decoys, data, warnings,
-                         photos)
+                         photos, extra_gans)
+
+
+def _extra_gan(path: Path, gan):
+    """One --extra-gan, loaded and checked against --gan: its rows are pooled with --gan's, so the latent size
+    must match, and its inversions need its critic."""
+    from hardener.gan import load_gan
+
+    extra = load_gan(path)
+    if extra.critic is None:
+        raise InputError("this GAN bundle holds no critic, and protect's inversions through it need one",
+                         where=str(path), fix="pass a bundle saved with its critic (`hardener train gan` writes one)")
+    if extra.latent_dim != gan.latent_dim:
+        raise InputError(f"latent size {extra.latent_dim} differs from --gan's {gan.latent_dim}", where=str(path),
+                         fix="give GANs with the same latent size (e.g. trained by `hardener train gan`)")
+    return extra
 
 
 def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: ProtectInputs | None = None) -> dict:
     """The decoy defense on job.model; `checked`: see load_inputs."""
     from hardener.classes import label
     from hardener.data import to_model_input
-    from hardener.defenses.decoy import protect_decoy
+    from hardener.defenses.decoy import DefenderGAN, protect_decoy
     from hardener.defenses.strangers import STRANGERS, named_shares, stranger_faces
     from hardener.export import export_model
     from hardener.files import prepare_out_dir, sha256_file, write_json, write_text
@@ -115,7 +135,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
                                                  inputs.public_names)
     protect, decoys, data, warnings = inputs.protect, inputs.decoys, inputs.data, inputs.warnings
     run_checkpoint = checkpoint(job.out, PROTECT_CHECKPOINT, job.resume)
-    out = prepare_out_dir(job.out, inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p),
+    out = prepare_out_dir(job.out, inputs=_input_paths(job),
                           outputs=("hardened.safetensors", "hardened.onnx", "report.json", "report.md", "grid.png",
                                    "checkpoints"))
 
@@ -123,12 +143,15 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
                            latent_dim=gan.latent_dim, data=data, config=job.config, device=device,
                            checkpoint=run_checkpoint, progress=progress, decoy_photos=inputs.decoy_photos,
                            public_names=public_names,
+                           extra_gans=[DefenderGAN(g.generator, g.critic, g.latent_dim) for g in inputs.extra_gans],
                            run_identity={"model_sha256": target.source_sha256, "gan_sha256": gan.sha256,
                                          "public_sha256": inputs.public_sha256,
-                                         "critic_sha256": sha256_file(job.critic) if job.critic else None})
+                                         "critic_sha256": sha256_file(job.critic) if job.critic else None,
+                                         **({"extra_gan_sha256": [g.sha256 for g in inputs.extra_gans]}
+                                            if inputs.extra_gans else {})})
     exported = export_model(result.model, out, stem="hardened", class_names=target.class_names,
                             source_sha256=target.source_sha256, produced_by="hardener protect", seed=job.config.seed,
-                            inputs=tuple(p for p in (job.model, job.gan, job.public_model, job.critic) if p))
+                            inputs=_input_paths(job))
     size = gan.image_size
     rows = [[result.before.images[result.before.targets == c][:4], result.after.images[result.after.targets == c][:4],
              _decoy_rows(result, c)] for c in protect]
@@ -161,6 +184,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
         "strangers_named": {**named, "faces": STRANGERS,
                             "note": "share of random faces of protect's GAN named as each protected person"},
         "decoy_photos": inputs.decoy_photos.source if inputs.decoy_photos is not None else None,
+        "extra_gans": [str(g.source) for g in inputs.extra_gans],
         "hardened": exported.to_report(),
         "baseline": model_summary(target),
         "grid": str(grid),
@@ -292,6 +316,11 @@ def _public_model(job: ProtectJob, gan):
     return gan.classifier, gan.class_names, None
 
 
+def _input_paths(job: ProtectJob) -> tuple[Path, ...]:
+    """The files protect reads: outputs must never overwrite them."""
+    return tuple(p for p in (job.model, job.gan, job.public_model, job.critic, *job.extra_gans) if p)
+
+
 def _decoy_rows(result, protected: int) -> torch.Tensor:
     """Four decoy samples of the class: protect's GAN inversions, or two of them and two decoy photos."""
     decoy = result.decoys[protected]
@@ -314,7 +343,8 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     job = ProtectJob(model=common.model, gan=options["gan"], protect=options["protect"], out=common.out,
                      decoy=options["decoy"] or [], public_model=options["public_model"], data=options["data"],
                      decoy_photos=options["decoy_photos"],
-                     critic=options["critic"], config=config, device=common.device, resume=common.resume,
+                     critic=options["critic"], extra_gans=[Path(p) for p in options["extra_gans"] or []],
+                     config=config, device=common.device, resume=common.resume,
                      arch=common.arch, spec_changes=common.spec_changes, force_spec=options["force_spec"],
                      allow_pickle=common.allow_pickle)
     stage_only = [flag for flag, dest in (("--transfer-epochs", "transfer_epochs"), ("--freeze-until", "freeze_until"),
