@@ -738,7 +738,7 @@ def test_extra_gans_add_their_inversions_of_the_attack_family_only(mi_world: dic
     assert torch.allclose(decoys_only.images, alone(target, [1, 4], seed=5, task="t", family=False).images)
 
 
-def test_an_extra_gan_without_a_critic_or_with_another_latent_size_exits_2(mi_world: dict, tmp_path: Path) -> None:
+def test_an_extra_gan_without_a_critic_of_another_latent_size_or_given_twice_exits_2(mi_world: dict, tmp_path: Path) -> None:
     from hardener.gan import save_gan_bundle
     from hardener.gan.models import Critic, Generator
 
@@ -749,3 +749,4 @@ def test_an_extra_gan_without_a_critic_or_with_another_latent_size_exits_2(mi_wo
             "--out", str(tmp_path / "o")]
     assert_bad_input(runner.invoke(app, [*base, "--extra-gan", str(no_critic)]), "holds no critic")
     assert_bad_input(runner.invoke(app, [*base, "--extra-gan", str(other)]), "latent size 64")
+    assert_bad_input(runner.invoke(app, [*base, "--extra-gan", str(mi_world["gan"])]), "given twice")

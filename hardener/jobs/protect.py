@@ -72,7 +72,9 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
         check_gan_matches(gan, public, str(job.public_model or job.gan))
         data = load_dataset(job.data) if job.data else None
         photos = load_dataset(job.decoy_photos) if job.decoy_photos else None
-        extra_gans = [_extra_gan(path, gan) for path in job.extra_gans]
+        extra_gans = []
+        for path in job.extra_gans:
+            extra_gans.append(_extra_gan(path, [gan, *extra_gans]))
     else:
         gan, public, public_names, public_sha256, data, photos, extra_gans = (
             checked.gan, checked.public, checked.public_names, checked.public_sha256, checked.data,
@@ -103,12 +105,16 @@ def load_inputs(job: ProtectJob, checked: ProtectInputs | None = None) -> Protec
                          photos, extra_gans)
 
 
-def _extra_gan(path: Path, gan):
-    """One --extra-gan, loaded and checked against --gan: its rows are pooled with --gan's, so the latent size
-    must match, and its inversions need its critic."""
+def _extra_gan(path: Path, earlier: list):
+    """One --extra-gan, loaded and checked against --gan and the ones before it (`earlier`, --gan first): its rows
+    are pooled with --gan's, so the latent size must match; its inversions need its critic; a GAN given twice only
+    doubles the work."""
     from hardener.gan import load_gan
 
-    extra = load_gan(path)
+    extra, gan = load_gan(path), earlier[0]
+    if any(extra.sha256 == g.sha256 for g in earlier):
+        raise InputError("this GAN is given twice (as --gan or an earlier --extra-gan)", where=str(path),
+                         fix="give a GAN trained at another seed or on other public faces")
     if extra.critic is None:
         raise InputError("this GAN bundle holds no critic, and protect's inversions through it need one",
                          where=str(path), fix="pass a bundle saved with its critic (`hardener train gan` writes one)")
