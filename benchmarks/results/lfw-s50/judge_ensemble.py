@@ -1,7 +1,8 @@
 """judge_ensemble.py OUT.json PROTECT_OUT PROTECT_OUT...: session 50's rule R50b. The five attacks of rule R42, as
 lfw-s42/judge.py runs them (attacker's GAN, evaluation model, held-out split, standard budget, 15 restarts, seed 0
-or JUDGE_SEED; JUDGE_STEPS and JUDGE_RESTARTS as judge.py's), on the mean of the logits of several hardened models: what a service shipping them together would
-expose. Decoy hit rates count every member's decoys. One thread; from the repository root."""
+or JUDGE_SEED; JUDGE_STEPS and JUDGE_RESTARTS as judge.py's), on the mean of the logits of several hardened models:
+what a service shipping them together would expose. Decoy hit rates count every member's decoys. One thread; from
+the repository root."""
 import json
 import os
 import sys
@@ -45,7 +46,8 @@ restarts = int(os.environ.get("JUDGE_RESTARTS", 15))
 result = {"models": [str(d) for d in dirs], "rows": []}
 for preset in FIVE:
     suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=seed,
-                       gan=B / "gan-attacker" / "gan.safetensors", critic=None, eval_model=B / "eval" / "model.safetensors",
+                       gan=B / "gan-attacker" / "gan.safetensors", critic=None,
+                       eval_model=B / "eval" / "model.safetensors",
                        data=str(B / "splits" / "private" / "test.npz"), target=loaded[0][0], spec_model=baseline,
                        protect=["6", "18", "27", "31", "67"], device="cpu")
     if "accuracy" not in result:

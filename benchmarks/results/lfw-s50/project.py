@@ -37,14 +37,16 @@ def project(photos: torch.Tensor) -> torch.Tensor:
     z = torch.randn(len(photos), gan.latent_dim).requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=0.05)
     wanted = target.forward_features(photos)
-    for step in range(PROJECT_STEPS):
+    for _ in range(PROJECT_STEPS):
         images = G(z)
-        loss = ((images - photos) ** 2).flatten(1).mean(1) + 0.1 * (target.forward_features(images) - wanted).pow(2).mean(1)
+        features = (target.forward_features(images) - wanted).pow(2).mean(1)
+        loss = ((images - photos) ** 2).flatten(1).mean(1) + 0.1 * features
         loss = loss + 1e-3 * z.pow(2).mean(1)
         optimizer.zero_grad()
         loss.sum().backward()
         optimizer.step()
-    print(f"projected: pixel MSE {float(((G(z) - photos) ** 2).mean()):.4f}", flush=True)
+    with torch.no_grad():
+        print(f"projected: pixel MSE {float(((G(z) - photos) ** 2).mean()):.4f}", flush=True)
     return z.detach()
 
 
@@ -52,7 +54,7 @@ def attack(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """plg-margin's loss (critic prior + 100 x max margin), Adam lr 0.1, on the hardened model through protect's GAN."""
     z = z.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=0.1)
-    for step in range(ATTACK_STEPS):
+    for _ in range(ATTACK_STEPS):
         images = G(z)
         loss = critic_prior(D(images).view(-1)) + 100 * max_margin(hardened(images), y)
         optimizer.zero_grad()
