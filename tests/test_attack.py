@@ -115,6 +115,18 @@ def test_budget_sets_steps_and_restarts_unless_overridden(mi_world: dict, tmp_pa
     assert json.loads((tmp_path / "s" / "report.json").read_text())["inversion"]["steps_run"] == 7
 
 
+def test_one_reconstruction_prints_its_table_with_a_dash_for_the_frechet_distance(mi_world: dict,
+                                                                                   tmp_path: Path) -> None:
+    args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0", "--eval-model",
+            str(mi_world["eval"]), "--data", str(mi_world["private"]), "--steps", "3", "--restarts", "1",
+            "--out", str(tmp_path / "one")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "one" / "report.json").read_text())["metrics"]
+    assert metrics["feature_frechet_distance"] is None and 0.0 <= metrics["sure_top1"] <= metrics["top1"]
+    assert "sure top-1" in result.output and "—" in result.output
+
+
 def test_gan_of_another_size_and_evaluator_of_another_class_count_exit_2(mi_world: dict, tmp_path: Path) -> None:
     big = save_bundle(build_model("resnet", "resnet10", 8, 64), tmp_path / "big.safetensors")
     assert_bad_input(attack(mi_world, tmp_path / "o1", model=big), "32 px images but the model takes 64 px")

@@ -12,8 +12,8 @@ from torch import nn
 
 from hardener.arch import FaceModel
 from hardener.audit.fid import inception_fid, load_inception
-from hardener.audit.metrics import (AttackMetrics, attack_metrics, feature_frechet_distance, frechet_distance,
-                                    target_hits)
+from hardener.audit.metrics import (AttackMetrics, attack_metrics, class_margins, feature_frechet_distance,
+                                    frechet_distance, target_hits)
 from hardener.data.datasets import FaceDataset, to_model_input
 from hardener.errors import InputError, ModelFormatError
 from hardener.attacks.engine import InversionResult
@@ -105,9 +105,38 @@ def test_perfect_reconstructions_score_perfectly() -> None:
     assert metrics.rows == 12 and metrics.private_images == 12 and metrics.topk == 4
     assert sorted(metrics.per_class) == [0, 1, 2, 3]
     for values in metrics.per_class.values():
-        assert set(values) == {"top1", "top5", "confidence", "knn_distance"}
+        assert set(values) == {"top1", "top5", "confidence", "knn_distance", "sure_top1", "photo_margin"}
         assert values["top1"] == 1.0 and values["knn_distance"] == pytest.approx(0.0, abs=1e-5)
         assert 0.25 < values["confidence"] <= 1.0
+
+
+def test_a_hit_counts_as_sure_only_at_a_margin_the_persons_own_photos_reach() -> None:
+    data = private_faces()
+    model = nearest_mean_model(data)
+    x = to_model_input(data.images, SIZE)
+    photo_margins = class_margins(model(x).detach(), torch.from_numpy(data.labels))
+    own = x[:3][photo_margins[:3].argmax()]  # class 0's surest photo
+    other = x[3]  # a photo of class 1
+    images = torch.stack([own, 0.55 * own + 0.45 * other, 0.3 * own + 0.7 * other])
+    row_margins = class_margins(model(images).detach(), torch.zeros(3, dtype=torch.long))
+    assert row_margins[0] > row_margins[1] > 0 > row_margins[2], "precondition: a sure hit, a weak hit, a miss"
+    metrics = attack_metrics(result_of([0, 0, 0], [0, 1, 2], images), model, data)
+    bar = metrics.per_class[0]["photo_margin"]
+    assert bar == pytest.approx(float(torch.quantile(photo_margins[:3].double(), 0.1)), rel=1e-5)
+    assert row_margins[1] < bar <= row_margins[0]
+    assert metrics.top1 == pytest.approx(2 / 3) and metrics.sure_top1 == pytest.approx(1 / 3)
+    assert metrics.per_class[0]["sure_top1"] == pytest.approx(1 / 3)
+    assert metrics.recovered_margin == pytest.approx(float(row_margins[:2].median()), rel=1e-5)
+    assert json.loads(json.dumps(metrics.to_dict()))["sure_top1"] == pytest.approx(1 / 3)
+    missed = attack_metrics(result_of([0], [0], images[2:]), model, data)
+    assert missed.sure_top1 == 0.0 and math.isnan(missed.recovered_margin)
+    assert missed.to_dict()["recovered_margin"] is None
+
+
+def test_class_margins_are_the_targets_lead_over_the_best_other_class() -> None:
+    logits = torch.tensor([[3.0, 1.0, 2.5], [0.0, 4.0, 1.0], [1.0, 1.0, 0.0]])
+    margins = class_margins(logits, torch.tensor([0, 2, 1]))
+    assert margins.tolist() == pytest.approx([0.5, -3.0, 0.0])
 
 
 def test_wrong_class_reconstructions_score_zero_and_are_far() -> None:

@@ -52,11 +52,17 @@ def attack(
     m = report["metrics"]
     table = Table(title=f"Attack {report['preset']} on {model} ({len(report['classes'])} classes, "
                         f"{report['inversion']['steps_run']} steps, seed {seed})")
-    for column in ("top-1", "top-5", "any restart top-1", "KNN distance", "feature Frechet distance"):
+    for column in ("top-1", "sure top-1", "top-5", "any restart top-1", "KNN distance", "feature Frechet distance"):
         table.add_column(column, justify="right")
-    table.add_row(f"{m['top1']:.1%}", f"{m['top5']:.1%}", f"{m['any_restart_top1']:.1%}", f"{m['knn_distance']:.3f}",
-                  f"{m['feature_frechet_distance']:.3f}")
+    table.add_row(*(_shown(m[key], form) for key, form in (
+        ("top1", ".1%"), ("sure_top1", ".1%"), ("top5", ".1%"), ("any_restart_top1", ".1%"), ("knn_distance", ".3f"),
+        ("feature_frechet_distance", ".3f"))))
     console.print(table)
     if "inception_fid" in m:
         console.print(f"Inception FID: {m['inception_fid']:.2f}")
     console.print(f"grid: {report['grid']}  report: {out / 'report.json'}", highlight=False)
+
+
+def _shown(value: float | None, form: str) -> str:
+    """A report number as the table shows it; None (JSON's NaN, e.g. a Frechet distance of one row) as a dash."""
+    return "—" if value is None else format(value, form)

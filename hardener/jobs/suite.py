@@ -9,6 +9,7 @@ protect's output folder (`hardened_files`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,8 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
                      "seconds_with_preparation": round(time.perf_counter() - started, 2)}
             entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))
             entry["top1_by_class"] = {str(c): v["top1"] for c, v in metrics.per_class.items()}  # who leaks
+            entry["sure_top1"] = metrics.sure_top1  # how many of those hits E is as sure of as of real photos
+            entry["recovered_margin"] = _finite_or_none(metrics.recovered_margin)
             if gan.classifier is not None:
                 entry["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
                 own = {c: decoys[name][c] for c in suite.protect if c in decoys.get(name, {})}
@@ -338,7 +341,8 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
                             f"top-1 {100 * entry['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, {entry['rows']} "
                             f"reconstructions), top-5 {100 * entry['top5']:.1f}%; baseline "
                             f"{100 * row['baseline']['top1']:.1f}%; {row['steps']} steps x {row['restarts']} restarts, "
-                            f"seed {row['seed']}" + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
+                            f"seed {row['seed']}" + _sureness(entry)
+                            + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
                             + ("" if at_wall is None else f"; latents at the box's wall {100 * at_wall:.0f}%")))
     if strangers is not None:
         checks.append(strangers_check(strangers["baseline"], strangers[name], limits.max_strangers_rise))
@@ -353,6 +357,19 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
     if parity is not None:
         checks.append(parity_check(*parity))
     return checks, drops
+
+
+def _sureness(entry: dict) -> str:
+    """How sure the evaluation model is of the hits, for a check's detail (rows of older reports lack it)."""
+    if entry.get("sure_top1") is None:
+        return ""
+    margin = entry.get("recovered_margin")
+    return (f"; sure top-1 {100 * entry['sure_top1']:.1f}% (the evaluation model as sure as of 9 in 10 of the "
+            f"person's photos" + ("" if margin is None else f"; median margin of the hits {margin:.2f}") + ")")
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def strangers_check(baseline: np.ndarray, hardened: np.ndarray, limit: float) -> Any:
