@@ -20,6 +20,15 @@ B = Path(".cache/benchmarks")
 FIVE = ("plg-margin", "adaptive-trapdoor", "plg-gan", "lomma-logit", "plg-gan-adaptive")  # leaked most, sessions 24-33
 
 
+def judge_suite(preset: str, checked, baseline, steps: int | None, restarts: int, seed: int):
+    """verify's suite for one preset as the judge runs it (lfw-s51/reconstruct.py builds it the same way)."""
+    return load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=seed,
+                      gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
+                      eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")),
+                      data=str(B / "splits" / "private" / "test.npz"),
+                      target=checked, spec_model=baseline, protect=["6", "18", "27", "31", "67"], device="cpu")
+
+
 def judge(model, checked, decoys: dict[int, list[int]], out: Path, presets: tuple[str, ...], header: dict) -> dict:
     """The presets on `model` (any module with the FaceModel interface; `checked`: the LoadedModel load_suite checks
     the GAN and spec against), rows written to OUT after each preset and printed; `header` starts the JSON.
@@ -30,11 +39,7 @@ def judge(model, checked, decoys: dict[int, list[int]], out: Path, presets: tupl
     seed = int(os.environ.get("JUDGE_SEED", 0))
     result = {**header, "rows": []}
     for preset in presets:
-        suite = load_suite(presets=(preset,), budget="standard", steps=steps, restarts=restarts, seed=seed,
-                           gan=Path(os.environ.get("JUDGE_GAN", B / "gan-attacker" / "gan.safetensors")), critic=None,
-                           eval_model=Path(os.environ.get("JUDGE_EVAL", B / "eval" / "model.safetensors")),
-                           data=str(B / "splits" / "private" / "test.npz"),
-                           target=checked, spec_model=baseline, protect=["6", "18", "27", "31", "67"], device="cpu")
+        suite = judge_suite(preset, checked, baseline, steps, restarts, seed)
         if "accuracy" not in result:
             result["accuracy"] = natural_accuracy(natural_hits(suite, {"h": model})["h"], suite.in_protected)
             print("acc", result["accuracy"], flush=True)
