@@ -150,7 +150,7 @@ def attack_metrics(result: InversionResult, eval_model: FaceModel, private: Face
         top1=_mean(top1_hits), top5=_mean(topk_hits), any_restart_top1=sum(any_hit) / len(any_hit),
         knn_distance=_mean(knn), feature_frechet_distance=frechet, per_class=per_class, topk=k,
         rows=rows_total, private_images=references, notes=notes, sure_top1=_mean(sure),
-        recovered_margin=float(margins[top1_hits].double().median()) if bool(top1_hits.any()) else math.nan,
+        recovered_margin=float(torch.quantile(margins[top1_hits].double(), 0.5)) if bool(top1_hits.any()) else math.nan,
     )
 
 

@@ -55,7 +55,8 @@ def main(out: Path, second: str | None) -> None:
     for name in judges:
         if name != "eval":
             mine = np.array([table[name, c] for c in PROTECT])
-            print(f"{name} against eval: Pearson over the {mine.size} pairs {np.corrcoef(mine.ravel(), evaluated.ravel())[0, 1]:.2f}")
+            pearson = np.corrcoef(mine.ravel(), evaluated.ravel())[0, 1]
+            print(f"{name} against eval: Pearson over the {mine.size} pairs {pearson:.2f}")
 
 
 if __name__ == "__main__":
