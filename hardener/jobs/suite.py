@@ -181,7 +181,7 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
             entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))
             entry["top1_by_class"] = {str(c): v["top1"] for c, v in metrics.per_class.items()}  # who leaks
             entry["sure_top1"] = metrics.sure_top1  # how many of those hits E is as sure of as of real photos
-            entry["recovered_margin"] = _finite_or_none(metrics.recovered_margin)
+            entry["recovered_margin"] = metrics.recovered_margin if math.isfinite(metrics.recovered_margin) else None
             if gan.classifier is not None:
                 entry["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
                 own = {c: decoys[name][c] for c in suite.protect if c in decoys.get(name, {})}
@@ -366,10 +366,6 @@ def _sureness(entry: dict) -> str:
     margin = entry.get("recovered_margin")
     return (f"; sure top-1 {100 * entry['sure_top1']:.1f}% (the evaluation model as sure as of 9 in 10 of the "
             f"person's photos" + ("" if margin is None else f"; median margin of the hits {margin:.2f}") + ")")
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def strangers_check(baseline: np.ndarray, hardened: np.ndarray, limit: float) -> Any:
