@@ -1,8 +1,8 @@
 """decoy_pairs.py OUT.pt [SECOND.safetensors]: session 51. Is Schroeder's leak set by his decoy before any defense?
 The 16 decoy candidates' inversions through protect's GAN (the public classifier inverted as rank_decoys inverts it:
 protect's first preset, seed 7; 4 restarts here), and each protected person's median margin on each candidate's
-images by the original target, the evaluation model (a diagnostic only) and, when given, a second recogniser.
-Reuses OUT.pt's images when it exists.
+images by the original target, the evaluation model (a diagnostic only) and, when given, another recogniser; first,
+the share of the 64 candidate images each of them names each protected person. Reuses OUT.pt's images when it exists.
     python benchmarks/results/lfw-s51/decoy_pairs.py .cache/s51/pairs.pt
 """
 import sys
@@ -43,6 +43,8 @@ def main(out: Path, second: str | None) -> None:
     table = {}
     for name, path in judges.items():
         z = logits(load_model(path).model, x, "cpu")
+        named = {c: f"{100 * float((z.argmax(1) == c).float().mean()):.1f} %" for c in PROTECT}
+        print(f"{name}: share of the {len(z)} candidate images named each protected person: {named}")
         for c in PROTECT:
             margins = class_margins(z, torch.full((len(z),), c))
             table[name, c] = [float(margins[t == d].median()) for d in pool]
