@@ -1,5 +1,6 @@
 """All nine `strong` attacks per model from judge rows (JUDGE/NAME.json: the five of rule R42; JUDGE/NAME-rest.json:
-the other four, where run); by default this folder's.   python benchmarks/results/lfw-s42/tally9.py [JUDGE NAME ...]"""
+the other four, where run); by default this folder's; how many hits are sure where the rows carry it (since session 51).
+    python benchmarks/results/lfw-s42/tally9.py [JUDGE NAME ...]"""
 import json
 import sys
 from pathlib import Path
@@ -14,3 +15,6 @@ for name in sys.argv[2:] or ("def0", "fh4"):
           f"worst top-1 {worst['top1']:.1%} ({worst['preset']}), worst top-5 {worst5['top5']:.1%} "
           f"({worst5['preset']}); at or under 5 %: {sum(r['top1'] <= 0.05 + 1e-9 for r in rows)}")
     print("   ", {r["preset"]: f"{recovered[r['preset']]} ({r['top5']:.1%})" for r in rows})
+    if all("sure_top1" in r for r in rows):  # rows judged since session 51
+        print(f"    sure (hardener.audit.metrics): {sum(round(r['sure_top1'] * r['rows']) for r in rows)} of the "
+              f"{sum(recovered.values())}")
