@@ -21,7 +21,8 @@ from hardener.cli.app import app
 from hardener.gan import load_gan, save_gan_bundle
 from hardener.defenses.strangers import named_any, stranger_faces
 from hardener.jobs.suite import STRANGER_SEED, load_suite, strangers_check, worst_attack_note
-from hardener.loading import load_model
+from hardener.loading import load_model, save_bundle
+from hardener.registry import build_model
 
 runner = CliRunner()
 
@@ -165,6 +166,38 @@ def test_verify_takes_the_baseline_rows_of_an_earlier_report_with_the_same_input
     assert_bad_input(bad(tmp_path / "missing.json", *other), "cannot be read")
     assert_bad_input(bad(tmp_path / "second" / "report.json", "--protect", "1", "--protect", "4", "--out",
                          str(tmp_path / "second")), "would overwrite")
+
+
+def test_an_extra_evaluation_model_judges_the_same_reconstructions_and_gates_too(
+        mi_world: dict, tmp_path: Path) -> None:
+    """--extra-eval-model: the extra judge's figures are the ones verify gives when it is the --eval-model (the
+    same seeded reconstructions), it adds one gating check per attack, it joins the measurement key, and a judge of
+    other classes or given twice is bad input. The target stands in for the hardened model; 3 steps."""
+    fast = ("--preset", "gmi", "--steps", "3", "--restarts", "2", "--max-attack-acc", "100", "--max-acc-drop", "100",
+            "--max-protected-acc-drop", "100", "--max-strangers-rise", "100")
+    both = verify_report(mi_world, mi_world["target"], tmp_path / "both", *fast, "--extra-eval-model",
+                         str(mi_world["target"]))
+    alone = verify_report(mi_world, mi_world["target"], tmp_path / "alone", *fast)
+    as_judge = json.loads(runner.invoke(app, [
+        "verify", str(mi_world["target"]), "--baseline", str(mi_world["target"]), "--data", str(mi_world["test"]),
+        "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["target"]), "--protect", "1", "--protect", "4",
+        "--out", str(tmp_path / "judge"), *fast, "--json"]).stdout)
+    extra = both["attacks"][0]["hardened"]["judges"][str(mi_world["target"])]
+    for key in ("top1", "top5", "top1_ci95", "top1_by_class", "sure_top1", "recovered_margin"):
+        assert extra[key] == as_judge["attacks"][0]["hardened"][key], key
+    assert both["attacks"][0]["hardened"]["top1"] == alone["attacks"][0]["hardened"]["top1"]
+    names = [c["name"] for c in both["checks"]]
+    assert f"attack accuracy gmi judged by {mi_world['target']} (protected classes, top-1, 95% upper bound)" in names
+    assert len(names) == len(alone["checks"]) + 1 and "judges" not in alone["attacks"][0]["hardened"]
+    assert both["measurement_keys"]["baseline"] != alone["measurement_keys"]["baseline"]
+    strict = runner.invoke(app, verify_args(mi_world, mi_world["target"], tmp_path / "strict", "--extra-eval-model",
+                                            str(mi_world["target"]), "--max-attack-acc", "0"))
+    assert strict.exit_code == 1 and "judged by" in (tmp_path / "strict" / "junit.xml").read_text()
+    other = save_bundle(build_model("resnet", "resnet10", 3, 32), tmp_path / "other.safetensors")
+    assert_bad_input(runner.invoke(app, verify_args(mi_world, mi_world["target"], tmp_path / "o", "--extra-eval-model",
+                                                    str(other))), "the evaluation model has 3 classes")
+    assert_bad_input(runner.invoke(app, verify_args(mi_world, mi_world["target"], tmp_path / "t", "--extra-eval-model",
+                                                    str(mi_world["eval"]))), "given twice")
 
 
 @pytest.mark.slow

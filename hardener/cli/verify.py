@@ -22,6 +22,7 @@ def verify(
     data: str = typer.Option(..., "--data", help="Held-out private images (never trained on)."),
     gan: Path = typer.Option(..., "--gan", help="GAN for the attacks (ideally another one than protect used)."),
     eval_model: Path = typer.Option(..., "--eval-model", help="Independent evaluation model on the private identities."),
+    extra_eval_model: list[Path] = typer.Option([], "--extra-eval-model", help="Another evaluation model on the same identities (repeatable): it judges the same reconstructions, and each attack's check must hold by it too."),
     protect_classes: list[str] = typer.Option(..., "--protect", help="The protected classes."),
     out: Path = typer.Option(..., "--out", help="Output folder: report.json, junit.xml, summary.md."),
     critic: Path = typer.Option(None, "--critic", help="Critic checkpoint when --gan is a bare generator."),
@@ -64,7 +65,7 @@ def verify(
                     max_mia_auc=max_mia_auc, mia_shadows=mia_shadows, mia_shadow_epochs=mia_shadow_epochs, device=device,
                     spec_changes=declared_spec(mean, std, normalize, channel_order, input_range), force_spec=force_spec,
                     arch=arch, allow_pickle=allow_pickle, resume=resume,
-                    baseline_report=baseline_report)
+                    baseline_report=baseline_report, extra_eval_models=tuple(extra_eval_model))
     with progress_bar(enabled=not as_json) as progress:
         gate, report = run_verify(job, progress)
     print_warnings(report["warnings"])

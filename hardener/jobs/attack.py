@@ -39,15 +39,21 @@ def load_attack_tools(gan_path: Path, critic_path: Path | None, eval_path: Path,
     """The GAN that inverts `target` and the evaluation model that judges the result, both checked against
     it (image size, classes): attack and verify load them the same way. Returns (LoadedGAN, LoadedModel)."""
     from hardener.gan import check_gan_matches, load_gan
-    from hardener.loading import load_model
 
     gan = load_gan(gan_path, critic_path)
     check_gan_matches(gan, target, str(gan_path))
+    return gan, load_evaluator(eval_path, target, allow_pickle=allow_pickle)
+
+
+def load_evaluator(eval_path: Path, target, *, allow_pickle: bool = False):
+    """An evaluation model checked against `target` (the same classes): the judge, and verify's extra judges."""
+    from hardener.loading import load_model
+
     evaluator = load_model(eval_path, allow_pickle=allow_pickle)
     if evaluator.num_classes != target.num_classes:
         raise InputError(f"the evaluation model has {evaluator.num_classes} classes, the target {target.num_classes}",
                          where=str(eval_path), fix="train the evaluation model on the same private identities")
-    return gan, evaluator
+    return evaluator
 
 
 def load_attack_job(job) -> tuple:

@@ -75,6 +75,7 @@ class AttackSuite:
     protect: list[int]
     device: torch.device
     warnings: list[str] = field(default_factory=list)
+    extra_judges: dict[str, Any] = field(default_factory=dict)  # verify --extra-eval-model: path -> LoadedModel
 
     def seed_for(self, attack) -> int:
         """One fixed seed per preset, the same whatever runs beside it."""
@@ -90,21 +91,29 @@ class AttackSuite:
 def load_suite(*, presets: tuple[str, ...], budget: str, steps: int | None, restarts: int | None, seed: int,
                gan: Path, critic: Path | None, eval_model: Path, data: str, target, spec_model,
                protect: list[str] | None, device: str, force_spec: bool = False,
-               allow_pickle: bool = False) -> AttackSuite:
+               allow_pickle: bool = False, extra_eval_models: tuple[Path, ...] = ()) -> AttackSuite:
     """Check and load what the attacks need: presets and budget, the GAN and evaluation model against `target`
     (a LoadedModel whose class names `protect` may use), the held-out data against `spec_model`'s declared
     input spec, and the protected classes, which the data must contain (None: the DESIGN protocol's rule, the
-    DEFAULT_PROTECTED classes with the most held-out images, said in a warning). Bad input raises InputError."""
+    DEFAULT_PROTECTED classes with the most held-out images, said in a warning), and any extra evaluation models
+    (each file once, none the evaluation model itself). Bad input raises InputError."""
     from hardener.attacks.presets import expand_presets, get_budget
     from hardener.data import load_dataset
     from hardener.device import resolve_device
-    from hardener.jobs.attack import load_attack_tools
+    from hardener.jobs.attack import load_attack_tools, load_evaluator
     from hardener.jobs.protect import check_declared_spec, parse_distinct
 
     resolved = resolve_device(device)
     chosen = expand_presets(presets)
     scaled = get_budget(budget)
     loaded_gan, evaluator = load_attack_tools(gan, critic, eval_model, target.model, allow_pickle=allow_pickle)
+    extra_judges, seen = {}, {Path(eval_model).resolve()}
+    for path in extra_eval_models:
+        if Path(path).resolve() in seen:
+            raise InputError("an evaluation model is given twice", where=str(path),
+                             fix="give each --extra-eval-model once, and not the --eval-model file again")
+        seen.add(Path(path).resolve())
+        extra_judges[str(path)] = load_evaluator(path, target.model, allow_pickle=allow_pickle)
     attacks, skipped = [], []
     for attack, explicit in chosen:
         if attack.needs_public_classifier and loaded_gan.classifier is None:
@@ -123,7 +132,7 @@ def load_suite(*, presets: tuple[str, ...], budget: str, steps: int | None, rest
                         f"({', '.join(protect)})")
     classes = parse_distinct(protect, target.num_classes, target.class_names, "--protect")
     suite = AttackSuite(attacks, skipped, budget, scaled, steps, restarts, seed, loaded_gan, evaluator, held_out,
-                        classes, resolved, warnings)
+                        classes, resolved, warnings, extra_judges)
     if not suite.in_protected.any():
         raise InputError("the held-out data has no image of the protected classes", where=str(data),
                          fix="pass held-out data that includes the protected identities")
@@ -143,12 +152,12 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
     """Run every attack of the suite on every model (FaceModels by name), attack by attack at the attack's
     seed. One row per attack: preset, seed, steps, restarts, and per model name its top-1/top-5 (with the
     Wilson interval of top-1), top-1 per protected class, any-restart top-1, KNN distance, time, the lure escape
-    rate (with a public classifier) and, where `decoys` gives that model's decoy classes, the decoy hit rate.
+    rate (with a public classifier), where `decoys` gives that model's decoy classes the decoy hit rate, and with
+    extra judges (verify --extra-eval-model) each one's figures for the same reconstructions under "judges".
     `known` (from `earlier_rows`) holds entries measured before, by `row_key` and model name: those are taken
     as they are, not attacked again."""
     from hardener.attacks.adaptive_decoy import escape_rate
     from hardener.attacks.engine import share_at_clamp
-    from hardener.audit.intervals import wilson
     from hardener.audit.metrics import attack_metrics
     from hardener.defenses.decoy import decoy_hits
 
@@ -172,16 +181,15 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
                                 seed=seed, steps=steps, restarts=restarts, device=device, progress=progress,
                                 public_classifier=gan.classifier)
             metrics = attack_metrics(result, suite.evaluator.model, suite.data, device=device)
-            entry = {"top1": metrics.top1, "top5": metrics.top5, "any_restart_top1": metrics.any_restart_top1,
+            entry = {**judged(metrics), "any_restart_top1": metrics.any_restart_top1,
                      "knn_distance": metrics.knn_distance, "steps": result.steps_run,
-                     "latent_steps": result.latent_steps, "rows": metrics.rows,
+                     "latent_steps": result.latent_steps,
                      "latent_at_clamp": share_at_clamp(result.z, attack.config.z_clamp),
                      "seconds": round(result.seconds, 2),
                      "seconds_with_preparation": round(time.perf_counter() - started, 2)}
-            entry["top1_ci95"] = _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows))
-            entry["top1_by_class"] = {str(c): v["top1"] for c, v in metrics.per_class.items()}  # who leaks
-            entry["sure_top1"] = metrics.sure_top1  # how many of those hits E is as sure of as of real photos
-            entry["recovered_margin"] = metrics.recovered_margin if math.isfinite(metrics.recovered_margin) else None
+            if suite.extra_judges:  # the same reconstructions, judged again by each extra evaluation model
+                entry["judges"] = {path: judged(attack_metrics(result, judge.model, suite.data, device=device))
+                                   for path, judge in suite.extra_judges.items()}
             if gan.classifier is not None:
                 entry["lure_escape_rate"] = escape_rate(result, gan.classifier, device)
                 own = {c: decoys[name][c] for c in suite.protect if c in decoys.get(name, {})}
@@ -194,6 +202,19 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
     return rows
 
 
+def judged(metrics) -> dict:
+    """What a judge says of an attack's reconstructions (an attack entry's own figures, and each extra judge's):
+    top-1 with its Wilson interval, top-5, top-1 per protected class (who leaks), how many hits are sure and
+    their median margin (hardener.audit.metrics)."""
+    from hardener.audit.intervals import wilson
+
+    return {"top1": metrics.top1, "top5": metrics.top5, "rows": metrics.rows,
+            "top1_ci95": _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows)),
+            "top1_by_class": {str(c): v["top1"] for c, v in metrics.per_class.items()},
+            "sure_top1": metrics.sure_top1,
+            "recovered_margin": metrics.recovered_margin if math.isfinite(metrics.recovered_margin) else None}
+
+
 def row_key(row: dict) -> tuple:
     """What makes two attack rows of one suite the same measurement: preset, seed, steps and restarts."""
     return row["preset"], row["seed"], row["steps"], row["restarts"]
@@ -202,7 +223,8 @@ def row_key(row: dict) -> tuple:
 def measurement_key(suite: AttackSuite, model) -> str:
     """sha256 of what a model's attack rows depend on besides the attack itself: the model's weights and input
     spec, the GAN's generator, critic and public classifier, the evaluation model, the held-out images and
-    labels, the protected classes, the budget's share of preparation, the device type and the torch version.
+    labels, the protected classes, the budget's share of preparation, the device type, the torch version and any
+    extra evaluation models.
     Two verify runs whose baseline keys match measure the baseline alike, so one can lend its rows to the other
     (`earlier_rows`); the numbers are those the earlier run measured, on its machine."""
     import hashlib
@@ -215,7 +237,7 @@ def measurement_key(suite: AttackSuite, model) -> str:
              hashlib.sha256(np.ascontiguousarray(suite.data.images).tobytes()).hexdigest(),
              hashlib.sha256(np.ascontiguousarray(suite.data.labels, dtype=np.int64).tobytes()).hexdigest(),
              ",".join(map(str, suite.protect)), repr(suite.budget.steps_fraction), suite.device.type,
-             torch.__version__]
+             torch.__version__, *(weights_hash(judge.model) for judge in suite.extra_judges.values())]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -344,6 +366,15 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
                             f"seed {row['seed']}" + _sureness(entry)
                             + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
                             + ("" if at_wall is None else f"; latents at the box's wall {100 * at_wall:.0f}%")))
+        for judge, figures in entry.get("judges", {}).items():
+            low, high = (100 * b for b in figures["top1_ci95"])
+            baseline = row["baseline"].get("judges", {}).get(judge)
+            checks.append(Check(f"attack accuracy {row['preset']} judged by {judge} (protected classes, top-1, 95% "
+                                "upper bound)", high <= limits.max_attack_acc, round(high, 2), limits.max_attack_acc,
+                                "%", f"top-1 {100 * figures['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, "
+                                f"{figures['rows']} reconstructions), top-5 {100 * figures['top5']:.1f}%"
+                                + ("" if baseline is None else f"; baseline {100 * baseline['top1']:.1f}%")
+                                + _sureness(figures)))
     if strangers is not None:
         checks.append(strangers_check(strangers["baseline"], strangers[name], limits.max_strangers_rise))
     if mia is not None:

@@ -53,6 +53,7 @@ class VerifyJob:
     allow_pickle: bool = False
     resume: bool = False  # keep the LiRA shadows an interrupted verify finished (--out/checkpoints)
     baseline_report: Path | None = None  # an earlier verify's report.json: its baseline rows, not attacked again
+    extra_eval_models: tuple[Path, ...] = ()  # more judges: every attack's check must hold by each of them too
 
 
 def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
@@ -82,7 +83,7 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     suite = load_suite(presets=job.presets, budget=job.budget, steps=job.steps, restarts=job.restarts, seed=job.seed,
                        gan=job.gan, critic=job.critic, eval_model=job.eval_model, data=job.data, target=hardened,
                        spec_model=baseline, protect=job.protect, device=job.device, force_spec=job.force_spec,
-                       allow_pickle=job.allow_pickle)
+                       allow_pickle=job.allow_pickle, extra_eval_models=job.extra_eval_models)
     warnings = list(suite.warnings)
     if not hardened.spec.declared:
         warnings.append(f"input spec assumed from the plugin default ({hardened.spec.describe()})")
@@ -107,7 +108,8 @@ def run_verify(job: VerifyJob, progress: ProgressFn = no_progress):
     keys = {"baseline": measurement_key(suite, baseline.model), "hardened": measurement_key(suite, hardened.model)}
     known = (earlier_rows(job.baseline_report, "baseline", keys["baseline"], "--baseline-report")
              if job.baseline_report is not None else None)
-    inputs = (bundle, job.baseline, job.gan, job.eval_model) + ((job.baseline_report,) if known is not None else ())
+    inputs = ((bundle, job.baseline, job.gan, job.eval_model, *job.extra_eval_models)
+              + ((job.baseline_report,) if known is not None else ()))
     out = prepare_out_dir(job.out, inputs=inputs,
                           outputs=("report.json", "junit.xml", "summary.md", "surrogates", "checkpoints"))
 
