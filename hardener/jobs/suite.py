@@ -109,10 +109,11 @@ def load_suite(*, presets: tuple[str, ...], budget: str, steps: int | None, rest
     loaded_gan, evaluator = load_attack_tools(gan, critic, eval_model, target.model, allow_pickle=allow_pickle)
     extra_judges, seen = {}, {Path(eval_model).resolve()}
     for path in extra_eval_models:
-        if Path(path).resolve() in seen:
+        where = Path(path).resolve()
+        if where in seen:
             raise InputError("an evaluation model is given twice", where=str(path),
                              fix="give each --extra-eval-model once, and not the --eval-model file again")
-        seen.add(Path(path).resolve())
+        seen.add(where)
         extra_judges[str(path)] = load_evaluator(path, target.model, allow_pickle=allow_pickle)
     attacks, skipped = [], []
     for attack, explicit in chosen:
@@ -356,25 +357,16 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
                             f"{accuracy[name][key]:.1%}"))
     for row in rows:
         entry = row[name]
-        low, high = (100 * b for b in entry["top1_ci95"])
         escape, at_wall = entry.get("lure_escape_rate"), entry.get("latent_at_clamp")
-        checks.append(Check(f"attack accuracy {row['preset']} (protected classes, top-1, 95% upper bound)",
-                            high <= limits.max_attack_acc, round(high, 2), limits.max_attack_acc, "%",
-                            f"top-1 {100 * entry['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, {entry['rows']} "
-                            f"reconstructions), top-5 {100 * entry['top5']:.1f}%; baseline "
-                            f"{100 * row['baseline']['top1']:.1f}%; {row['steps']} steps x {row['restarts']} restarts, "
-                            f"seed {row['seed']}" + _sureness(entry)
-                            + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
-                            + ("" if at_wall is None else f"; latents at the box's wall {100 * at_wall:.0f}%")))
+        checks.append(_attack_check(row["preset"], entry, row["baseline"]["top1"], limits.max_attack_acc, None,
+                                    f"; {row['steps']} steps x {row['restarts']} restarts, seed {row['seed']}"
+                                    + _sureness(entry)
+                                    + ("" if escape is None else f"; lure escape {100 * escape:.0f}%")
+                                    + ("" if at_wall is None else f"; latents at the box's wall {100 * at_wall:.0f}%")))
         for judge, figures in entry.get("judges", {}).items():
-            low, high = (100 * b for b in figures["top1_ci95"])
             baseline = row["baseline"].get("judges", {}).get(judge)
-            checks.append(Check(f"attack accuracy {row['preset']} judged by {judge} (protected classes, top-1, 95% "
-                                "upper bound)", high <= limits.max_attack_acc, round(high, 2), limits.max_attack_acc,
-                                "%", f"top-1 {100 * figures['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, "
-                                f"{figures['rows']} reconstructions), top-5 {100 * figures['top5']:.1f}%"
-                                + ("" if baseline is None else f"; baseline {100 * baseline['top1']:.1f}%")
-                                + _sureness(figures)))
+            checks.append(_attack_check(row["preset"], figures, None if baseline is None else baseline["top1"],
+                                        limits.max_attack_acc, judge, _sureness(figures)))
     if strangers is not None:
         checks.append(strangers_check(strangers["baseline"], strangers[name], limits.max_strangers_rise))
     if mia is not None:
@@ -388,6 +380,21 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
     if parity is not None:
         checks.append(parity_check(*parity))
     return checks, drops
+
+
+def _attack_check(preset: str, figures: dict, baseline_top1: float | None, limit: float, judge: str | None,
+                  more: str) -> Any:
+    """An attack's gate check on one judge's figures (`judge` None: the evaluation model), on the upper end of the
+    Wilson interval of top-1; `more` ends the detail."""
+    from hardener.report.gate import Check
+
+    low, high = (100 * b for b in figures["top1_ci95"])
+    by = "" if judge is None else f" judged by {judge}"
+    return Check(f"attack accuracy {preset}{by} (protected classes, top-1, 95% upper bound)", high <= limit,
+                 round(high, 2), limit, "%",
+                 f"top-1 {100 * figures['top1']:.1f}% (95% CI {low:.1f}-{high:.1f}%, {figures['rows']} "
+                 f"reconstructions), top-5 {100 * figures['top5']:.1f}%"
+                 + ("" if baseline_top1 is None else f"; baseline {100 * baseline_top1:.1f}%") + more)
 
 
 def _sureness(entry: dict) -> str:

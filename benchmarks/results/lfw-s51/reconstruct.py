@@ -37,9 +37,10 @@ def reconstruct(model, baseline, preset: str, surrogates: Path) -> dict:
                         steps=steps, restarts=restarts, device="cpu", public_classifier=gan.classifier)
     x, t = result.images.detach().cpu(), torch.as_tensor(result.targets).long().cpu()
     judged = logits(suite.evaluator.model, x, "cpu")
+    margins = class_margins(judged, t)
     public = logits(gan.classifier, x, "cpu").softmax(1)
-    return {"images": x.half(), "targets": t, "eval_margin": class_margins(judged, t), "eval_top": judged.argmax(1),
-            "hit": class_margins(judged, t) > 0, "public_top": public.argmax(1), "public_p": public.max(1).values,
+    return {"images": x.half(), "targets": t, "eval_margin": margins, "eval_top": judged.argmax(1),
+            "hit": margins > 0, "public_top": public.argmax(1), "public_p": public.max(1).values,
             "orig_margin": class_margins(logits(baseline.model, x, "cpu"), t)}
 
 
