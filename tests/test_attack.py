@@ -115,8 +115,8 @@ def test_budget_sets_steps_and_restarts_unless_overridden(mi_world: dict, tmp_pa
     assert json.loads((tmp_path / "s" / "report.json").read_text())["inversion"]["steps_run"] == 7
 
 
-def test_one_reconstruction_prints_its_table_with_a_dash_for_the_frechet_distance(mi_world: dict,
-                                                                                   tmp_path: Path) -> None:
+def test_one_reconstruction_prints_its_table_with_dashes_for_what_it_cannot_measure(mi_world: dict,
+                                                                                    tmp_path: Path) -> None:
     args = ["attack", str(mi_world["target"]), "--gan", str(mi_world["gan"]), "--classes", "0", "--eval-model",
             str(mi_world["eval"]), "--data", str(mi_world["private"]), "--steps", "3", "--restarts", "1",
             "--out", str(tmp_path / "one")]
@@ -124,7 +124,8 @@ def test_one_reconstruction_prints_its_table_with_a_dash_for_the_frechet_distanc
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "one" / "report.json").read_text())["metrics"]
     assert metrics["feature_frechet_distance"] is None and 0.0 <= metrics["sure_top1"] <= metrics["top1"]
-    assert "sure top-1" in result.output and "—" in result.output
+    assert metrics["cross_top1"] is None  # one class: no other class's reconstructions to be named on
+    assert "sure" in result.output and "others" in result.output and result.output.count("—") == 2  # headers wrap
 
 
 def test_gan_of_another_size_and_evaluator_of_another_class_count_exit_2(mi_world: dict, tmp_path: Path) -> None:

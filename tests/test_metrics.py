@@ -105,7 +105,7 @@ def test_perfect_reconstructions_score_perfectly() -> None:
     assert metrics.rows == 12 and metrics.private_images == 12 and metrics.topk == 4
     assert sorted(metrics.per_class) == [0, 1, 2, 3]
     for values in metrics.per_class.values():
-        assert set(values) == {"top1", "top5", "confidence", "knn_distance", "sure_top1", "photo_margin"}
+        assert set(values) == {"top1", "top5", "confidence", "knn_distance", "sure_top1", "photo_margin", "cross_top1"}
         assert values["top1"] == 1.0 and values["knn_distance"] == pytest.approx(0.0, abs=1e-5)
         assert 0.25 < values["confidence"] <= 1.0
 
@@ -131,6 +131,21 @@ def test_a_hit_counts_as_sure_only_at_a_margin_the_persons_own_photos_reach() ->
     missed = attack_metrics(result_of([0], [0], images[2:]), model, data)
     assert missed.sure_top1 == 0.0 and math.isnan(missed.recovered_margin)
     assert missed.to_dict()["recovered_margin"] is None
+
+
+def test_cross_top1_is_how_often_E_names_a_class_on_the_other_classes_reconstructions() -> None:
+    data = private_faces()
+    model = nearest_mean_model(data)
+    x = to_model_input(data.images, SIZE)  # classes 0-3, three photos each, all named right (the first test)
+    images = torch.stack([x[0], x[1], x[3], x[0], x[1], x[2]])  # aimed at 0, 0, 1, 1, 1, 1: three photos of 0 at 1
+    metrics = attack_metrics(result_of([0, 0, 1, 1, 1, 1], [0, 1, 0, 1, 2, 3], images), model, data)
+    assert metrics.per_class[0]["cross_top1"] == pytest.approx(3 / 4)  # class 1's rows that E names 0
+    assert metrics.per_class[1]["cross_top1"] == 0.0
+    assert metrics.cross_top1 == pytest.approx(3 / 8)
+    assert metrics.per_class[1]["top1"] == pytest.approx(1 / 4)
+    alone = attack_metrics(result_of([0], [0], x[:1]), model, data)
+    assert math.isnan(alone.cross_top1) and alone.to_dict()["cross_top1"] is None
+    assert alone.to_dict()["per_class"]["0"]["cross_top1"] is None
 
 
 def test_class_margins_are_the_targets_lead_over_the_best_other_class() -> None:

@@ -183,12 +183,15 @@ def test_an_extra_evaluation_model_judges_the_same_reconstructions_and_gates_too
         "--gan", str(mi_world["gan"]), "--eval-model", str(mi_world["target"]), "--protect", "1", "--protect", "4",
         "--out", str(tmp_path / "judge"), *fast, "--json"]).stdout)
     extra = both["attacks"][0]["hardened"]["judges"][str(mi_world["target"])]
-    for key in ("top1", "top5", "top1_ci95", "top1_by_class", "sure_top1", "recovered_margin"):
+    for key in ("top1", "top5", "top1_ci95", "top1_by_class", "sure_top1", "recovered_margin", "cross_top1",
+                "cross_top1_by_class"):
         assert extra[key] == as_judge["attacks"][0]["hardened"][key], key
     assert both["attacks"][0]["hardened"]["top1"] == alone["attacks"][0]["hardened"]["top1"]
     names = [c["name"] for c in both["checks"]]
     assert f"attack accuracy gmi judged by {mi_world['target']} (protected classes, top-1, 95% upper bound)" in names
     assert len(names) == len(alone["checks"]) + 1 and "judges" not in alone["attacks"][0]["hardened"]
+    details = [c["detail"] for c in both["checks"] if c["name"].startswith("attack accuracy gmi")]
+    assert len(details) == 2 and all("named on the other protected people's reconstructions" in d for d in details)
     assert both["measurement_keys"]["baseline"] != alone["measurement_keys"]["baseline"]
     strict = runner.invoke(app, verify_args(mi_world, mi_world["target"], tmp_path / "strict", "--extra-eval-model",
                                             str(mi_world["target"]), "--max-attack-acc", "0"))

@@ -52,11 +52,12 @@ def attack(
     m = report["metrics"]
     table = Table(title=f"Attack {report['preset']} on {model} ({len(report['classes'])} classes, "
                         f"{report['inversion']['steps_run']} steps, seed {seed})")
-    for column in ("top-1", "sure top-1", "top-5", "any restart top-1", "KNN distance", "feature Frechet distance"):
+    for column in ("top-1", "sure top-1", "named on others", "top-5", "any restart top-1", "KNN distance",
+                   "feature Frechet distance"):
         table.add_column(column, justify="right")
     table.add_row(*(_shown(m[key], form) for key, form in (
-        ("top1", ".1%"), ("sure_top1", ".1%"), ("top5", ".1%"), ("any_restart_top1", ".1%"), ("knn_distance", ".3f"),
-        ("feature_frechet_distance", ".3f"))))
+        ("top1", ".1%"), ("sure_top1", ".1%"), ("cross_top1", ".1%"), ("top5", ".1%"), ("any_restart_top1", ".1%"),
+        ("knn_distance", ".3f"), ("feature_frechet_distance", ".3f"))))
     console.print(table)
     if "inception_fid" in m:
         console.print(f"Inception FID: {m['inception_fid']:.2f}")

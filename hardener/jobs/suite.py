@@ -206,14 +206,22 @@ def attack_models(suite: AttackSuite, models: dict[str, Any], cache_dir: Path, *
 def judged(metrics) -> dict:
     """What a judge says of an attack's reconstructions (an attack entry's own figures, and each extra judge's):
     top-1 with its Wilson interval, top-5, top-1 per protected class (who leaks), how many hits are sure and
-    their median margin (hardener.audit.metrics)."""
+    their median margin, and how often the judge names each class on the other classes' reconstructions (its floor;
+    hardener.audit.metrics)."""
     from hardener.audit.intervals import wilson
 
     return {"top1": metrics.top1, "top5": metrics.top5, "rows": metrics.rows,
             "top1_ci95": _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows)),
             "top1_by_class": {str(c): v["top1"] for c, v in metrics.per_class.items()},
             "sure_top1": metrics.sure_top1,
-            "recovered_margin": metrics.recovered_margin if math.isfinite(metrics.recovered_margin) else None}
+            "recovered_margin": _finite_or_none(metrics.recovered_margin),
+            "cross_top1": _finite_or_none(metrics.cross_top1),
+            "cross_top1_by_class": {str(c): _finite_or_none(v["cross_top1"]) for c, v in metrics.per_class.items()}}
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON's stand-in for NaN: None."""
+    return value if math.isfinite(value) else None
 
 
 def row_key(row: dict) -> tuple:
@@ -401,9 +409,10 @@ def _sureness(entry: dict) -> str:
     """How sure the evaluation model is of the hits, for a check's detail (rows of older reports lack it)."""
     if entry.get("sure_top1") is None:
         return ""
-    margin = entry.get("recovered_margin")
+    margin, cross = entry.get("recovered_margin"), entry.get("cross_top1")
     return (f"; sure top-1 {100 * entry['sure_top1']:.1f}% (the evaluation model as sure as of 9 in 10 of the "
-            f"person's photos" + ("" if margin is None else f"; median margin of the hits {margin:.2f}") + ")")
+            f"person's photos" + ("" if margin is None else f"; median margin of the hits {margin:.2f}") + ")"
+            + ("" if cross is None else f"; named on the other protected people's reconstructions {100 * cross:.1f}%"))
 
 
 def strangers_check(baseline: np.ndarray, hardened: np.ndarray, limit: float) -> Any:
