@@ -15,7 +15,7 @@ data, as in the model-inversion literature. Every reconstruction row (class x re
   person's held-out photos start at about 3 (docs/MEASUREMENTS.md, "Session 51"). Context only: no gate reads it.
 - `cross_top1`: per class c, the share of the reconstructions aimed at the other attacked classes that E names c
   (top-1), and overall its mean over the classes (NaN with one class): the rate at which E names c on images of
-  someone else, the floor beside c's `top1`. Why: on LFW the evaluation model named one protected person on 8-12 %
+  someone else, the floor beside c's `top1`. Why: on LFW the evaluation model named one protected person on 3-12 %
   of the reconstructions of the other four, hardened or not (docs/MEASUREMENTS.md, "Session 52"), so a top-1 near
   that floor is E's habit more than the person. Context only: no gate reads it.
 - `feature_frechet_distance`: the Fréchet distance between Gaussian fits of E's features of all
