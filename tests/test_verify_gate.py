@@ -239,6 +239,11 @@ def test_worst_attack_note_says_which_recovered_classes_were_on_their_decoy() ->
     note = worst_attack_note([{"preset": "gmi", "hardened": undefended, "baseline": {"top1": 0.85}}], "hardened",
                              "standard", False)
     assert "Recovered: class 67 53.3%, class 27 20.0%." in note and "although" not in note
+    judged = {**entry, "cross_top1_by_class": {"67": 0.05, "27": None, "6": 0.0}}  # None: one class attacked
+    note = worst_attack_note([{"preset": "plg-gan", "hardened": judged, "baseline": {"top1": 0.85}}], "hardened",
+                             "standard", False)
+    assert ("Recovered: class 67 53.3% (on its decoy 100%; named on the others' 5.0%), class 27 20.0% (on its decoy "
+            "27%).") in note
 
 
 def test_strangers_check_gates_on_the_upper_end_of_the_paired_rise() -> None:

@@ -456,7 +456,9 @@ def _leaking(entry: dict) -> str:
     A class recovered although most of its reconstructions landed on its decoy is said apart: there the decoy
     fools the public classifier, which never saw the person, but not the evaluation model (on LFW, class 67 of
     the stack: docs/MEASUREMENTS.md, "Where the leak sits"), and protect's own hit rates cannot see that leak. Captured means
-    the share at which protect's rounds stop (DecoyConfig.decoy_hit_target)."""
+    the share at which protect's rounds stop (DecoyConfig.decoy_hit_target). Each class's `cross_top1` (how often the
+    evaluation model names it on the other protected classes' reconstructions) is said beside it: a share near it is
+    the judge's habit more than the person (docs/MEASUREMENTS.md, "Session 52")."""
     from hardener.defenses.decoy import DecoyConfig
 
     captured = DecoyConfig.decoy_hit_target
@@ -465,9 +467,15 @@ def _leaking(entry: dict) -> str:
     if not found:
         return ""
     hits = {int(c): h for c, h in entry.get("decoy_hit_rate", {}).items()}
+    cross = {int(c): v for c, v in entry.get("cross_top1_by_class", {}).items() if v is not None}
     on_decoy = [c for c, _ in found if hits.get(c, 0.0) >= captured]
-    said = ", ".join(f"class {c} {100 * v:.1f}%" + (f" (on its decoy {100 * hits[c]:.0f}%)" if c in hits else "")
-                     for c, v in found)
+
+    def context(c: int) -> str:
+        said = ([f"on its decoy {100 * hits[c]:.0f}%"] if c in hits else []) + (
+            [f"named on the others' {100 * cross[c]:.1f}%"] if c in cross else [])
+        return f" ({'; '.join(said)})" if said else ""
+
+    said = ", ".join(f"class {c} {100 * v:.1f}%{context(c)}" for c, v in found)
     classes = f"class{'es' if len(on_decoy) > 1 else ''} {', '.join(map(str, on_decoy))}"
     return f" Recovered: {said}." + (
         f" Recovered although on its decoy: {classes} (at least {100 * captured:.0f}% of its reconstructions "
