@@ -1,7 +1,7 @@
 """chance.py NAME=OUT.pt...: session 52. How often does each recogniser name a protected person on images that are
 not of him? Two floors for the hits session 51 counted on hardened models:
 1. random faces of the attacker's GAN and of protect's GAN (2,000 each, seed 0): per protected class, the share each
-   recogniser names that class (top-1; uniform chance over 80 classes is 1.3 %);
+   recogniser names that class (top-1; uniform chance over the 79 classes is 1.3 %);
 2. the reconstructions of lfw-s51/reconstruct.py's files: per protected class c, the share named c among the rows
    aimed at c (the hits) and among the rows aimed at the other four protected people ("cross": a reconstruction of
    someone else named c), per recogniser.
