@@ -471,9 +471,9 @@ def _leaking(entry: dict) -> str:
     on_decoy = [c for c, _ in found if hits.get(c, 0.0) >= captured]
 
     def context(c: int) -> str:
-        said = ([f"on its decoy {100 * hits[c]:.0f}%"] if c in hits else []) + (
+        parts = ([f"on its decoy {100 * hits[c]:.0f}%"] if c in hits else []) + (
             [f"named on the others' {100 * cross[c]:.1f}%"] if c in cross else [])
-        return f" ({'; '.join(said)})" if said else ""
+        return f" ({'; '.join(parts)})" if parts else ""
 
     said = ", ".join(f"class {c} {100 * v:.1f}%{context(c)}" for c, v in found)
     classes = f"class{'es' if len(on_decoy) > 1 else ''} {', '.join(map(str, on_decoy))}"
