@@ -9,7 +9,6 @@ protect's output folder (`hardened_files`).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,18 +209,13 @@ def judged(metrics) -> dict:
     hardener.audit.metrics)."""
     from hardener.audit.intervals import wilson
 
+    plain = metrics.to_dict()  # its JSON form: NaN (no hits, one class) already None
     return {"top1": metrics.top1, "top5": metrics.top5, "rows": metrics.rows,
             "top1_ci95": _bounds(wilson(round(metrics.top1 * metrics.rows), metrics.rows)),
-            "top1_by_class": {str(c): v["top1"] for c, v in metrics.per_class.items()},
-            "sure_top1": metrics.sure_top1,
-            "recovered_margin": _finite_or_none(metrics.recovered_margin),
-            "cross_top1": _finite_or_none(metrics.cross_top1),
-            "cross_top1_by_class": {str(c): _finite_or_none(v["cross_top1"]) for c, v in metrics.per_class.items()}}
-
-
-def _finite_or_none(value: float) -> float | None:
-    """JSON's stand-in for NaN: None."""
-    return value if math.isfinite(value) else None
+            "top1_by_class": {c: v["top1"] for c, v in plain["per_class"].items()},
+            "sure_top1": metrics.sure_top1, "recovered_margin": plain["recovered_margin"],
+            "cross_top1": plain["cross_top1"],
+            "cross_top1_by_class": {c: v["cross_top1"] for c, v in plain["per_class"].items()}}
 
 
 def row_key(row: dict) -> tuple:
