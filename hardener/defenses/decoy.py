@@ -128,6 +128,7 @@ class DecoyConfig:
     decoy_hit_target: float = 0.5  # stop once this share of re-inversions of every class lands on its decoy (and,
     # with data, the accuracy is back: captured_and_recovered)
     extra_decoys: int = 0  # per protected class: at most this many more decoys, one a round while its hit rate is low
+    decoy_pool_seed: int = 0  # automatic decoys: the seed of the public classes they are ranked from (decoy_pool)
     leak_caps: float | None = None  # margin recipe: weight of the caps on leak endpoints (hardener.defenses.leaks);
     # None: leak_cap_weight's rule
     leak_seekers: tuple[str, ...] | None = None  # with leak caps: the inversions that find the leak endpoints
@@ -312,7 +313,8 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
         likeness = (photo_likeness(public_model, data, protect, device)
                     if config.decoy_choice == "unlike" and data is not None else None)
         ranking = rank_decoys(hardened, public_model, protect, invert, nearest=config.decoy_choice == "nearest",
-                              allowed=photographed, shares=common, likeness=likeness)
+                              allowed=photographed, shares=common, likeness=likeness,
+                              pool_seed=config.decoy_pool_seed)
     if decoys is None:
         decoys = distinct_decoys(ranking, protect)
     decoy_map = dict(zip(protect, (int(d) for d in decoys)))
@@ -459,9 +461,10 @@ def distinct_decoys(ranking: dict[int, list[int]], protect: Sequence[int]) -> li
 
 def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], invert, candidates: int = 16,
                 nearest: bool = False, allowed: Sequence[int] | None = None,
-                shares: torch.Tensor | None = None, likeness: torch.Tensor | None = None) -> dict[int, list[int]]:
-    """Per protected class, a seeded pool of `candidates` public classes (drawn from `allowed` when given: the
-    classes with decoy photos), best decoy first: farthest from the class's inversions in the model's feature
+                shares: torch.Tensor | None = None, likeness: torch.Tensor | None = None,
+                pool_seed: int = 0) -> dict[int, list[int]]:
+    """Per protected class, a pool of `candidates` public classes drawn at `pool_seed` (from `allowed` when given:
+    the classes with decoy photos), best decoy first: farthest from the class's inversions in the model's feature
     space (the patent's aim: the attacker recovers someone else entirely), or with `nearest` the closest
     (TrapNet's: a decoy the model already nearly takes for the class needs less change to become the class's
     maximum). With `shares` (per public class, the share of GAN samples named it: `generated_shares`), the
@@ -473,7 +476,7 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
     if len(allowed) < len(protect):
         raise InputError(f"{len(protect)} protected classes but only {len(allowed)} public classes to choose decoys "
                          "from", fix="protect fewer classes, give --decoy explicitly, or give photos of more people")
-    pool = decoy_pool(allowed, max(candidates, len(protect)))
+    pool = decoy_pool(allowed, max(candidates, len(protect)), pool_seed)
     public_inv = invert(public_model, pool, seed=7, restarts=2, task="invert decoy candidates", family=False)
     private_inv = invert(model, protect, seed=8, restarts=2, task="invert protected (decoy choice)", family=False)
     with torch.no_grad():
@@ -492,9 +495,10 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
     return ranking
 
 
-def decoy_pool(allowed: Sequence[int], candidates: int) -> list[int]:
-    """The seeded pool automatic decoys are ranked from: `candidates` of the `allowed` public classes."""
-    order = torch.randperm(len(allowed), generator=torch.Generator().manual_seed(0))[:candidates].tolist()
+def decoy_pool(allowed: Sequence[int], candidates: int, seed: int = 0) -> list[int]:
+    """The pool automatic decoys are ranked from: `candidates` of the `allowed` public classes, drawn at `seed`
+    (apart from protect's --seed, so that a protect seed changes the fine-tuning and not the decoys)."""
+    order = torch.randperm(len(allowed), generator=torch.Generator().manual_seed(seed))[:candidates].tolist()
     return [allowed[i] for i in order]
 
 

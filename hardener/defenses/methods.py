@@ -164,6 +164,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                    "common: farthest among those protect's GAN makes at least 1 % of the time, or unlike: those the "
                    "public classifier least takes the other people's --data photos for (default common with "
                    "--pretrained, farthest without; docs/MEASUREMENTS.md, \"Session 33\", \"Session 39\")."),
+               Opt("--decoy-pool-seed", "decoy_pool_seed", int, 0, "Without --decoy: the seed of the 16 public "
+                   "classes the automatic decoys are ranked from (default 0, whatever --seed is: on LFW the protected "
+                   "people kept the same decoys at every protect seed; docs/MEASUREMENTS.md, \"Session 53\")."),
                Opt("--extra-decoys", "extra_decoys", int, 0, "Before each round after the first, one more decoy "
                    "(the next candidate) for every class whose decoy hit rate was under half, up to this many per "
                    "class (README, \"Extra decoys\")."),
