@@ -192,6 +192,7 @@ def test_an_extra_evaluation_model_judges_the_same_reconstructions_and_gates_too
     assert len(names) == len(alone["checks"]) + 1 and "judges" not in alone["attacks"][0]["hardened"]
     details = [c["detail"] for c in both["checks"] if c["name"].startswith("attack accuracy gmi")]
     assert len(details) == 2 and all("named on the other protected people's reconstructions" in d for d in details)
+    assert "(the evaluation model as sure as" in details[0] and f"({mi_world['target']} as sure as" in details[1]
     assert both["measurement_keys"]["baseline"] != alone["measurement_keys"]["baseline"]
     strict = runner.invoke(app, verify_args(mi_world, mi_world["target"], tmp_path / "strict", "--extra-eval-model",
                                             str(mi_world["target"]), "--max-attack-acc", "0"))

@@ -368,7 +368,7 @@ def gate_checks(suite: AttackSuite, limits: GateLimits, name: str, hits: dict[st
         for judge, figures in entry.get("judges", {}).items():
             baseline = row["baseline"].get("judges", {}).get(judge)
             checks.append(_attack_check(row["preset"], figures, None if baseline is None else baseline["top1"],
-                                        limits.max_attack_acc, judge, _sureness(figures)))
+                                        limits.max_attack_acc, judge, _sureness(figures, judge)))
     if strangers is not None:
         checks.append(strangers_check(strangers["baseline"], strangers[name], limits.max_strangers_rise))
     if mia is not None:
@@ -399,12 +399,14 @@ def _attack_check(preset: str, figures: dict, baseline_top1: float | None, limit
                  + ("" if baseline_top1 is None else f"; baseline {100 * baseline_top1:.1f}%") + more)
 
 
-def _sureness(entry: dict) -> str:
-    """How sure the evaluation model is of the hits, for a check's detail (rows of older reports lack it)."""
+def _sureness(entry: dict, judge: str | None = None) -> str:
+    """How sure the judge (`judge` None: the evaluation model) is of the hits, for a check's detail (rows of older
+    reports lack it)."""
     if entry.get("sure_top1") is None:
         return ""
     margin, cross = entry.get("recovered_margin"), entry.get("cross_top1")
-    return (f"; sure top-1 {100 * entry['sure_top1']:.1f}% (the evaluation model as sure as of 9 in 10 of the "
+    who = "the evaluation model" if judge is None else judge
+    return (f"; sure top-1 {100 * entry['sure_top1']:.1f}% ({who} as sure as of 9 in 10 of the "
             f"person's photos" + ("" if margin is None else f"; median margin of the hits {margin:.2f}") + ")"
             + ("" if cross is None else f"; named on the other protected people's reconstructions {100 * cross:.1f}%"))
 
