@@ -58,6 +58,10 @@ def test_protect_outputs_report_grid_and_onnx(mi_world: dict, protected: Path) -
     report = json.loads((protected / "report.json").read_text())
     decoys = [p["decoy"] for p in report["protected"]]  # chosen by protect: the fixture names none
     assert len(set(decoys)) == 2 and all(re.fullmatch(r"\d \(synthetic_010\d\)", d) for d in decoys), decoys
+    ranked = report["decoy_candidates"]  # each class's ranking, best first: the chosen decoys lead them, distinct
+    assert ranked["1"][0] == report["decoys"]["1"] and report["decoys"]["4"] == next(d for d in ranked["4"]
+                                                                                 if d != report["decoys"]["1"])
+    assert sorted(ranked["1"]) == sorted(ranked["4"]) and len(ranked["1"]) >= 2
     assert 1 <= len(report["rounds"]) <= 3 and "decoy_hit_rate" in report["rounds"][0]
     assert report["hardened"]["onnx_parity"]["batches"][1]["relative"] <= 1e-4
     assert (protected / "grid.png").exists() and (protected / "report.md").read_text().startswith("# hardener protect")

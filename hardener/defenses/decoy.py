@@ -258,6 +258,8 @@ class DefenseResult:
     model: FaceModel
     decoys: dict[int, int]  # protected class -> public decoy class
     extra_decoys: dict[int, list[int]] = field(default_factory=dict)  # added during the rounds (--extra-decoys)
+    candidates: dict[int, list[int]] = field(default_factory=dict)  # automatic decoys: each class's ranking, best
+    # first, so that a class its decoy did not capture can be given the next one (--decoy; "Session 53")
     rounds: list[dict] = field(default_factory=list)
     before: InversionResult | None = None  # the first inversion of the protected classes (undefended)
     after: InversionResult | None = None  # the last inversion (of the hardened model)
@@ -336,7 +338,7 @@ def protect_decoy(model: FaceModel, generator: nn.Module, critic: nn.Module, pub
     real = _real_batches(data, hardened.spec.image_size) if data is not None else None
 
     result = DefenseResult(hardened, decoy_map, decoy_samples=public_inv.images, decoy_photos=photo_batch,
-                           config=config)
+                           config=config, candidates=ranking or {})
     optimizer = torch.optim.Adam([p for p in hardened.parameters() if p.requires_grad], lr=config.lr)
     generator_rng = torch.Generator().manual_seed(config.seed)
     seen_x, seen_y = [], []  # the margin recipe keeps every round's endpoints: earlier ones must stay down

@@ -184,6 +184,7 @@ def run_protect(job: ProtectJob, progress: ProgressFn = no_progress, checked: Pr
         "protected": [{"class": label(c, names), "decoy": label(d, public_names)} for c, d in result.decoys.items()],
         "decoys": {str(c): d for c, d in result.decoys.items()},
         "extra_decoys": {str(c): ds for c, ds in result.extra_decoys.items()},
+        "decoy_candidates": {str(c): ranked for c, ranked in result.candidates.items()},
         "config": asdict(job.config) | {"alpha": job.config.private_weight(), "device": str(device)},
         "rounds": result.rounds,
         "natural_accuracy": natural,
