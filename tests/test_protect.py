@@ -506,7 +506,8 @@ def test_automatic_decoys_are_the_farthest_or_nearest_distinct_public_classes_or
     ranked = rank_decoys(model, model, [0, 19], invert, likeness=likeness)
     assert ranked[0][:3] == [common[1], common[2], common[0]]  # least like first, the tie farthest first
     assert ranked[19][:3] == [common[1], common[0], common[2]]
-    drawn = {seed: set(torch.randperm(20, generator=torch.Generator().manual_seed(seed))[:16].tolist()) for seed in (0, 3)}
+    drawn = {seed: set(torch.randperm(20, generator=torch.Generator().manual_seed(seed))[:16].tolist())
+             for seed in (0, 3)}
     assert drawn[0] != drawn[3]  # --decoy-pool-seed: another seed ranks another pool, the default seed 0's as before
     assert set(rank_decoys(model, model, [0], invert, pool_seed=3)[0]) == drawn[3]
     assert set(rank_decoys(model, model, [0], invert)[0]) == drawn[0] == set(pool)

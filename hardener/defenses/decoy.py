@@ -499,7 +499,7 @@ def rank_decoys(model: FaceModel, public_model: FaceModel, protect: list[int], i
 
 def decoy_pool(allowed: Sequence[int], candidates: int, seed: int = 0) -> list[int]:
     """The pool automatic decoys are ranked from: `candidates` of the `allowed` public classes, drawn at `seed`
-    (apart from protect's --seed, so that a protect seed changes the fine-tuning and not the decoys)."""
+    (--decoy-pool-seed, not protect's --seed: by default every protect seed ranks the same pool)."""
     order = torch.randperm(len(allowed), generator=torch.Generator().manual_seed(seed))[:candidates].tolist()
     return [allowed[i] for i in order]
 
