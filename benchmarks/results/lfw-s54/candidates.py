@@ -26,7 +26,6 @@ def ranking_of(folder: Path) -> dict:
     model = load_model(folder / "tl-dmi" / "hardened.safetensors").model.eval()
     public = load_model(B / "public" / "model.safetensors").model.eval()
     gan = load_gan(B / "gan" / "gan.safetensors")
-    protect = [int(c) for c in report["decoys"]]
     protect = [6, 18, 27, 31, 67]  # protect.sh's order (distinct_decoys depends on it)
     invert = _inverter(gan.generator, gan.critic, gan.latent_dim, config, "cpu", lambda event: None)
     shares = generated_shares(gan.generator, gan.latent_dim, public, "cpu")
