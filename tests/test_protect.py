@@ -586,6 +586,8 @@ def test_generated_shares_count_what_the_public_classifier_names_the_gans_sample
     (["--protect", "1", "--decoy", "5", "--extra-decoys", "-1"], "extra decoys 0 or more"),
     (["--protect", "1", "--decoy", "5", "--photos-per-decoy", "4"], "only happens with --decoy-photos"),
     (["--protect", "1", "--decoy", "5", "--retain-augment"], "none without --data"),
+    (["--protect", "1", "--decoy", "5", "--decoy-pool-seed", "3"], "with --decoy none are unless --extra-decoys"),
+    (["--protect", "1", "--decoy", "5", "--decoy-choice", "nearest"], "with --decoy none are unless --extra-decoys"),
     (["--protect", "1", "--decoy", "5", "--retain-protected", "4"], "none without --data"),
     (["--protect", "1", "--decoy", "5", "--data", "TRAIN", "--retain-protected", "-1"], "must not be negative"),
     (["--protect", "1", "--decoy", "5", "--leak-caps", "-1"], "must not be negative"),

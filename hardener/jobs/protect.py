@@ -362,6 +362,11 @@ def run_decoy_method(method, options: dict, common, progress: ProgressFn = no_pr
     if options["photos_per_decoy"] is not None and not options["decoy_photos"]:
         raise InputError("--photos-per-decoy sets how many decoy photos join, which only happens with --decoy-photos",
                          fix="add --decoy-photos PUBLIC_PHOTOS or drop --photos-per-decoy")
+    ranking_only = [flag for flag, given in (("--decoy-choice", options["decoy_choice"] is not None),
+                                             ("--decoy-pool-seed", bool(options["decoy_pool_seed"]))) if given]
+    if ranking_only and options["decoy"] and not config.extra_decoys:
+        raise InputError(f"{ranking_only[0]} sets how automatic decoys are ranked, and with --decoy none are unless "
+                         "--extra-decoys is given", fix=f"drop {', '.join(ranking_only)}, or leave --decoy out")
     retain_only = [flag for flag, given in (("--retain-augment", options["retain_augment"]),
                                             ("--retain-protected", options["retain_protected"] is not None)) if given]
     if retain_only and not options["data"]:
