@@ -2,7 +2,7 @@
 recovers? Per protected class of each hardened folder .cache/s45/NAME (report.json: the last round's hit rate;
 judge.json: lfw-s42/judge.py's five attacks, 15 reconstructions a class each), the hit rate beside the number of
 the class's 75 reconstructions the evaluation model names it. Prints the table, the counts under and over protect's
-50 % aim, and Spearman's rho. Reads judge files only to measure the rule's premise, never for protect.
+50 % aim, and Spearman's rho over all classes and within each person. Reads judge files only to measure the rule's premise, never for protect.
     python benchmarks/results/lfw-s54/premise.py DX0 DX2 DX3 DX4 E3 E4 P3 P4 X3 X3b
 """
 import json
@@ -39,3 +39,8 @@ if __name__ == "__main__":
               f"({sum(r[3] for r in part) / max(len(part), 1):.2f} a class), {leaking} with 3 or more")
     rho = spearmanr([r[2] for r in rows], [r[3] for r in rows])
     print(f"Spearman rho (hit rate, recovered) over {len(rows)} classes: {rho.statistic:.2f} (p {rho.pvalue:.2f})")
+    for c in CLASSES:  # within one person: the judge's habit for him is the same in every model
+        mine = [r for r in rows if r[1] == c]
+        if len({r[3] for r in mine}) > 1:
+            rho = spearmanr([r[2] for r in mine], [r[3] for r in mine])
+            print(f"class {c} alone, over {len(mine)} models: rho {rho.statistic:.2f} (p {rho.pvalue:.2f})")
