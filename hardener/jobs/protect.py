@@ -211,9 +211,11 @@ def uncaptured_warnings(rounds: list[dict], target: float, names: list[str] | No
     """One warning per protected class whose decoys caught under `target` of protect's last re-inversions: there
     the decoys did not capture what protect's own inversions find. A weak cue on LFW (session 30): the class it
     flagged at seed 1 (Chirac, 21 %) was plg-gan's (11 of 15), but with --extra-decoys 2 plg-gan took an unflagged
-    one (67 %) 8 times in 15. The advice points to --extra-decoys only where the run had none; where it had some,
-    it says whether the class got any, since they go in only before rounds 2 onward and nothing acts on the last
-    round's rate (session 48: at seed 3 the leaking class fell under the aim only there)."""
+    one (67 %) 8 times in 15; over 50 classes of ten hardened LFW models the last round's rate and the evaluation
+    model's recoveries had Spearman's rho -0.12 (session 54, where re-choosing those classes' decoys was a draw).
+    The advice points to --extra-decoys only where the run had none; where it had some, it says whether the class
+    got any, since they go in only before rounds 2 onward and nothing acts on the last round's rate (session 48: at
+    seed 3 the leaking class fell under the aim only there)."""
     from hardener.classes import label
 
     last = rounds[-1]["decoy_hit_rate"] if rounds else {}
