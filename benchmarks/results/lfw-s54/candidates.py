@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from hardener.defenses.decoy import (DecoyConfig, _inverter, distinct_decoys, generated_shares, rank_decoys)
+from hardener.defenses.decoy import DecoyConfig, _inverter, distinct_decoys, generated_shares, rank_decoys
 from hardener.gan.bundle import load_gan
 from hardener.loading import load_model
 

@@ -2,7 +2,8 @@
 recovers? Per protected class of each hardened folder .cache/s45/NAME (report.json: the last round's hit rate;
 judge.json: lfw-s42/judge.py's five attacks, 15 reconstructions a class each), the hit rate beside the number of
 the class's 75 reconstructions the evaluation model names it. Prints the table, the counts under and over protect's
-50 % aim, and Spearman's rho over all classes and within each person. Reads judge files only to measure the rule's premise, never for protect.
+50 % aim, and Spearman's rho over all classes and within each person. Reads judge files only to measure the rule's
+premise, never for protect.
     python benchmarks/results/lfw-s54/premise.py DX0 DX2 DX3 DX4 E3 E4 P3 P4 X3 X3b
 """
 import json
@@ -34,9 +35,9 @@ if __name__ == "__main__":
     low = [r for r in rows if r[2] < AIM]
     high = [r for r in rows if r[2] >= AIM]
     for label, part in (("under the aim", low), ("at or over it", high)):
-        leaking = sum(1 for r in part if r[3] >= 3)
-        print(f"{label}: {len(part)} classes, {sum(r[3] for r in part)} recovered "
-              f"({sum(r[3] for r in part) / max(len(part), 1):.2f} a class), {leaking} with 3 or more")
+        recovered, leaking = sum(r[3] for r in part), sum(1 for r in part if r[3] >= 3)
+        print(f"{label}: {len(part)} classes, {recovered} recovered ({recovered / max(len(part), 1):.2f} a class), "
+              f"{leaking} with 3 or more")
     rho = spearmanr([r[2] for r in rows], [r[3] for r in rows])
     print(f"Spearman rho (hit rate, recovered) over {len(rows)} classes: {rho.statistic:.2f} (p {rho.pvalue:.2f})")
     for c in CLASSES:  # within one person: the judge's habit for him is the same in every model
